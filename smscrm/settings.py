@@ -1,0 +1,274 @@
+"""Settings for the SMS CRM, read from the environment through django-environ.
+
+With no environment at all the project runs on a laptop: SQLite file, console e-mail,
+simulated SMS provider, a file-system Celery broker and a local-memory cache.
+
+``DJANGO_ENV=production`` switches to production mode, which refuses to start unless
+SECRET_KEY, DATABASE_URL, ALLOWED_HOSTS and REDIS_URL are set, and turns on every
+``check --deploy`` hardening. Every variable is listed, with a comment, in ``.env.example``.
+"""
+
+from pathlib import Path
+
+import environ
+from django.contrib.messages import constants as message_constants
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A .env file is optional; real environment variables always win over it.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# pytest (8.2+) announces itself through PYTEST_VERSION: tests always run in test mode.
+DJANGO_ENV = "test" if env.str("PYTEST_VERSION", default="") else env.str("DJANGO_ENV", default="development")
+TESTING = DJANGO_ENV == "test"
+PRODUCTION = DJANGO_ENV == "production"
+if DJANGO_ENV not in {"development", "test", "production"}:
+    raise environ.ImproperlyConfigured(f"DJANGO_ENV must be development, test or production, not {DJANGO_ENV!r}")
+
+if PRODUCTION:
+    # No defaults: production refuses to start without its secrets and services.
+    SECRET_KEY = env.str("SECRET_KEY")
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+    REDIS_URL = env.str("REDIS_URL")
+    DEBUG = False
+else:
+    SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-do-not-use-in-production")
+    DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+    REDIS_URL = env.str("REDIS_URL", default="")
+    DEBUG = env.bool("DEBUG", default=DJANGO_ENV == "development")
+
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # web, worker and beat share one SQLite file under `make run`: WAL and IMMEDIATE
+    # transactions stop "database is locked" errors when they write at the same time.
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+
+# Public base URL: used to build magic links and, later, webhook URLs for signature checks.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "sesame",
+    # Ours, lowest layer first (see docs/architecture.md).
+    "smscrm.apps.SmscrmConfig",
+    "tenants",
+    "contacts",
+    "links",
+    "messaging",
+    "campaigns",
+    "reporting",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.middleware.TenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "smscrm.urls"
+WSGI_APPLICATION = "smscrm.wsgi.application"
+ASGI_APPLICATION = "smscrm.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tenants.context_processors.tenancy",
+            ],
+        },
+    },
+]
+
+AUTHENTICATION_BACKENDS = [
+    # Staff never have passwords: the magic link is the only way in.
+    "sesame.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = []
+LOGIN_URL = "tenants:login"
+LOGIN_REDIRECT_URL = "tenants:dashboard"
+LOGOUT_REDIRECT_URL = "tenants:login"
+
+# Magic links (django-sesame): 15 minutes, usable once.
+SESAME_MAX_AGE = env.int("MAGIC_LINK_MAX_AGE_SECONDS", default=15 * 60)
+SESAME_ONE_TIME = True
+SESAME_TOKEN_NAME = "sesame"  # noqa: S105 (a parameter name, not a secret)
+
+# Login rate limits (django-ratelimit), per client IP and per e-mail address.
+LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="20/h")
+LOGIN_RATE_PER_EMAIL = env.str("LOGIN_RATE_PER_EMAIL", default="5/h")
+# Behind a proxy, name the META key holding the client address (e.g. HTTP_X_REAL_IP).
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+
+LANGUAGE_CODE = "en-au"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+MESSAGE_TAGS = {message_constants.ERROR: "error"}
+
+# Cache: Redis when configured (shared by every process, atomic increments for rate limits),
+# otherwise local memory, which is enough for the single web process of `make run`.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="smscrm-test" if TESTING else "smscrm"),
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        }
+    }
+    SILENCED_SYSTEM_CHECKS = []
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Local memory is not shared between processes; with one web process (make run) the
+    # login rate limit still holds. Production requires REDIS_URL, so this never ships.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003"]
+
+# E-mail: console in development, SMTP (EMAIL_URL) in production.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SMS CRM <no-reply@localhost>")
+
+# Celery: Redis when configured; otherwise a file-system broker that needs no server, so
+# web, worker and beat still talk to each other under `make run`.
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+else:
+    CELERY_BROKER_URL = "filesystem://"
+    _queue_dir = BASE_DIR / "var" / "celery" / "queue"
+    _processed_dir = BASE_DIR / "var" / "celery" / "processed"
+    for _dir in (_queue_dir, _processed_dir):
+        _dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_processed_dir),
+        "store_processed": False,
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=15 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=14 * 60)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Tests run tasks in-process, at commit, like a worker would right after it.
+CELERY_TASK_ALWAYS_EAGER = TESTING or env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = TESTING
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "smscrm.beat:HeartbeatDatabaseScheduler"
+HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
+# The schedule lives here, in code; django-celery-beat's DatabaseScheduler copies it into
+# its tables at start-up, so nobody has to click it together in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {
+        "task": "smscrm.tasks.worker_heartbeat",
+        "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
+        "options": {"expires": HEARTBEAT_INTERVAL_SECONDS * 2},
+    },
+}
+
+# Health: a heartbeat older than this fails /health.
+HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=120)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.TenantRolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 100,
+}
+
+# Security. Production sits behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "django.views.csrf.csrf_failure"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # /health is probed over plain HTTP from inside the container network.
+    SECURE_REDIRECT_EXEMPT = [r"^health"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "smscrm.logging.RedactSecretsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # runserver's access log: its request line carries the magic-link query string.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from smscrm import health
+
+urlpatterns = [
+    path("health", health.health, name="health"),
+    path("health/live", health.liveness, name="health_live"),
+    path("admin/", admin.site.urls),
+    path("", include("tenants.urls")),
+]

@@ -1,0 +1,244 @@
+"""Django admin, scoped by tenant for everyone but superusers.
+
+``TenantScopedAdmin`` is the base every app's ModelAdmin uses. A staff user who is not a
+superuser sees only rows of their own tenants, edits them only where their role allows (the
+same permission matrix the views use), cannot move a row to another tenant, and never sees
+another tenant in a choice list or filter. Writes go through the services.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+
+from tenants import services
+from tenants.models import AuditEvent, Membership, Tenant
+from tenants.roles import Perm, role_allows
+
+
+def _admin_login(request, extra_context=None):
+    """Staff have no passwords: the admin's login page is the magic-link page."""
+    if request.user.is_authenticated:
+        raise PermissionDenied("Your account has no access to the admin.")
+    return redirect_to_login(request.get_full_path(), login_url=reverse("tenants:login"))
+
+
+admin.site.login = _admin_login
+admin.site.site_header = "SMS CRM administration"
+admin.site.site_title = "SMS CRM admin"
+
+
+def tenant_ids_for(request, perm: str) -> set[int]:
+    """Ids of the tenants in which the request's user holds ``perm`` (cached per request)."""
+    cache = request.__dict__.setdefault("_admin_tenant_ids", {})
+    if perm not in cache:
+        memberships = getattr(request, "memberships", None)
+        if memberships is None:
+            memberships = list(Membership.objects.filter(user=request.user))
+        cache[perm] = {m.tenant_id for m in memberships if role_allows(m.role, perm)}
+    return cache[perm]
+
+
+class TenantListFilter(admin.SimpleListFilter):
+    """A tenant filter that lists only the tenants the user may see."""
+
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request, model_admin):
+        tenants = Tenant.objects.all()
+        if not request.user.is_superuser:
+            tenants = tenants.filter(pk__in=tenant_ids_for(request, Perm.VIEW))
+        return [(t.pk, t.name) for t in tenants]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.model_admin_lookup: self.value()})
+        return queryset
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Base admin for tenant-owned models.
+
+    ``tenant_lookup`` is the ORM path from the model to its tenant id; ``change_perm`` the
+    permission needed to add, change or delete (viewing needs ``Perm.VIEW``).
+    """
+
+    tenant_lookup = "tenant_id"
+    change_perm = Perm.SETTINGS_MANAGE
+
+    def get_list_filter(self, request):
+        lookup = self.tenant_lookup
+        tenant_filter = type("ScopedTenantFilter", (TenantListFilter,), {"model_admin_lookup": lookup})
+        return [tenant_filter, *super().get_list_filter(request)]
+
+    # -- scoping ---------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.tenant_lookup}__in": tenant_ids_for(request, Perm.VIEW)})
+
+    def _tenant_id_of(self, obj) -> int:
+        value = obj
+        for part in self.tenant_lookup.split("__"):
+            value = getattr(value, part)
+        return value
+
+    def _allowed(self, request, perm: str, obj=None) -> bool:
+        if not (request.user.is_active and request.user.is_staff):
+            return False
+        allowed = tenant_ids_for(request, perm)
+        if obj is None:
+            return bool(allowed)
+        return self._tenant_id_of(obj) in allowed
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or self._allowed(request, Perm.VIEW)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or self._allowed(request, Perm.VIEW, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser or self._allowed(request, self.change_perm, obj)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser or self._allowed(request, self.change_perm)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser or self._allowed(request, self.change_perm, obj)
+
+    # -- forms -----------------------------------------------------------------------------
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not request.user.is_superuser and self.tenant_lookup == "tenant_id":
+            fields.append("tenant")  # a row never moves to another tenant
+        return fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if not request.user.is_superuser:
+            related = db_field.related_model
+            if related is Tenant:
+                kwargs["queryset"] = Tenant.objects.filter(pk__in=tenant_ids_for(request, self.change_perm))
+            elif any(f.name == "tenant" for f in related._meta.get_fields()):
+                kwargs["queryset"] = related._default_manager.filter(
+                    tenant_id__in=tenant_ids_for(request, self.change_perm)
+                )
+            elif related._meta.label == "auth.User" or related is request.user.__class__:
+                kwargs["queryset"] = related._default_manager.filter(
+                    memberships__tenant_id__in=tenant_ids_for(request, Perm.VIEW)
+                ).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser and self._tenant_id_of(obj) not in tenant_ids_for(request, self.change_perm):
+            raise PermissionDenied("You cannot write rows of that tenant.")
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantScopedAdmin):
+    tenant_lookup = "pk"
+    list_display = [
+        "name",
+        "slug",
+        "business_name",
+        "timezone",
+        "is_paused",
+        "daily_budget_cents",
+        "monthly_budget_cents",
+    ]
+    search_fields = ["name", "slug", "business_name"]
+    readonly_fields = ["created_at"]
+
+    def get_list_filter(self, request):
+        return ["is_paused"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        """Changes go through the services so the kill switch and budgets are audited."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        settings_changes = {f: form.cleaned_data[f] for f in form.changed_data if f in services.SETTINGS_FIELDS}
+        try:
+            if settings_changes:
+                services.tenant_update_settings(tenant=obj, actor=request.user, **settings_changes)
+            if "is_paused" in form.changed_data:
+                services.tenant_set_paused(tenant=obj, actor=request.user, paused=form.cleaned_data["is_paused"])
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        other = [f for f in form.changed_data if f not in services.SETTINGS_FIELDS and f != "is_paused"]
+        if other:
+            obj.save(update_fields=other)
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    change_perm = Perm.MEMBERS_MANAGE
+    list_display = ["user", "tenant", "role", "created_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user", "tenant"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "user"] if obj is not None else fields
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser and obj.tenant_id not in tenant_ids_for(request, self.change_perm):
+            raise PermissionDenied("You cannot manage members of that tenant.")
+        if change:
+            services.membership_change_role(membership=obj, actor=request.user, role=obj.role)
+        else:
+            created = services.membership_add(
+                tenant=obj.tenant, actor=request.user, email=obj.user.email, role=obj.role
+            )
+            obj.pk = created.pk
+
+    def delete_model(self, request, obj):
+        services.membership_remove(membership=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset:
+            services.membership_remove(membership=membership, actor=request.user)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(TenantScopedAdmin):
+    """Read-only: the audit log is append-only."""
+
+    list_display = ["at", "tenant", "actor", "action", "target"]
+    search_fields = ["action", "target", "actor__email"]
+    list_select_related = ["tenant", "actor"]
+    date_hierarchy = "at"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or self._allowed(request, Perm.AUDIT_VIEW, obj)
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or self._allowed(request, Perm.AUDIT_VIEW)
+
+    def get_queryset(self, request):
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(tenant_id__in=tenant_ids_for(request, Perm.AUDIT_VIEW))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]

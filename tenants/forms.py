@@ -1,0 +1,43 @@
+from django import forms
+
+from tenants.models import Tenant
+from tenants.roles import Role
+from tenants.services import SETTINGS_FIELDS
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(
+        label="Work e-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )
+
+
+class PauseForm(forms.Form):
+    reason = forms.CharField(label="Reason (optional, kept in the activity log)", max_length=200, required=False)
+
+
+class TenantSettingsForm(forms.ModelForm):
+    """Validates tenant settings; the view hands the cleaned data to tenant_update_settings."""
+
+    class Meta:
+        model = Tenant
+        fields = SETTINGS_FIELDS
+        labels = {
+            "daily_budget_cents": "Daily budget cap (cents, AUD)",
+            "monthly_budget_cents": "Monthly budget cap (cents, AUD)",
+            "suppression_days": "Suppression window (days)",
+            "quiet_hours_start": "No sending from (hour, recipient local)",
+            "quiet_hours_end": "Sending resumes at (hour, recipient local)",
+        }
+
+
+class MemberAddForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.STAFF)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class TenantSwitchForm(forms.Form):
+    tenant = forms.IntegerField()

@@ -1,0 +1,26 @@
+"""Sets ``request.tenant`` and ``request.membership`` from the user's chosen membership."""
+
+from tenants.selectors import choose_membership, memberships_of
+
+SESSION_KEY = "tenant_id"
+
+
+class TenantMiddleware:
+    """The tenant is the one the user last chose in the switcher (kept in the session), or
+    their first membership. Both are None for anonymous users and users with no membership;
+    views go through ``tenants.mixins``, which turn that into a 403. Anonymous requests
+    (e.g. /health) cost no query here. ``request.memberships`` feeds the tenant switcher.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.memberships = []
+        request.membership = None
+        request.tenant = None
+        if request.user.is_authenticated:
+            request.memberships = list(memberships_of(user=request.user))
+            request.membership = choose_membership(request.memberships, tenant_id=request.session.get(SESSION_KEY))
+            request.tenant = request.membership.tenant if request.membership else None
+        return self.get_response(request)

@@ -1,0 +1,47 @@
+"""Base view mixins: every tenant-owned page goes through these. One place to audit.
+
+``TenantScopedMixin`` requires a login and a membership, checks the role against the
+permission matrix (403 when refused) and filters ``get_queryset`` by ``request.tenant``, so
+another tenant's object is a 404, exactly like one that does not exist.
+"""
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+
+from tenants.roles import Perm, role_allows
+
+
+def require_perm(request, perm: str) -> None:
+    """Raise PermissionDenied unless the request's membership holds ``perm``."""
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        raise PermissionDenied("You are not a member of any business yet.")
+    if not role_allows(membership.role, perm):
+        raise PermissionDenied(f"Your role ({membership.role}) may not do this.")
+
+
+class TenantScopedMixin(LoginRequiredMixin):
+    """Login + membership + role check; querysets scoped to the current tenant.
+
+    Set ``permission`` (a ``tenants.roles.Perm``) per view; for views whose GET and POST need
+    different roles set ``post_permission`` as well.
+    """
+
+    permission: str = Perm.VIEW
+    post_permission: str | None = None
+    tenant_field = "tenant"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        perm = self.permission
+        if request.method not in ("GET", "HEAD", "OPTIONS") and self.post_permission:
+            perm = self.post_permission
+        require_perm(request, perm)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if queryset is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} needs a model or queryset.")
+        return queryset.filter(**{self.tenant_field: self.request.tenant})

@@ -1,0 +1,139 @@
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from tenants.roles import Role
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Australia/Sydney).")
+
+
+# The industry convention (see docs and shared/reference/compliance-au.md): no marketing SMS
+# between 21:00 and 09:00 recipient local time. Tenants may narrow the window, never widen it.
+LATEST_SEND_HOUR = 21
+EARLIEST_SEND_HOUR = 9
+
+
+class Tenant(models.Model):
+    """A business using the product. Every row of every domain app belongs to one tenant.
+
+    ``is_paused`` is the kill switch: while it is set no message of the tenant is handed to a
+    provider. Budget caps are integer cents (AUD), counted in the tenant's local day and month.
+    """
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    business_name = models.CharField(max_length=80, help_text="Identifies the sender in every message (Spam Act s17).")
+    timezone = models.CharField(max_length=64, default="Australia/Sydney", validators=[validate_timezone])
+    is_paused = models.BooleanField(default=False, help_text="Kill switch: nothing is sent while set.")
+    daily_budget_cents = models.PositiveBigIntegerField(default=10_000)
+    monthly_budget_cents = models.PositiveBigIntegerField(default=200_000)
+    suppression_days = models.PositiveSmallIntegerField(
+        default=90,
+        validators=[MaxValueValidator(3650)],
+        help_text="No campaign message to a contact who had one within this many days; 0 disables.",
+    )
+    quiet_hours_start = models.PositiveSmallIntegerField(
+        default=LATEST_SEND_HOUR,
+        validators=[MinValueValidator(EARLIEST_SEND_HOUR + 1), MaxValueValidator(LATEST_SEND_HOUR)],
+        help_text="Hour (recipient local) from which nothing is sent; at most 21.",
+    )
+    quiet_hours_end = models.PositiveSmallIntegerField(
+        default=EARLIEST_SEND_HOUR,
+        validators=[MinValueValidator(EARLIEST_SEND_HOUR), MaxValueValidator(LATEST_SEND_HOUR - 1)],
+        help_text="Hour (recipient local) from which sending may resume; at least 9.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quiet_hours_start__lte=LATEST_SEND_HOUR)
+                & models.Q(quiet_hours_end__gte=EARLIEST_SEND_HOUR)
+                & models.Q(quiet_hours_end__lt=models.F("quiet_hours_start")),
+                name="tenant_quiet_hours_never_wider_than_convention",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(daily_budget_cents__lte=models.F("monthly_budget_cents")),
+                name="tenant_daily_cap_within_monthly_cap",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        if self.quiet_hours_end >= self.quiet_hours_start:
+            raise ValidationError({"quiet_hours_end": "Sending must resume before quiet hours start."})
+        if self.daily_budget_cents > self.monthly_budget_cents:
+            raise ValidationError({"daily_budget_cents": "The daily cap cannot exceed the monthly cap."})
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Membership(models.Model):
+    """A user's role in one tenant. A user may belong to several tenants, once each."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant__name", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_one_per_user_and_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} as {self.role}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The audit log is append-only.")
+
+    def delete(self):
+        raise TypeError("The audit log is append-only.")
+
+
+class AuditEvent(models.Model):
+    """Who did what, to what, when. Append-only: written by services, never edited or deleted.
+
+    ``tenant`` is null only for events that belong to no tenant (e.g. a login by a user who
+    has no membership yet). ``data`` holds the before/after values that matter for the action.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-at"], name="audit_tenant_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit log is append-only.")

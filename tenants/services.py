@@ -1,0 +1,274 @@
+"""Every write about tenants, memberships, logins and the audit log.
+
+Views, the admin, commands and tasks all call these; none writes the models itself.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model, login, logout
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from sesame.utils import get_query_string
+
+from tenants.models import AuditEvent, Membership, Tenant
+from tenants.roles import Role
+
+User = get_user_model()
+
+
+class Action:
+    """Audit action names, one vocabulary for the whole product."""
+
+    LOGIN = "auth.login"
+    LOGOUT = "auth.logout"
+    TENANT_PAUSED = "tenant.paused"
+    TENANT_RESUMED = "tenant.resumed"
+    TENANT_SETTINGS_CHANGED = "tenant.settings_changed"
+    BUDGET_CHANGED = "tenant.budget_changed"
+    MEMBER_ADDED = "membership.added"
+    MEMBER_ROLE_CHANGED = "membership.role_changed"
+    MEMBER_REMOVED = "membership.removed"
+
+
+def audit_record(
+    *, tenant: Tenant | None, actor=None, action: str, target: str = "", data: dict[str, Any] | None = None
+) -> AuditEvent:
+    """Append one event to the audit log."""
+    return AuditEvent.objects.create(
+        tenant=tenant,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        target=target[:200],
+        data=data or {},
+    )
+
+
+# --- Users and login -------------------------------------------------------------------------
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def user_get_or_create(*, email: str):
+    """The user with this e-mail (case-insensitive), created without a password if new.
+
+    Staff never have passwords: the magic link is the only way in.
+    """
+    email = normalize_email(email)
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if user is None:
+        user = User(username=email, email=email)
+        user.set_unusable_password()
+        user.save()
+    return user
+
+
+def login_link_build(*, user) -> str:
+    """An absolute, single-use magic link for ``user``, valid SESAME_MAX_AGE seconds."""
+    return settings.PUBLIC_BASE_URL + reverse("tenants:login_confirm") + get_query_string(user)
+
+
+def login_link_send(*, email: str) -> bool:
+    """E-mail a magic link to the active user with this address; False when there is none.
+
+    Callers answer the same whatever this returns, so nobody learns who has an account.
+    """
+    user = User.objects.filter(email__iexact=normalize_email(email), is_active=True).order_by("pk").first()
+    if user is None:
+        return False
+    minutes = settings.SESAME_MAX_AGE // 60
+    send_mail(
+        subject="Your sign-in link",
+        message=(
+            f"Hello,\n\nUse this link to sign in. It works once, for the next {minutes} minutes:\n\n"
+            f"{login_link_build(user=user)}\n\n"
+            "If you did not ask for it, ignore this e-mail: nobody can sign in without the link."
+        ),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+    return True
+
+
+def login_complete(*, request, token: str):
+    """Log in with a magic-link token; return the user, or None when the token is not valid.
+
+    The user's row is locked while the token is checked and ``last_login`` moves on, so two
+    simultaneous uses of one link cannot both succeed (single use holds under races).
+    """
+    candidate = authenticate(request, sesame=token)
+    if candidate is None:
+        return None
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=candidate.pk).get()
+        user = authenticate(request, sesame=token)  # re-checked under the lock
+        if user is None or not user.is_active:
+            return None
+        login(request, user)  # updates last_login, which invalidates every outstanding link
+        _audit_in_every_tenant(user=user, action=Action.LOGIN)
+    return user
+
+
+def logout_complete(*, request) -> None:
+    """Log the user out, recording it in each of their tenants' activity."""
+    if request.user.is_authenticated:
+        _audit_in_every_tenant(user=request.user, action=Action.LOGOUT)
+    logout(request)
+
+
+def _audit_in_every_tenant(*, user, action: str) -> None:
+    """One event per tenant of ``user`` so each tenant's admins see it; tenant-less if none."""
+    tenant_ids = list(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(tenant_id=tenant_id, actor=user, action=action, target=user.email) for tenant_id in tenant_ids]
+        or [AuditEvent(tenant=None, actor=user, action=action, target=user.email)]
+    )
+
+
+# --- Tenant settings and the kill switch ---------------------------------------------------
+
+
+def tenant_create(*, name: str, slug: str, business_name: str, owner_email: str, **fields) -> Tenant:
+    """Create a tenant with its first owner."""
+    with transaction.atomic():
+        tenant = Tenant(name=name, slug=slug, business_name=business_name, **fields)
+        tenant.full_clean()
+        tenant.save()
+        owner = user_get_or_create(email=owner_email)
+        Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
+        audit_record(
+            tenant=tenant, actor=None, action=Action.MEMBER_ADDED, target=owner.email, data={"role": Role.OWNER}
+        )
+    return tenant
+
+
+def tenant_set_paused(*, tenant: Tenant, actor, paused: bool, reason: str = "") -> Tenant:
+    """Turn the kill switch on or off. Takes effect at commit; a no-op change is not audited."""
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if locked.is_paused != paused:
+            locked.is_paused = paused
+            locked.save(update_fields=["is_paused"])
+            audit_record(
+                tenant=locked,
+                actor=actor,
+                action=Action.TENANT_PAUSED if paused else Action.TENANT_RESUMED,
+                target=locked.name,
+                data={"reason": reason} if reason else {},
+            )
+    tenant.is_paused = paused
+    return locked
+
+
+BUDGET_FIELDS = ("daily_budget_cents", "monthly_budget_cents")
+SETTINGS_FIELDS = (
+    "name",
+    "business_name",
+    "timezone",
+    "suppression_days",
+    "quiet_hours_start",
+    "quiet_hours_end",
+    *BUDGET_FIELDS,
+)
+
+
+def tenant_update_settings(*, tenant: Tenant, actor, **changes) -> Tenant:
+    """Change tenant settings, validated as a whole; budget changes are audited apart.
+
+    Raises ValidationError (nothing written) when the result would be invalid.
+    """
+    unknown = set(changes) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"Not a tenant setting: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        before = {field: getattr(locked, field) for field in changes}
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.full_clean()
+        changed = {f: {"from": before[f], "to": changes[f]} for f in changes if before[f] != changes[f]}
+        if not changed:
+            return locked
+        locked.save(update_fields=list(changed))
+        budget = {f: v for f, v in changed.items() if f in BUDGET_FIELDS}
+        other = {f: v for f, v in changed.items() if f not in BUDGET_FIELDS}
+        if budget:
+            audit_record(tenant=locked, actor=actor, action=Action.BUDGET_CHANGED, target=locked.name, data=budget)
+        if other:
+            audit_record(
+                tenant=locked, actor=actor, action=Action.TENANT_SETTINGS_CHANGED, target=locked.name, data=other
+            )
+    return locked
+
+
+# --- Memberships ---------------------------------------------------------------------------
+
+
+def _lock_membership(membership: Membership) -> Membership:
+    """Lock the tenant row first, so concurrent membership changes of one tenant queue up
+    and "at least one owner" cannot be broken by two demotions racing each other."""
+    Tenant.objects.select_for_update().filter(pk=membership.tenant_id).get()
+    return Membership.objects.select_for_update().select_related("tenant", "user").get(pk=membership.pk)
+
+
+def _is_last_owner(membership: Membership) -> bool:
+    return (
+        membership.role == Role.OWNER
+        and not Membership.objects.filter(tenant_id=membership.tenant_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def membership_add(*, tenant: Tenant, actor, email: str, role: str) -> Membership:
+    """Give the user with ``email`` (created if new) a role in ``tenant``."""
+    role = Role(role)
+    with transaction.atomic():
+        user = user_get_or_create(email=email)
+        if Membership.objects.filter(tenant=tenant, user=user).exists():
+            raise ValidationError(f"{user.email} is already a member of {tenant.name}.")
+        membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+        audit_record(tenant=tenant, actor=actor, action=Action.MEMBER_ADDED, target=user.email, data={"role": role})
+    return membership
+
+
+def membership_change_role(*, membership: Membership, actor, role: str) -> Membership:
+    """Change a member's role; the last owner of a tenant cannot be demoted."""
+    role = Role(role)
+    with transaction.atomic():
+        locked = _lock_membership(membership)
+        if locked.role == role:
+            return locked
+        if _is_last_owner(locked):
+            raise ValidationError("A business needs at least one owner: make someone else owner first.")
+        before = locked.role
+        locked.role = role
+        locked.save(update_fields=["role"])
+        audit_record(
+            tenant=locked.tenant,
+            actor=actor,
+            action=Action.MEMBER_ROLE_CHANGED,
+            target=locked.user.email,
+            data={"from": before, "to": role},
+        )
+    return locked
+
+
+def membership_remove(*, membership: Membership, actor) -> None:
+    """Remove a member; the last owner of a tenant cannot be removed."""
+    with transaction.atomic():
+        locked = _lock_membership(membership)
+        if _is_last_owner(locked):
+            raise ValidationError("A business needs at least one owner: make someone else owner first.")
+        locked.delete()
+        audit_record(
+            tenant=locked.tenant,
+            actor=actor,
+            action=Action.MEMBER_REMOVED,
+            target=locked.user.email,
+            data={"role": locked.role},
+        )

@@ -1,0 +1,16 @@
+from celery import shared_task
+
+from tenants.services import login_link_send
+
+
+@shared_task(name="tenants.send_login_link", ignore_result=True, max_retries=3, default_retry_delay=30)
+def send_login_link(email: str) -> None:
+    """Look the address up and e-mail a magic link if it belongs to an active user.
+
+    Done in the background for every request, known address or not, so the login page
+    answers in the same time either way and nobody can tell who has an account.
+    """
+    try:
+        login_link_send(email=email)
+    except OSError as exc:  # SMTP unreachable: try again shortly
+        raise send_login_link.retry(exc=exc) from exc

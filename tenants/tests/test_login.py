@@ -1,0 +1,151 @@
+"""Magic-link login: single use, 15 minutes, same answer for unknown addresses, rate limits."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from tenants.models import AuditEvent
+from tenants.services import Action, login_link_build
+from tenants.tests.factories import UserFactory
+
+LOGIN = reverse("tenants:login")
+CONFIRM = reverse("tenants:login_confirm")
+
+
+def _token(link: str) -> str:
+    return re.search(r"sesame=([\w-]+)", link).group(1)
+
+
+def _request_link(client, email, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(LOGIN, {"email": email})
+
+
+@pytest.mark.django_db
+def test_known_and_unknown_addresses_get_the_same_page(client, owner, django_capture_on_commit_callbacks):
+    known = _request_link(client, owner.email.upper(), django_capture_on_commit_callbacks)
+    unknown = _request_link(client, "nobody@nowhere.test", django_capture_on_commit_callbacks)
+    assert known.status_code == unknown.status_code == 200
+    normalise = lambda r: r.content.decode().replace(owner.email, "X").replace("nobody@nowhere.test", "X")  # noqa: E731
+    assert normalise(known) == normalise(unknown)
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]
+
+
+@pytest.mark.django_db
+def test_emailed_link_logs_in_once_and_not_twice(client, owner, django_capture_on_commit_callbacks):
+    _request_link(client, owner.email, django_capture_on_commit_callbacks)
+    link = re.search(r"https?://\S+", mail.outbox[0].body).group(0)
+    token = _token(link)
+
+    # Opening the link (as a mail scanner would) does not spend it.
+    assert client.get(CONFIRM, {"sesame": token}).status_code == 200
+    assert client.get(CONFIRM, {"sesame": token}).status_code == 200
+
+    response = client.post(CONFIRM, {"sesame": token})
+    assert response.status_code == 302 and response["Location"] == reverse("tenants:dashboard")
+    assert client.get(reverse("tenants:dashboard")).status_code == 200
+    assert AuditEvent.objects.filter(action=Action.LOGIN, actor=owner).count() == 1
+
+    second = client.__class__()
+    assert second.post(CONFIRM, {"sesame": token}).status_code == 400
+    assert second.get(CONFIRM, {"sesame": token}).status_code == 400
+    assert second.get(reverse("tenants:dashboard")).status_code == 302  # still anonymous
+
+
+@pytest.mark.django_db
+def test_link_expires_after_15_minutes(client, owner):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        token = _token(login_link_build(user=owner))
+    with time_machine.travel(start + timedelta(minutes=14, seconds=50), tick=False):
+        assert client.get(CONFIRM, {"sesame": token}).status_code == 200
+    with time_machine.travel(start + timedelta(minutes=15, seconds=10), tick=False):
+        assert client.post(CONFIRM, {"sesame": token}).status_code == 400
+        assert client.get(reverse("tenants:dashboard")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_tampered_token_is_refused(client, owner):
+    token = _token(login_link_build(user=owner))
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert client.post(CONFIRM, {"sesame": tampered}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_inactive_user_gets_no_link(client, django_capture_on_commit_callbacks):
+    UserFactory(email="gone@acme.test", is_active=False)
+    _request_link(client, "gone@acme.test", django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_login_rate_limited_per_email(client, owner, settings, django_capture_on_commit_callbacks):
+    settings.LOGIN_RATE_PER_EMAIL = "3/h"
+    for n in range(3):
+        assert _request_link(client, owner.email, django_capture_on_commit_callbacks).status_code == 200, n
+    response = _request_link(client, owner.email, django_capture_on_commit_callbacks)
+    assert response.status_code == 429
+    assert re.search(r"try again in \d+ minutes?", response.content.decode(), re.IGNORECASE)
+    assert len(mail.outbox) == 3
+    # Another address from the same client is not blocked by the e-mail limit.
+    assert _request_link(client, "someone@else.test", django_capture_on_commit_callbacks).status_code == 200
+
+
+@pytest.mark.django_db
+def test_login_rate_limited_per_ip(client, settings, django_capture_on_commit_callbacks):
+    settings.LOGIN_RATE_PER_IP = "4/h"
+    statuses = [
+        _request_link(client, f"user{n}@example.test", django_capture_on_commit_callbacks).status_code for n in range(6)
+    ]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    other_ip = client.post(LOGIN, {"email": "x@example.test"}, REMOTE_ADDR="10.9.8.7")
+    assert other_ip.status_code == 200
+
+
+@pytest.mark.django_db
+def test_magic_link_command_prints_a_working_link(client, owner, capsys):
+    call_command("magic_link", owner.email)
+    link = capsys.readouterr().out.strip()
+    assert link.startswith("http://") and "/login/auth/?sesame=" in link
+    assert client.post(CONFIRM, {"sesame": _token(link)}).status_code == 302
+
+
+@pytest.mark.django_db
+def test_open_redirect_after_login_is_refused(client, owner):
+    token = _token(login_link_build(user=owner))
+    response = client.post(CONFIRM, {"sesame": token, "next": "https://evil.example/"})
+    assert response["Location"] == reverse("tenants:dashboard")
+
+
+@pytest.mark.django_db
+def test_logout_ends_the_session_and_is_audited(client, owner):
+    client.force_login(owner)
+    response = client.post(reverse("tenants:logout"))
+    assert response.status_code == 302
+    assert client.get(reverse("tenants:dashboard")).status_code == 302
+    assert AuditEvent.objects.filter(action=Action.LOGOUT, actor=owner).exists()
+
+
+def test_tokens_are_redacted_from_log_lines():
+    import logging
+
+    from smscrm.logging import RedactSecretsFilter
+
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s',
+        ("GET /login/auth/?sesame=AAAAAQz6IDEG HTTP/1.1", 200),
+        None,
+    )
+    RedactSecretsFilter().filter(record)
+    assert "AAAAAQz6IDEG" not in record.getMessage()
+    assert "sesame=[redacted]" in record.getMessage()

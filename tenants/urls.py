@@ -1,0 +1,20 @@
+from django.urls import path
+
+from tenants import views
+
+app_name = "tenants"
+
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("login/", views.login_request, name="login"),
+    path("login/auth/", views.login_confirm, name="login_confirm"),
+    path("logout/", views.logout_view, name="logout"),
+    path("switch/", views.SwitchTenantView.as_view(), name="switch"),
+    path("tenant/pause/", views.KillSwitchView.as_view(pause=True), name="pause"),
+    path("tenant/resume/", views.KillSwitchView.as_view(pause=False), name="resume"),
+    path("settings/", views.SettingsView.as_view(), name="settings"),
+    path("members/", views.MembersView.as_view(), name="members"),
+    path("members/<int:pk>/role/", views.MemberChangeView.as_view(), name="member_role"),
+    path("members/<int:pk>/remove/", views.MemberChangeView.as_view(remove=True), name="member_remove"),
+    path("activity/", views.ActivityView.as_view(), name="activity"),
+]

@@ -1,0 +1,216 @@
+"""Login, the tenant dashboard, switcher, kill switch, settings, members and activity pages."""
+
+import math
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.generic import ListView
+from django_ratelimit.core import get_usage
+from sesame.utils import get_user
+
+from tenants import services
+from tenants.forms import LoginForm, MemberAddForm, MemberRoleForm, PauseForm, TenantSettingsForm, TenantSwitchForm
+from tenants.middleware import SESSION_KEY
+from tenants.mixins import TenantScopedMixin
+from tenants.models import AuditEvent, Membership
+from tenants.roles import Perm, Role
+from tenants.selectors import members_of
+from tenants.tasks import send_login_link
+
+
+def _email_key(group, request) -> str:
+    return services.normalize_email(request.POST.get("email", ""))
+
+
+def _login_throttle_seconds(request) -> int:
+    """Count this attempt against the per-IP and per-e-mail limits; the seconds to wait when
+    either is exceeded, else 0."""
+    waits = []
+    for key, rate in (("ip", settings.LOGIN_RATE_PER_IP), (_email_key, settings.LOGIN_RATE_PER_EMAIL)):
+        usage = get_usage(request, group="login", key=key, rate=rate, method="POST", increment=True)
+        if usage and usage["should_limit"]:
+            waits.append(usage["time_left"])
+    return max(waits, default=0)
+
+
+@never_cache
+def login_request(request):
+    """Ask for an e-mail; always answer the same, whether or not the address has an account."""
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect("tenants:dashboard")
+    form = LoginForm(request.POST or None)
+    if request.method == "POST":
+        wait = _login_throttle_seconds(request)
+        if wait:
+            minutes = max(1, math.ceil(wait / 60))
+            return render(request, "tenants/login_throttled.html", {"minutes": minutes}, status=429)
+        if form.is_valid():
+            email = services.normalize_email(form.cleaned_data["email"])
+            transaction.on_commit(lambda: send_login_link.delay(email))
+            return render(
+                request, "tenants/login_sent.html", {"email": email, "minutes": settings.SESAME_MAX_AGE // 60}
+            )
+    return render(request, "tenants/login.html", {"form": form})
+
+
+@never_cache
+def login_confirm(request):
+    """The page a magic link opens. GET only shows a button; POST logs in and spends the link.
+
+    Mail scanners open links to look at them; if opening the link spent it, the person
+    would find it used up. So the link is spent only by the deliberate POST.
+    """
+    token = request.POST.get("sesame") if request.method == "POST" else request.GET.get("sesame")
+    if not token:
+        return redirect("tenants:login")
+    if request.method == "POST":
+        user = services.login_complete(request=request, token=token)
+        if user is None:
+            return render(request, "tenants/login_invalid.html", status=400)
+        next_url = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("tenants:dashboard")
+        return redirect(next_url)
+    user = get_user(token, update_last_login=False)
+    if user is None:
+        return render(request, "tenants/login_invalid.html", status=400)
+    return render(
+        request,
+        "tenants/login_confirm.html",
+        {"token": token, "email": user.email, "next": request.GET.get("next", "")},
+    )
+
+
+def logout_view(request):
+    if request.method != "POST":
+        return render(request, "tenants/logout_confirm.html")
+    services.logout_complete(request=request)
+    messages.info(request, "You are signed out.")
+    return redirect("tenants:login")
+
+
+class SwitchTenantView(TenantScopedMixin, View):
+    def post(self, request):
+        form = TenantSwitchForm(request.POST)
+        tenant_ids = {m.tenant_id for m in request.memberships}
+        if not form.is_valid() or form.cleaned_data["tenant"] not in tenant_ids:
+            # Not one of theirs: the same answer as a tenant that does not exist.
+            raise Http404("No such business.")
+        request.session[SESSION_KEY] = form.cleaned_data["tenant"]
+        return redirect("tenants:dashboard")
+
+
+class DashboardView(TenantScopedMixin, View):
+    def get(self, request):
+        return render(request, "tenants/dashboard.html", {"tenant": request.tenant})
+
+
+class KillSwitchView(TenantScopedMixin, View):
+    """GET asks for confirmation; POST pauses or resumes the tenant at once (audited)."""
+
+    permission = Perm.KILL_SWITCH
+    pause: bool = True
+
+    def get(self, request):
+        return render(request, "tenants/kill_switch_confirm.html", {"pause": self.pause, "form": PauseForm()})
+
+    def post(self, request):
+        form = PauseForm(request.POST)
+        reason = form.cleaned_data["reason"] if form.is_valid() else ""
+        services.tenant_set_paused(tenant=request.tenant, actor=request.user, paused=self.pause, reason=reason)
+        if self.pause:
+            messages.warning(request, f"{request.tenant.name} is paused: no message will be sent until you resume.")
+        else:
+            messages.success(request, f"{request.tenant.name} is sending again.")
+        return redirect("tenants:dashboard")
+
+
+class SettingsView(TenantScopedMixin, View):
+    permission = Perm.SETTINGS_MANAGE
+
+    def get(self, request):
+        return render(request, "tenants/settings.html", {"form": TenantSettingsForm(instance=request.tenant)})
+
+    def post(self, request):
+        form = TenantSettingsForm(request.POST, instance=request.tenant)
+        if form.is_valid():
+            try:
+                services.tenant_update_settings(tenant=request.tenant, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("tenants:settings")
+        return render(request, "tenants/settings.html", {"form": form}, status=400)
+
+
+class MembersView(TenantScopedMixin, ListView):
+    permission = Perm.MEMBERS_MANAGE
+    model = Membership
+    template_name = "tenants/members.html"
+    context_object_name = "members"
+
+    def get_queryset(self):
+        return members_of(tenant=self.request.tenant)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(add_form=kwargs.pop("add_form", MemberAddForm()), roles=Role.choices, **kwargs)
+
+    def post(self, request):
+        form = MemberAddForm(request.POST)
+        if form.is_valid():
+            try:
+                services.membership_add(tenant=request.tenant, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error("email", exc)
+            else:
+                messages.success(request, f"{form.cleaned_data['email']} added as {form.cleaned_data['role']}.")
+                return redirect("tenants:members")
+        self.object_list = self.get_queryset()
+        return self.render_to_response(self.get_context_data(add_form=form), status=400)
+
+
+class MemberChangeView(TenantScopedMixin, View):
+    """POST only: change a member's role, or remove them."""
+
+    permission = Perm.MEMBERS_MANAGE
+    remove = False
+
+    def post(self, request, pk):
+        membership = get_object_or_404(members_of(tenant=request.tenant), pk=pk)
+        try:
+            if self.remove:
+                services.membership_remove(membership=membership, actor=request.user)
+                messages.success(request, f"{membership.user.email} removed.")
+            else:
+                form = MemberRoleForm(request.POST)
+                if not form.is_valid():
+                    raise ValidationError("Choose a role.")
+                services.membership_change_role(
+                    membership=membership, actor=request.user, role=form.cleaned_data["role"]
+                )
+                messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("tenants:members")
+
+
+class ActivityView(TenantScopedMixin, ListView):
+    permission = Perm.AUDIT_VIEW
+    model = AuditEvent
+    template_name = "tenants/activity.html"
+    context_object_name = "events"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("actor")
