@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from conftest import require_service
@@ -45,6 +46,10 @@ def page(monkeypatch):
             yield context.new_page()
         finally:
             browser.close()
+            # While Playwright's loop runs, Django keeps this thread's DB connections in a
+            # context-var store (asgiref Local); close them now, or they outlive the test and
+            # PostgreSQL refuses to drop the test database ("being accessed by other users").
+            connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)  # committed rows, so the live server thread sees them
