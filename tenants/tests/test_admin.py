@@ -81,9 +81,7 @@ def test_staff_cannot_add_a_row_to_another_tenant(staff_owner, tenant, other_ten
 def test_admin_kill_switch_goes_through_the_service(staff_owner, tenant):
     url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
     data = {
-        f.name: getattr(tenant, f.name)
-        for f in Tenant._meta.fields
-        if f.name not in {"id", "created_at", "is_paused"}
+        f.name: getattr(tenant, f.name) for f in Tenant._meta.fields if f.name not in {"id", "created_at", "is_paused"}
     }
     data["is_paused"] = "on"
     response = client_for(staff_owner).post(url, data)
