@@ -191,12 +191,14 @@ else:
     CELERY_BROKER_URL = "filesystem://"
     _queue_dir = BASE_DIR / "var" / "celery" / "queue"
     _processed_dir = BASE_DIR / "var" / "celery" / "processed"
-    for _dir in (_queue_dir, _processed_dir):
+    _control_dir = BASE_DIR / "var" / "celery" / "control"
+    for _dir in (_queue_dir, _processed_dir, _control_dir):
         _dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
+        "control_folder": str(_control_dir),
         "store_processed": False,
     }
 CELERY_TASK_SERIALIZER = "json"
@@ -222,7 +224,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
         "options": {"expires": HEARTBEAT_INTERVAL_SECONDS * 2},
     },
+    "contacts-resume-stalled-imports": {
+        "task": "contacts.resume_stalled_imports",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
+
+# Contact imports: limits, and how long a running import task's lease lasts without renewal
+# (a task renews it every batch; a crashed one is taken over once it lapses).
+CONTACT_IMPORT_MAX_ROWS = env.int("CONTACT_IMPORT_MAX_ROWS", default=1_000_000)
+CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+CONTACT_IMPORT_LEASE_SECONDS = env.int("CONTACT_IMPORT_LEASE_SECONDS", default=120)
+# Uploads larger than this are streamed to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Health: a heartbeat older than this fails /health.
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=120)

@@ -7,5 +7,6 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("health/live", health.liveness, name="health_live"),
     path("admin/", admin.site.urls),
+    path("contacts/", include("contacts.urls")),
     path("", include("tenants.urls")),
 ]

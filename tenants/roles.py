@@ -3,9 +3,10 @@
 Roles are ranked: every role may do everything the roles below it may.
 
     viewer  reads everything of its tenant
-    staff   also imports contacts and drafts campaigns and templates
+    staff   also imports, adds and edits contacts and their consent; drafts campaigns
     admin   also launches and pauses campaigns, manages sending numbers, the do-not-contact
-            list, budgets, tenant settings and the kill switch; reads the activity log
+            list, budgets, tenant settings and the kill switch; deletes and exports
+            contacts (personal data leaving the product); reads the activity log
     owner   also manages memberships (who belongs to the tenant, in which role)
 """
 
@@ -28,6 +29,8 @@ class Perm:
     VIEW = "view"
     CONTACTS_IMPORT = "contacts.import"
     CONTACTS_EDIT = "contacts.edit"
+    CONTACTS_DELETE = "contacts.delete"
+    CONTACTS_EXPORT = "contacts.export"
     CAMPAIGNS_DRAFT = "campaigns.draft"
     CAMPAIGNS_LAUNCH = "campaigns.launch"
     NUMBERS_MANAGE = "numbers.manage"
@@ -44,6 +47,8 @@ MINIMUM_ROLE: dict[str, Role] = {
     Perm.VIEW: Role.VIEWER,
     Perm.CONTACTS_IMPORT: Role.STAFF,
     Perm.CONTACTS_EDIT: Role.STAFF,
+    Perm.CONTACTS_DELETE: Role.ADMIN,
+    Perm.CONTACTS_EXPORT: Role.ADMIN,
     Perm.CAMPAIGNS_DRAFT: Role.STAFF,
     Perm.CAMPAIGNS_LAUNCH: Role.ADMIN,
     Perm.NUMBERS_MANAGE: Role.ADMIN,

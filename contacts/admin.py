@@ -1,0 +1,150 @@
+"""Admin for contacts: tenant-scoped like everything else; writes go through the services."""
+
+import tempfile
+from pathlib import Path
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+
+from contacts import services
+from contacts.models import ConsentRecord, Contact, ContactImport, DoNotContact
+from tenants.admin import TenantScopedAdmin, tenant_ids_for
+from tenants.models import Tenant
+from tenants.roles import Perm
+
+
+class ReadOnlyAdmin(TenantScopedAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(TenantScopedAdmin):
+    change_perm = Perm.CONTACTS_EDIT
+    list_display = ["phone_e164", "first_name", "last_name", "email", "consent_status", "undeliverable", "tenant"]
+    search_fields = ["phone_e164", "first_name", "last_name", "email"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["consent_status", "consent_at", "last_sent_at", "created_at", "updated_at"]
+    show_full_result_count = False  # no COUNT(*) over a million rows on every page
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser or self._allowed(request, Perm.CONTACTS_DELETE, obj)
+
+    def save_model(self, request, obj, form, change):
+        fields = {f: form.cleaned_data[f] for f in services.EDITABLE_FIELDS if f in form.cleaned_data}
+        try:
+            if change:
+                services.contact_update(contact=obj, actor=request.user, phone=obj.phone_e164, **fields)
+            else:
+                if not request.user.is_superuser and obj.tenant_id not in tenant_ids_for(request, self.change_perm):
+                    raise PermissionDenied("You cannot add contacts to that tenant.")
+                created = services.contact_create(tenant=obj.tenant, actor=request.user, phone=obj.phone_e164, **fields)
+                obj.pk = created.pk
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
+    def delete_model(self, request, obj):
+        services.contact_delete(contact=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for contact in queryset:
+            services.contact_delete(contact=contact, actor=request.user)
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdmin):
+    """Append-only evidence: read here, recorded on the contact page."""
+
+    list_display = ["captured_at", "contact", "kind", "withdrawn", "source", "tenant"]
+    list_select_related = ["contact", "tenant"]
+    search_fields = ["contact__phone_e164", "source"]
+    show_full_result_count = False
+
+
+@admin.register(DoNotContact)
+class DoNotContactAdmin(TenantScopedAdmin):
+    """Adding goes through dnc_add; removal needs a reason, so it is done on the DNC page."""
+
+    change_perm = Perm.DNC_MANAGE
+    list_display = ["phone_e164", "reason", "note", "created_at", "tenant"]
+    search_fields = ["phone_e164"]
+    fields = ["tenant", "phone_e164", "reason", "note", "source"]
+    list_select_related = ["tenant"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            entry, _ = services.dnc_add(
+                tenant=obj.tenant,
+                phone=obj.phone_e164,
+                reason=obj.reason,
+                actor=request.user,
+                note=obj.note,
+                source=obj.source,
+            )
+            obj.pk = entry.pk
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
+
+class ImportUploadForm(forms.Form):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none())
+    file = forms.FileField()
+
+
+@admin.register(ContactImport)
+class ContactImportAdmin(ReadOnlyAdmin):
+    """Uploading here stores the file through the same service, then continues on the import
+    page (mapping, consent, dry-run preview, commit)."""
+
+    list_display = ["original_name", "status", "rows_total", "created_at", "tenant"]
+    list_select_related = ["tenant"]
+    exclude = ["lease_token"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser or self._allowed(request, Perm.CONTACTS_IMPORT)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        tenants = Tenant.objects.all()
+        if not request.user.is_superuser:
+            tenants = tenants.filter(pk__in=tenant_ids_for(request, Perm.CONTACTS_IMPORT))
+        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        form.fields["tenant"].queryset = tenants
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / "upload"
+                    with open(path, "wb") as out:
+                        for chunk in upload.chunks():
+                            out.write(chunk)
+                    contact_import = services.contact_import_upload(
+                        tenant=form.cleaned_data["tenant"], actor=request.user, source=path, original_name=upload.name
+                    )
+            except ValidationError as exc:
+                form.add_error("file", exc)
+            else:
+                request.session["tenant_id"] = contact_import.tenant_id
+                return HttpResponseRedirect(reverse("contacts:import", args=[contact_import.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "title": "Upload contacts",
+        }
+        return render(request, "admin/contacts/import_upload.html", context)

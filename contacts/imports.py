@@ -1,0 +1,402 @@
+"""The contact import engine: read a file in batches, decide every row, write in bulk.
+
+The dry run and the commit share everything up to the write: ``parsed_batches`` reads and
+parses rows and marks duplicates by file order, ``decide_batch`` looks the batch's numbers up
+(existing contacts and the do-not-contact list, two queries per batch, never one per row) and
+runs ``decide_row`` on each. The commit then writes a batch with one bulk upsert of contacts
+and one bulk insert of consent records (COPY into a temporary table on PostgreSQL), together
+with its checkpoint, in one transaction.
+"""
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contacts import csvfiles
+from contacts.decisions import Decision, ExistingContact, decide_row
+from contacts.models import ConsentRecord, Contact, ContactImport, DoNotContact, ImportOutcome
+from contacts.phones import normalize_phone, phone_digits_key
+from contacts.rowvalues import ConsentClaim, RowParser, RowValues, merge_tags
+
+BATCH_ROWS = 5_000
+PREVIEW_ROWS = 100
+OUTCOMES = tuple(ImportOutcome.values)
+
+
+class ImportAborted(Exception):
+    """The run lost its lease (another copy took over) or the import changed state under it."""
+
+
+@dataclass(slots=True)
+class ParsedRow:
+    row_number: int
+    fields: list[str]
+    values: RowValues
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class DecidedRow:
+    row_number: int
+    fields: list[str]
+    values: RowValues
+    existing: ExistingContact | None
+    decision: Decision
+
+
+def empty_counts() -> dict[str, int]:
+    return dict.fromkeys(OUTCOMES, 0)
+
+
+def media_path(relative: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / relative
+
+
+def row_parser(imp: ContactImport, *, now: datetime) -> RowParser:
+    # In declaration mode this is every row's consent; in column mode, the defaults for rows
+    # whose consent columns leave date, source or evidence empty (its kind is then unused).
+    declaration = None
+    if imp.consent_captured_at:
+        declaration = ConsentClaim(
+            kind=imp.consent_kind,
+            source=(imp.consent_source or f"import: {imp.original_name}")[:200],
+            captured_at=imp.consent_captured_at,
+            evidence=imp.consent_evidence,
+        )
+    return RowParser(
+        headers=imp.headers,
+        mapping=imp.mapping,
+        custom_columns=imp.custom_columns,
+        add_tags=imp.add_tags,
+        consent_mode=imp.consent_mode,
+        declaration=declaration,
+        zone=imp.tenant.zone,
+        now=now,
+    )
+
+
+def parsed_batches(
+    imp: ContactImport, *, skip_rows: int = 0, now: datetime
+) -> Iterator[tuple[list[ParsedRow], int, int]]:
+    """Yield (rows, last row number, byte offset) per batch, from the row after ``skip_rows``.
+
+    Rows up to ``skip_rows`` (already committed) are read only to remember their numbers, so
+    that a later repeat of one of them is still a duplicate after a resume.
+    """
+    parser = row_parser(imp, now=now)
+    phone_column = parser.columns["phone"]
+    max_rows = settings.CONTACT_IMPORT_MAX_ROWS
+    seen: set[int] = set()
+    batch: list[ParsedRow] = []
+    row_number = 0
+    offset = 0
+    with csvfiles.open_rows(media_path(imp.file_path), encoding=imp.encoding, delimiter=imp.delimiter) as rows:
+        for row_number, fields, offset in rows:
+            if row_number > max_rows:
+                raise csvfiles.CsvFileError(f"The file has more than {max_rows:,} rows; split it into smaller files.")
+            if row_number <= skip_rows:
+                raw = fields[phone_column] if phone_column < len(fields) else ""
+                phone = normalize_phone(raw)
+                if phone.error is None:
+                    seen.add(phone_digits_key(phone.e164))
+                continue
+            values = parser.parse(fields)
+            duplicate = False
+            if values.phone.error is None:
+                key = phone_digits_key(values.phone.e164)
+                duplicate = key in seen
+                seen.add(key)
+            batch.append(ParsedRow(row_number, fields, values, duplicate))
+            if len(batch) >= BATCH_ROWS:
+                yield batch, row_number, offset
+                batch = []
+    if batch:
+        yield batch, row_number, offset
+
+
+def _existing_contacts(tenant_id: int, phones: list[str], *, lock: bool) -> dict[str, ExistingContact]:
+    if not phones:
+        return {}
+    queryset = Contact.objects.filter(tenant_id=tenant_id, phone_e164__in=phones)
+    if lock:
+        queryset = queryset.select_for_update()
+    found = {}
+    for row in queryset.values_list(
+        "id",
+        "phone_e164",
+        "first_name",
+        "last_name",
+        "email",
+        "timezone",
+        "state",
+        "postcode",
+        "tags",
+        "custom_fields",
+        "consent_status",
+        "consent_at",
+    ):
+        pk, phone, first, last, email, zone, state, postcode, tags, custom, status, consent_at = row
+        found[phone] = ExistingContact(
+            pk, first, last, email, zone, state, postcode, tuple(tags or ()), custom or {}, status, consent_at
+        )
+    return found
+
+
+def decide_batch(tenant_id: int, rows: list[ParsedRow], *, lock: bool = False) -> list[DecidedRow]:
+    """Decide every row of a batch with two queries: its existing contacts and DNC entries."""
+    phones = list({r.values.phone.e164 for r in rows if r.values.phone.error is None and not r.duplicate})
+    existing = _existing_contacts(tenant_id, phones, lock=lock)
+    on_dnc = (
+        set(
+            DoNotContact.objects.filter(tenant_id=tenant_id, phone_e164__in=phones).values_list("phone_e164", flat=True)
+        )
+        if phones
+        else set()
+    )
+    decided = []
+    for r in rows:
+        phone = r.values.phone.e164
+        current = existing.get(phone) if phone else None
+        decision = decide_row(r.values, existing=current, duplicate=r.duplicate, on_dnc=phone in on_dnc)
+        decided.append(DecidedRow(r.row_number, r.fields, r.values, current, decision))
+    return decided
+
+
+# --- progress and leases ------------------------------------------------------------------
+
+
+def acquire_lease(import_id: int, *, status: str) -> tuple[ContactImport, object] | None:
+    """Take the import's lease if it is in ``status`` and nobody holds a live lease.
+
+    Returns (fresh import, lease token), or None when another run holds it or the state moved
+    on, in which case the caller does nothing: running a task twice is harmless.
+    """
+    now = timezone.now()
+    token = ContactImport.new_lease()
+    lease_for = timezone.timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS)
+    claimed = (
+        ContactImport.objects.filter(pk=import_id, status=status)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_token=token, lease_until=now + lease_for)
+    )
+    if not claimed:
+        return None
+    return ContactImport.objects.select_related("tenant").get(pk=import_id), token
+
+
+def renew(imp: ContactImport, token, **fields) -> None:
+    """Renew the lease and write progress (and any other fields) in one conditional update."""
+    now = timezone.now()
+    fields.setdefault("progress_at", now)
+    fields.setdefault("lease_until", now + timezone.timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS))
+    updated = ContactImport.objects.filter(pk=imp.pk, lease_token=token).update(**fields)
+    if not updated:
+        raise ImportAborted(f"import {imp.pk}: lease lost")
+
+
+# --- the dry run ----------------------------------------------------------------------------
+
+
+def run_preview(imp: ContactImport, token, *, on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Decide every row without writing contacts; store counts, first rows and rejected rows."""
+    now = timezone.now()
+    counts = empty_counts()
+    preview: list[dict] = []
+    rejected_rel = f"imports/{imp.tenant_id}/{imp.pk}-rejected.csv"
+    rejected_path = media_path(rejected_rel)
+    rejected_path.parent.mkdir(parents=True, exist_ok=True)
+    rows_done = 0
+    with open(rejected_path, "w", newline="", encoding="utf-8-sig") as out:
+        writer = csvfiles.safe_writer(out)
+        writer.writerow([*imp.headers, "row", "outcome", "reason"])
+        for batch, last_row, offset in parsed_batches(imp, now=now):
+            for row in decide_batch(imp.tenant_id, batch):
+                outcome = row.decision.outcome
+                counts[outcome] += 1
+                if outcome not in (ImportOutcome.CREATE, ImportOutcome.UPDATE, ImportOutcome.UNCHANGED):
+                    writer.writerow([*row.fields, row.row_number, outcome, row.decision.reason])
+                if len(preview) < PREVIEW_ROWS:
+                    preview.append(_preview_row(row))
+            rows_done = last_row
+            renew(imp, token, rows_done=rows_done, bytes_done=offset)
+            if on_batch:
+                on_batch(rows_done)
+    renew(
+        imp,
+        token,
+        status=ContactImport.Status.PREVIEWED,
+        preview_counts=counts,
+        preview_rows=preview,
+        rejected_path=rejected_rel,
+        previewed_at=timezone.now(),
+        rows_total=sum(counts.values()),
+        rows_done=sum(counts.values()),
+        bytes_done=imp.size_bytes,
+        lease_token=None,
+        lease_until=None,
+    )
+    return counts
+
+
+def _preview_row(row: DecidedRow) -> dict:
+    v = row.values
+    return {
+        "row": row.row_number,
+        "phone": v.phone.e164 or v.raw_phone,
+        "name": " ".join(p for p in (v.first_name, v.last_name) if p),
+        "email": v.email,
+        "outcome": row.decision.outcome,
+        "reason": row.decision.reason,
+    }
+
+
+# --- the commit -----------------------------------------------------------------------------
+
+STAGE = "contact_import_stage"
+STAGE_COLUMNS = (
+    "phone",
+    "first_name",
+    "last_name",
+    "email",
+    "timezone",
+    "state",
+    "postcode",
+    "tags",
+    "custom_fields",
+    "consent_kind",
+    "consent_at",
+    "consent_source",
+    "consent_evidence",
+)
+
+
+def _stage_row(row: DecidedRow) -> tuple:
+    v = row.values
+    tags = merge_tags(row.existing.tags if row.existing else (), v.tags)
+    custom = {**(row.existing.custom if row.existing else {}), **dict(v.custom)}
+    c = v.consent
+    return (
+        v.phone.e164,
+        v.first_name,
+        v.last_name,
+        v.email,
+        v.timezone,
+        v.state,
+        v.postcode,
+        json.dumps(tags, ensure_ascii=False),
+        json.dumps(custom, ensure_ascii=False),
+        c.kind,
+        connection.ops.adapt_datetimefield_value(c.captured_at),
+        c.source,
+        c.evidence,
+    )
+
+
+def _load_stage(cursor, rows: list[tuple]) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (phone text, first_name text, last_name text, email text,"
+            " timezone text, state text, postcode text, tags jsonb, custom_fields jsonb, consent_kind text,"
+            " consent_at timestamptz, consent_source text, consent_evidence text) ON COMMIT DELETE ROWS"
+        )
+        # Also emptied here: inside an outer transaction (a test, a caller's atomic block) the
+        # batch's commit is only a savepoint and ON COMMIT has not run.
+        cursor.execute(f"TRUNCATE {STAGE}")
+        with cursor.copy(f"COPY {STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} ({', '.join(STAGE_COLUMNS)})")
+        cursor.execute(f"DELETE FROM {STAGE}")
+        placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
+        cursor.executemany(f"INSERT INTO {STAGE} VALUES ({placeholders})", rows)
+
+
+def _keep_unless_empty(column: str, table: str) -> str:
+    return f"{column} = CASE WHEN excluded.{column} <> '' THEN excluded.{column} ELSE {table}.{column} END"
+
+
+def _upsert_sql() -> tuple[str, str]:
+    contact = Contact._meta.db_table
+    consent = ConsentRecord._meta.db_table
+    newer = f"{contact}.consent_at IS NULL OR {contact}.consent_at <= excluded.consent_at"
+    # "WHERE true" lets SQLite tell the upsert's ON CONFLICT from a join constraint.
+    upsert = f"""
+        INSERT INTO {contact} (tenant_id, phone_e164, first_name, last_name, email, timezone, state, postcode,
+            tags, custom_fields, consent_status, consent_at, undeliverable, undeliverable_reason, created_at,
+            updated_at)
+        SELECT %s, phone, first_name, last_name, email, timezone, state, postcode, tags, custom_fields,
+            consent_kind, consent_at, FALSE, '', %s, %s
+        FROM {STAGE} WHERE true
+        ON CONFLICT (tenant_id, phone_e164) DO UPDATE SET
+            {", ".join(_keep_unless_empty(c, contact) for c in ("first_name", "last_name", "email", "timezone", "state", "postcode"))},
+            tags = excluded.tags,
+            custom_fields = excluded.custom_fields,
+            consent_status = CASE WHEN {newer} THEN excluded.consent_status ELSE {contact}.consent_status END,
+            consent_at = CASE WHEN {newer} THEN excluded.consent_at ELSE {contact}.consent_at END,
+            updated_at = excluded.updated_at
+    """  # noqa: E501
+    records = f"""
+        INSERT INTO {consent} (tenant_id, contact_id, kind, withdrawn, source, captured_at, evidence,
+            source_import_id, recorded_by_id, created_at)
+        SELECT %s, c.id, s.consent_kind, FALSE, s.consent_source, s.consent_at, s.consent_evidence, %s, %s, %s
+        FROM {STAGE} s JOIN {contact} c ON c.tenant_id = %s AND c.phone_e164 = s.phone
+        WHERE true
+        ON CONFLICT DO NOTHING
+    """
+    return upsert, records
+
+
+def run_commit(imp: ContactImport, token, *, on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Apply every row's decision, batch by batch, resuming after ``imp.committed_rows``.
+
+    Each batch re-decides its rows with their contacts locked, then upserts contacts, inserts
+    consent records (at most one per contact and import) and moves the checkpoint, all in one
+    transaction: a crash loses at most the batch in flight, and the re-run redoes only that.
+    """
+    now = timezone.now()
+    counts = {**empty_counts(), **(imp.commit_counts or {})}
+    upsert_sql, records_sql = _upsert_sql()
+    actor_id = imp.created_by_id
+    for batch, last_row, offset in parsed_batches(imp, skip_rows=imp.committed_rows, now=now):
+        with transaction.atomic():
+            decided = decide_batch(imp.tenant_id, batch, lock=True)
+            batch_counts = Counter(row.decision.outcome for row in decided)
+            staged = [
+                _stage_row(row)
+                for row in decided
+                if row.decision.outcome in (ImportOutcome.CREATE, ImportOutcome.UPDATE)
+            ]
+            if staged:
+                stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+                with connection.cursor() as cursor:
+                    _load_stage(cursor, staged)
+                    cursor.execute(upsert_sql, [imp.tenant_id, stamp, stamp])
+                    cursor.execute(records_sql, [imp.tenant_id, imp.pk, actor_id, stamp, imp.tenant_id])
+            for outcome, n in batch_counts.items():
+                counts[outcome] += n
+            renew(imp, token, committed_rows=last_row, commit_counts=counts, rows_done=last_row, bytes_done=offset)
+        if on_batch:
+            on_batch(last_row)
+    preview = {**empty_counts(), **imp.preview_counts}
+    renew(
+        imp,
+        token,
+        status=ContactImport.Status.COMMITTED,
+        committed_at=timezone.now(),
+        commit_counts=counts,
+        data_changed=counts != preview,
+        rows_done=sum(counts.values()),
+        bytes_done=imp.size_bytes,
+        lease_token=None,
+        lease_until=None,
+    )
+    return counts

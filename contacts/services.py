@@ -1,0 +1,433 @@
+"""Every write about contacts, consent, the do-not-contact list and imports.
+
+Views, the admin, commands and tasks call these; none writes the models itself.
+"""
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contacts import csvfiles, imports
+from contacts.models import (
+    ConsentKind,
+    ConsentMode,
+    ConsentRecord,
+    ConsentStatus,
+    Contact,
+    ContactImport,
+    DncReason,
+    DoNotContact,
+)
+from contacts.phones import normalize_phone
+from tenants.models import Tenant
+from tenants.services import audit_record
+
+
+class Action:
+    CONTACT_DELETED = "contact.deleted"
+    CONSENT_WITHDRAWN = "consent.withdrawn"
+    DNC_ADDED = "dnc.added"
+    DNC_REMOVED = "dnc.removed"
+    IMPORT_COMMITTED = "import.committed"
+    EXPORTED = "export.downloaded"
+
+
+# --- phones -------------------------------------------------------------------------------
+
+
+def phone_require_mobile(raw: str) -> str:
+    """The E.164 form of a number that can receive SMS, or a ValidationError saying why not."""
+    phone = normalize_phone(raw)
+    if phone.error == "empty":
+        raise ValidationError("Enter a phone number.")
+    if phone.error == "invalid":
+        raise ValidationError(f"{raw} is not a valid phone number.")
+    if phone.error == "not_mobile":
+        raise ValidationError(
+            f"{raw} is a {(phone.number_type or 'landline').replace('_', ' ')} number: it cannot receive SMS."
+        )
+    return phone.e164
+
+
+# --- consent --------------------------------------------------------------------------------
+
+
+def _summarise_consent(contact: Contact) -> None:
+    """Recompute the contact's consent summary from its records (the latest one wins)."""
+    latest = ConsentRecord.objects.filter(contact=contact).order_by("-captured_at", "-id").first()
+    if latest is None:
+        status, at = ConsentStatus.NONE, None
+    else:
+        status, at = (ConsentStatus.WITHDRAWN if latest.withdrawn else latest.kind), latest.captured_at
+    Contact.objects.filter(pk=contact.pk).update(consent_status=status, consent_at=at)
+    contact.consent_status, contact.consent_at = status, at
+
+
+def consent_record_add(
+    *,
+    contact: Contact,
+    actor,
+    kind: str,
+    source: str,
+    captured_at: datetime,
+    evidence: str = "",
+    withdrawn: bool = False,
+) -> ConsentRecord:
+    """Append consent evidence (or a withdrawal) and refresh the contact's consent summary."""
+    if captured_at > timezone.now() + timezone.timedelta(minutes=5):
+        raise ValidationError("Consent cannot be dated in the future.")
+    with transaction.atomic():
+        Contact.objects.select_for_update().filter(pk=contact.pk).get()
+        record = ConsentRecord.objects.create(
+            tenant_id=contact.tenant_id,
+            contact=contact,
+            kind=ConsentKind(kind),
+            withdrawn=withdrawn,
+            source=source[:200],
+            captured_at=captured_at,
+            evidence=evidence,
+            recorded_by=actor if actor is not None and actor.is_authenticated else None,
+        )
+        _summarise_consent(contact)
+        if withdrawn:
+            audit_record(
+                tenant=contact.tenant,
+                actor=actor,
+                action=Action.CONSENT_WITHDRAWN,
+                target=contact.phone_e164,
+                data={"source": source},
+            )
+    return record
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+EDITABLE_FIELDS = ("first_name", "last_name", "email", "timezone", "state", "postcode", "tags")
+
+
+def contact_create(*, tenant: Tenant, actor, phone: str, consent: dict | None = None, **fields) -> Contact:
+    """Create a contact from a form. ``consent`` (kind, source, captured_at, evidence) is optional."""
+    e164 = phone_require_mobile(phone)
+    with transaction.atomic():
+        contact = Contact(tenant=tenant, phone_e164=e164, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
+        contact.full_clean(exclude=["tenant"], validate_unique=False)
+        try:
+            with transaction.atomic():
+                contact.save()
+        except IntegrityError:
+            raise ValidationError({"phone": f"{e164} is already a contact."}) from None
+        if consent:
+            consent_record_add(contact=contact, actor=actor, **consent)
+    return contact
+
+
+def contact_update(*, contact: Contact, actor, phone: str | None = None, **fields) -> Contact:
+    """Change a contact's fields; the phone is re-validated and must stay unique."""
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        if phone is not None:
+            locked.phone_e164 = phone_require_mobile(phone)
+        for field, value in fields.items():
+            if field not in EDITABLE_FIELDS:
+                raise ValueError(f"{field} is not editable here")
+            setattr(locked, field, value)
+        locked.full_clean(exclude=["tenant"], validate_unique=False)
+        try:
+            with transaction.atomic():
+                locked.save()
+        except IntegrityError:
+            raise ValidationError({"phone": f"{locked.phone_e164} is already another contact."}) from None
+    return locked
+
+
+def contact_delete(*, contact: Contact, actor) -> None:
+    """Delete a contact and its consent history. Its do-not-contact entry, keyed by phone, stays."""
+    with transaction.atomic():
+        audit_record(
+            tenant=contact.tenant,
+            actor=actor,
+            action=Action.CONTACT_DELETED,
+            target=contact.phone_e164,
+            data={"name": contact.display_name},
+        )
+        # Consent records are append-only for everyone else; deleting the person takes them along.
+        ConsentRecord.objects.filter(contact=contact)._raw_delete(ConsentRecord.objects.db)
+        Contact.objects.filter(pk=contact.pk).delete()
+
+
+# --- do-not-contact -------------------------------------------------------------------------
+
+
+def dnc_add(
+    *, tenant: Tenant, phone: str, reason: str, actor=None, note: str = "", source: str = ""
+) -> tuple[DoNotContact, bool]:
+    """Put a number on the tenant's do-not-contact list; (entry, created). Idempotent.
+
+    Accepts any number that parses (a landline too: it may become a mobile's number later).
+    """
+    parsed = normalize_phone(phone)
+    if parsed.e164 is None:
+        raise ValidationError(f"{phone} is not a valid phone number.")
+    with transaction.atomic():
+        entry, created = DoNotContact.objects.get_or_create(
+            tenant=tenant,
+            phone_e164=parsed.e164,
+            defaults={
+                "reason": DncReason(reason),
+                "note": note[:500],
+                "source": source[:200],
+                "added_by": actor if actor is not None and actor.is_authenticated else None,
+            },
+        )
+        if created:
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action=Action.DNC_ADDED,
+                target=parsed.e164,
+                data={"reason": reason, "note": note[:200]},
+            )
+    return entry, created
+
+
+@dataclass
+class DncBulkResult:
+    added: int
+    already: int
+    invalid: list[tuple[int, str]]
+
+
+def dnc_add_many(*, tenant: Tenant, text: str, actor, reason: str = DncReason.MANUAL, note: str = "") -> DncBulkResult:
+    """Add every number of a pasted list (one per line, or separated by commas/semicolons).
+
+    Nothing is added when any line is invalid: the caller shows the bad lines and the person
+    fixes them, so no list is ever half-applied.
+    """
+    lines = [
+        (n, item.strip()) for n, line in enumerate(text.splitlines(), 1) for item in line.replace(";", ",").split(",")
+    ]
+    lines = [(n, item) for n, item in lines if item]
+    invalid = [(n, item) for n, item in lines if normalize_phone(item).e164 is None]
+    if invalid or not lines:
+        return DncBulkResult(0, 0, invalid)
+    added = already = 0
+    with transaction.atomic():
+        for _, item in lines:
+            _, created = dnc_add(tenant=tenant, phone=item, reason=reason, actor=actor, note=note)
+            added += created
+            already += not created
+    return DncBulkResult(added, already, [])
+
+
+def dnc_remove(*, entry: DoNotContact, actor, reason: str) -> None:
+    """Lift a do-not-contact entry. Needs a reason, which goes into the audit log."""
+    if not reason.strip():
+        raise ValidationError("Say why this number may be contacted again.")
+    with transaction.atomic():
+        audit_record(
+            tenant=entry.tenant,
+            actor=actor,
+            action=Action.DNC_REMOVED,
+            target=entry.phone_e164,
+            data={"reason": reason.strip()[:500], "entry_reason": entry.reason, "added": entry.created_at.isoformat()},
+        )
+        DoNotContact.objects.filter(pk=entry.pk).delete()
+
+
+# --- imports --------------------------------------------------------------------------------
+
+
+def contact_import_upload(*, tenant: Tenant, actor, source: Path | str, original_name: str) -> ContactImport:
+    """Store an uploaded file, read its encoding, delimiter and headers, and map the columns.
+
+    ``source`` is a path on local disk (an upload's temporary file or a command's argument);
+    it is copied under MEDIA_ROOT. Raises ValidationError saying why a file is refused.
+    """
+    relative = f"imports/{tenant.pk}/{uuid.uuid4().hex}.csv"
+    stored = imports.media_path(relative)
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, stored)
+    try:
+        info = csvfiles.inspect_file(stored, max_bytes=settings.CONTACT_IMPORT_MAX_BYTES)
+        mapping = csvfiles.auto_map(info.headers)
+        if "phone" not in mapping.values():
+            guessed = _phone_column_by_content(info.headers, info.sample_rows)
+            if guessed is None:
+                raise csvfiles.CsvFileError(
+                    "No column holds phone numbers: no header says 'Mobile' or 'Phone' and no column of the "
+                    "first rows contains phone numbers."
+                )
+            mapping[guessed] = "phone"
+    except csvfiles.CsvFileError as exc:
+        stored.unlink(missing_ok=True)
+        raise ValidationError(str(exc)) from None
+    return ContactImport.objects.create(
+        tenant=tenant,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        file_path=relative,
+        original_name=original_name[:255],
+        size_bytes=info.size,
+        sha256=info.sha256,
+        encoding=info.encoding,
+        delimiter=info.delimiter,
+        headers=info.headers,
+        sample_rows=info.sample_rows,
+        mapping=mapping,
+    )
+
+
+def _phone_column_by_content(headers: list[str], sample: list[list[str]]) -> str | None:
+    """The first column whose sample values are mostly valid phone numbers (headerless exports)."""
+    for i, header in enumerate(headers):
+        values = [row[i] for row in sample if i < len(row) and row[i].strip()]
+        if values and sum(normalize_phone(v).e164 is not None for v in values) * 2 > len(values):
+            return header
+    return None
+
+
+CONFIGURABLE = (ContactImport.Status.UPLOADED, ContactImport.Status.PREVIEWED, ContactImport.Status.FAILED)
+
+
+def contact_import_configure(
+    *,
+    contact_import: ContactImport,
+    actor,
+    mapping: dict[str, str],
+    custom_columns: list[str],
+    add_tags: list[str],
+    consent_mode: str,
+    consent_kind: str = "",
+    consent_source: str = "",
+    consent_captured_at: datetime | None = None,
+    consent_evidence: str = "",
+) -> ContactImport:
+    """Save the mapping and consent settings, and start the dry run (a task)."""
+    from contacts.tasks import contact_import_preview
+
+    mapping = {header: field for header, field in mapping.items() if field}
+    errors = {}
+    if set(mapping) - set(contact_import.headers):
+        errors["mapping"] = "The mapping names columns the file does not have."
+    fields = list(mapping.values())
+    if fields.count("phone") != 1:
+        errors["mapping"] = "Choose exactly one column for the phone number."
+    repeated = sorted({f for f in fields if fields.count(f) > 1 and f != "phone"})
+    if repeated:
+        errors["mapping"] = f"Each field may come from one column only: {', '.join(repeated)}."
+    if consent_mode == ConsentMode.COLUMN and "consent_kind" not in fields:
+        errors["consent_mode"] = "Choose the column that says whether each person consented."
+    if consent_mode == ConsentMode.DECLARATION:
+        if not consent_kind:
+            errors["consent_kind"] = "Say how consent was obtained (express or inferred)."
+        if not consent_captured_at:
+            errors["consent_captured_at"] = "Say when consent was obtained."
+        if not (consent_source or "").strip():
+            errors["consent_source"] = "Say where consent was obtained (e.g. 'sign-up form on our website')."
+    if consent_captured_at and consent_captured_at > timezone.now():
+        errors["consent_captured_at"] = "Consent cannot be dated in the future."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
+        if locked.status not in CONFIGURABLE:
+            raise ValidationError(f"This import is {locked.get_status_display().lower()}; it can no longer be changed.")
+        locked.mapping = mapping
+        locked.custom_columns = [c for c in custom_columns if c in locked.headers and c not in mapping]
+        locked.add_tags = add_tags
+        locked.consent_mode = consent_mode
+        locked.consent_kind = consent_kind
+        locked.consent_source = consent_source.strip()
+        locked.consent_captured_at = consent_captured_at
+        locked.consent_evidence = consent_evidence
+        locked.status = ContactImport.Status.PREVIEWING
+        locked.error = ""
+        locked.preview_counts, locked.preview_rows, locked.previewed_at = {}, [], None
+        locked.rows_done, locked.bytes_done, locked.rows_total = 0, 0, None
+        locked.phase_started_at = timezone.now()
+        locked.save()
+        transaction.on_commit(lambda: contact_import_preview.delay(locked.pk))
+    return locked
+
+
+def contact_import_run_preview(*, import_id: int) -> dict[str, int] | None:
+    """The dry run (called by the task). None when another run holds it or it is not due."""
+    claimed = imports.acquire_lease(import_id, status=ContactImport.Status.PREVIEWING)
+    if claimed is None:
+        return None
+    contact_import, token = claimed
+    try:
+        return imports.run_preview(contact_import, token)
+    except (csvfiles.CsvFileError, ValueError, OSError) as exc:
+        _fail(contact_import, token, str(exc))
+        return None
+
+
+def contact_import_commit(*, contact_import: ContactImport, actor) -> ContactImport:
+    """Start (or, after a failure, resume) writing a previewed import (a task does the work)."""
+    from contacts.tasks import contact_import_commit as commit_task
+
+    with transaction.atomic():
+        locked = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
+        resumable = locked.status == ContactImport.Status.FAILED and locked.previewed_at is not None
+        if locked.status != ContactImport.Status.PREVIEWED and not resumable:
+            raise ValidationError(f"This import is {locked.get_status_display().lower()}: preview it first.")
+        locked.status = ContactImport.Status.COMMITTING
+        locked.error = ""
+        locked.phase_started_at = timezone.now()
+        locked.rows_done = locked.committed_rows
+        locked.save(update_fields=["status", "error", "phase_started_at", "rows_done"])
+        transaction.on_commit(lambda: commit_task.delay(locked.pk))
+    return locked
+
+
+def contact_import_run_commit(*, import_id: int) -> dict[str, int] | None:
+    """The commit (called by the task); resumes from the checkpoint. None when not due."""
+    claimed = imports.acquire_lease(import_id, status=ContactImport.Status.COMMITTING)
+    if claimed is None:
+        return None
+    contact_import, token = claimed
+    try:
+        counts = imports.run_commit(contact_import, token)
+    except (csvfiles.CsvFileError, ValueError, OSError) as exc:
+        _fail(contact_import, token, str(exc))
+        return None
+    audit_record(
+        tenant=contact_import.tenant,
+        actor=contact_import.created_by,
+        action=Action.IMPORT_COMMITTED,
+        target=contact_import.original_name,
+        data={k: v for k, v in counts.items() if v},
+    )
+    return counts
+
+
+def _fail(contact_import: ContactImport, token, message: str) -> None:
+    ContactImport.objects.filter(pk=contact_import.pk, lease_token=token).update(
+        status=ContactImport.Status.FAILED, error=message[:2000], lease_token=None, lease_until=None
+    )
+
+
+def contact_imports_resume_stalled() -> list[int]:
+    """Re-enqueue imports whose task died (lease lapsed, or never taken for a while)."""
+    from contacts.tasks import contact_import_commit as commit_task
+    from contacts.tasks import contact_import_preview
+
+    now = timezone.now()
+    lapse = timezone.timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS)
+    stalled = ContactImport.objects.filter(
+        status__in=(ContactImport.Status.PREVIEWING, ContactImport.Status.COMMITTING)
+    ).filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True, phase_started_at__lt=now - lapse))
+    resumed = []
+    for contact_import in stalled.only("pk", "status"):
+        task = contact_import_preview if contact_import.status == ContactImport.Status.PREVIEWING else commit_task
+        task.delay(contact_import.pk)
+        resumed.append(contact_import.pk)
+    return resumed

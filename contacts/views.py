@@ -1,0 +1,432 @@
+"""Contact pages, the do-not-contact list and imports. Thin: parse, call a service, render."""
+
+import tempfile
+from pathlib import Path
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+
+from contacts import csvfiles, selectors, services
+from contacts.forms import ConsentForm, ContactForm, DncAddForm, DncRemoveForm, ImportSettingsForm, UploadForm
+from contacts.imports import media_path
+from contacts.models import ConsentMode, ConsentStatus, Contact, ContactImport, DoNotContact, ImportOutcome
+from tenants.mixins import TenantScopedMixin
+from tenants.roles import Perm
+from tenants.services import audit_record
+
+
+def _after(request) -> int | None:
+    value = request.GET.get("after", "")
+    return int(value) if value.isdigit() else None
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+class ContactListView(TenantScopedMixin, View):
+    def get(self, request):
+        filters = {key: request.GET.get(key, "") for key in ("q", "tag", "consent", "dnc", "undeliverable")}
+        page = selectors.keyset_page(selectors.contacts_for(tenant=request.tenant, **filters), after=_after(request))
+        query = request.GET.copy()
+        query.pop("after", None)
+        return render(
+            request,
+            "contacts/list.html",
+            {"page": page, "filters": filters, "query": query.urlencode(), "consent_choices": ConsentStatus.choices},
+        )
+
+
+class ContactDetailView(TenantScopedMixin, View):
+    def get(self, request, pk):
+        contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        return render(
+            request,
+            "contacts/detail.html",
+            {
+                "contact": contact,
+                "consent_records": contact.consent_records.select_related("source_import", "recorded_by"),
+                "dnc": selectors.dnc_entry_for_phone(tenant=request.tenant, phone_e164=contact.phone_e164),
+                "consent_form": ConsentForm(),
+            },
+        )
+
+
+class ContactCreateView(TenantScopedMixin, View):
+    permission = Perm.CONTACTS_EDIT
+
+    def get(self, request):
+        return render(request, "contacts/form.html", {"form": ContactForm(), "consent_form": ConsentForm()})
+
+    def post(self, request):
+        form, consent_form = ContactForm(request.POST), ConsentForm(request.POST, prefix=None)
+        give_consent = bool(request.POST.get("source"))
+        if form.is_valid() and (not give_consent or consent_form.is_valid()):
+            data = dict(form.cleaned_data)
+            consent = None
+            if give_consent:
+                consent = {k: consent_form.cleaned_data[k] for k in ("kind", "source", "captured_at", "evidence")}
+            try:
+                contact = services.contact_create(
+                    tenant=request.tenant, actor=request.user, phone=data.pop("phone"), consent=consent, **data
+                )
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, f"{contact.display_name} added.")
+                return redirect("contacts:detail", pk=contact.pk)
+        return render(request, "contacts/form.html", {"form": form, "consent_form": consent_form}, status=400)
+
+
+class ContactUpdateView(TenantScopedMixin, View):
+    permission = Perm.CONTACTS_EDIT
+
+    def _contact(self, request, pk) -> Contact:
+        return get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+
+    def get(self, request, pk):
+        contact = self._contact(request, pk)
+        initial = {f: getattr(contact, f) for f in services.EDITABLE_FIELDS} | {"phone": contact.phone_e164}
+        return render(request, "contacts/form.html", {"form": ContactForm(initial=initial), "contact": contact})
+
+    def post(self, request, pk):
+        contact = self._contact(request, pk)
+        form = ContactForm(request.POST)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            try:
+                services.contact_update(contact=contact, actor=request.user, phone=data.pop("phone"), **data)
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, "Contact saved.")
+                return redirect("contacts:detail", pk=contact.pk)
+        return render(request, "contacts/form.html", {"form": form, "contact": contact}, status=400)
+
+
+class ContactDeleteView(TenantScopedMixin, View):
+    permission = Perm.CONTACTS_DELETE
+
+    def get(self, request, pk):
+        contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        return render(request, "contacts/confirm_delete.html", {"contact": contact})
+
+    def post(self, request, pk):
+        contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        services.contact_delete(contact=contact, actor=request.user)
+        messages.success(request, f"{contact.display_name} deleted. A do-not-contact entry for the number stays.")
+        return redirect("contacts:list")
+
+
+class ConsentAddView(TenantScopedMixin, View):
+    permission = Perm.CONTACTS_EDIT
+
+    def post(self, request, pk):
+        contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        form = ConsentForm(request.POST)
+        if form.is_valid():
+            try:
+                services.consent_record_add(contact=contact, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(
+                    request, "Consent withdrawal recorded." if form.cleaned_data["withdrawn"] else "Consent recorded."
+                )
+        else:
+            messages.error(
+                request, "Consent not recorded: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+            )
+        return redirect("contacts:detail", pk=contact.pk)
+
+
+def _csv_download(request, *, filename: str, header: list[str], rows, what: str):
+    audit_record(tenant=request.tenant, actor=request.user, action=services.Action.EXPORTED, target=what)
+    response = StreamingHttpResponse(csvfiles.csv_bytes_iter(rows, header), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class ContactExportView(TenantScopedMixin, View):
+    """Every contact of the tenant as CSV, streamed; cells are safe against formula injection."""
+
+    permission = Perm.CONTACTS_EXPORT
+
+    def get(self, request):
+        zone = request.tenant.zone
+        fields = (
+            "phone_e164",
+            "first_name",
+            "last_name",
+            "email",
+            "timezone",
+            "state",
+            "postcode",
+            "tags",
+            "consent_status",
+            "consent_at",
+            "undeliverable",
+            "created_at",
+        )
+        rows = (
+            [
+                *values[:7],
+                ", ".join(values[7] or []),
+                values[8],
+                values[9] and values[9].astimezone(zone).isoformat(),
+                values[10],
+                values[11].astimezone(zone).isoformat(),
+            ]
+            for values in Contact.objects.filter(tenant=request.tenant)
+            .order_by("pk")
+            .values_list(*fields)
+            .iterator(chunk_size=5000)
+        )
+        header = [
+            "phone",
+            "first_name",
+            "last_name",
+            "email",
+            "timezone",
+            "state",
+            "postcode",
+            "tags",
+            "consent",
+            "consent_at",
+            "undeliverable",
+            "created_at",
+        ]
+        return _csv_download(
+            request, filename=f"contacts-{request.tenant.slug}.csv", header=header, rows=rows, what="contacts"
+        )
+
+
+# --- do-not-contact -------------------------------------------------------------------------
+
+
+class DncListView(TenantScopedMixin, View):
+    post_permission = Perm.DNC_MANAGE
+
+    def _render(self, request, form, status=200):
+        q = request.GET.get("q", "")
+        page = selectors.keyset_page(selectors.dnc_entries_for(tenant=request.tenant, q=q), after=_after(request))
+        return render(request, "contacts/dnc_list.html", {"page": page, "form": form, "q": q}, status=status)
+
+    def get(self, request):
+        return self._render(request, DncAddForm())
+
+    def post(self, request):
+        form = DncAddForm(request.POST)
+        if form.is_valid():
+            result = services.dnc_add_many(
+                tenant=request.tenant,
+                text=form.cleaned_data["numbers"],
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+                note=form.cleaned_data["note"],
+            )
+            if result.invalid:
+                bad = "; ".join(f"line {n}: {item!r}" for n, item in result.invalid[:20])
+                form.add_error("numbers", f"Nothing added. These are not phone numbers: {bad}")
+            else:
+                messages.success(
+                    request, f"{result.added} added to the do-not-contact list, {result.already} already on it."
+                )
+                return redirect("contacts:dnc")
+        return self._render(request, form, status=400)
+
+
+class DncRemoveView(TenantScopedMixin, View):
+    permission = Perm.DNC_MANAGE
+
+    def _entry(self, request, pk) -> DoNotContact:
+        return get_object_or_404(DoNotContact.objects.filter(tenant=request.tenant), pk=pk)
+
+    def get(self, request, pk):
+        return render(request, "contacts/dnc_remove.html", {"entry": self._entry(request, pk), "form": DncRemoveForm()})
+
+    def post(self, request, pk):
+        entry = self._entry(request, pk)
+        form = DncRemoveForm(request.POST)
+        if form.is_valid():
+            services.dnc_remove(entry=entry, actor=request.user, reason=form.cleaned_data["reason"])
+            messages.success(request, f"{entry.phone_e164} removed from the do-not-contact list.")
+            return redirect("contacts:dnc")
+        return render(request, "contacts/dnc_remove.html", {"entry": entry, "form": form}, status=400)
+
+
+class DncExportView(TenantScopedMixin, View):
+    permission = Perm.CONTACTS_EXPORT
+
+    def get(self, request):
+        zone = request.tenant.zone
+        rows = (
+            [phone, reason, note, source, at.astimezone(zone).isoformat()]
+            for phone, reason, note, source, at in DoNotContact.objects.filter(tenant=request.tenant)
+            .order_by("pk")
+            .values_list("phone_e164", "reason", "note", "source", "created_at")
+            .iterator(chunk_size=5000)
+        )
+        header = ["phone", "reason", "note", "source", "added_at"]
+        return _csv_download(
+            request,
+            filename=f"do-not-contact-{request.tenant.slug}.csv",
+            header=header,
+            rows=rows,
+            what="do-not-contact list",
+        )
+
+
+# --- imports --------------------------------------------------------------------------------
+
+
+class ImportListView(TenantScopedMixin, View):
+    post_permission = Perm.CONTACTS_IMPORT
+
+    def get(self, request, form=None, status=200):
+        imports = selectors.imports_for(tenant=request.tenant)[:50]
+        return render(
+            request, "contacts/imports.html", {"imports": imports, "form": form or UploadForm()}, status=status
+        )
+
+    def post(self, request):
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / "upload"
+                    with open(path, "wb") as out:
+                        for chunk in upload.chunks():
+                            out.write(chunk)
+                    contact_import = services.contact_import_upload(
+                        tenant=request.tenant, actor=request.user, source=path, original_name=upload.name
+                    )
+            except ValidationError as exc:
+                form.add_error("file", exc)
+            else:
+                return redirect("contacts:import", pk=contact_import.pk)
+        return self.get(request, form=form, status=400)
+
+
+def _import(request, pk) -> ContactImport:
+    return get_object_or_404(selectors.imports_for(tenant=request.tenant), pk=pk)
+
+
+def _settings_form(contact_import: ContactImport, data=None) -> ImportSettingsForm:
+    initial = {
+        "consent_mode": contact_import.consent_mode,
+        "consent_kind": contact_import.consent_kind,
+        "consent_source": contact_import.consent_source or f"import: {contact_import.original_name}",
+        "consent_captured_at": contact_import.consent_captured_at,
+        "consent_evidence": contact_import.consent_evidence,
+        "add_tags": contact_import.add_tags,
+    }
+    for i, header in enumerate(contact_import.headers):
+        initial[f"col_{i}"] = contact_import.mapping.get(header) or (
+            "custom" if header in contact_import.custom_columns else ""
+        )
+    return ImportSettingsForm(data, headers=contact_import.headers, initial=initial)
+
+
+class ImportDetailView(TenantScopedMixin, View):
+    """The import page: mapping and consent (before), live progress (during), report (after)."""
+
+    post_permission = Perm.CONTACTS_IMPORT
+
+    def _render(self, request, contact_import, form=None, status=200):
+        form = form or _settings_form(contact_import)
+        columns = [
+            (field, [row[i] for row in contact_import.sample_rows if i < len(row) and row[i].strip()][:3])
+            for i, field in enumerate(form.column_fields())
+        ]
+        counts = (
+            contact_import.commit_counts
+            if contact_import.status == ContactImport.Status.COMMITTED
+            else contact_import.preview_counts
+        )
+        return render(
+            request,
+            "contacts/import_detail.html",
+            {
+                "imp": contact_import,
+                "form": form,
+                "columns": columns,
+                "same_file": selectors.same_file_imports(contact_import=contact_import)[:3],
+                "outcomes": [(o.value, o.label, (counts or {}).get(o.value, 0)) for o in ImportOutcome],
+                "preview_counts": [(o.label, contact_import.preview_counts.get(o.value, 0)) for o in ImportOutcome],
+                "editable": contact_import.status in services.CONFIGURABLE,
+            },
+            status=status,
+        )
+
+    def get(self, request, pk):
+        return self._render(request, _import(request, pk))
+
+    def post(self, request, pk):
+        contact_import = _import(request, pk)
+        form = _settings_form(contact_import, request.POST)
+        if form.is_valid():
+            mapping, custom = form.mapping()
+            data = form.cleaned_data
+            try:
+                services.contact_import_configure(
+                    contact_import=contact_import,
+                    actor=request.user,
+                    mapping=mapping,
+                    custom_columns=custom,
+                    add_tags=data["add_tags"],
+                    consent_mode=data["consent_mode"],
+                    consent_kind=data["consent_kind"]
+                    if data["consent_mode"] == ConsentMode.DECLARATION or data["consent_kind"]
+                    else "",
+                    consent_source=data["consent_source"],
+                    consent_captured_at=data["consent_captured_at"],
+                    consent_evidence=data["consent_evidence"],
+                )
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                return redirect("contacts:import", pk=contact_import.pk)
+        return self._render(request, contact_import, form=form, status=400)
+
+
+class ImportCommitView(TenantScopedMixin, View):
+    permission = Perm.CONTACTS_IMPORT
+
+    def post(self, request, pk):
+        contact_import = _import(request, pk)
+        try:
+            services.contact_import_commit(contact_import=contact_import, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("contacts:import", pk=contact_import.pk)
+
+
+class ImportProgressView(TenantScopedMixin, View):
+    def get(self, request, pk):
+        return JsonResponse(selectors.import_progress(_import(request, pk)))
+
+
+class ImportRejectedView(TenantScopedMixin, View):
+    permission = Perm.CONTACTS_IMPORT
+
+    def get(self, request, pk):
+        contact_import = _import(request, pk)
+        path = media_path(contact_import.rejected_path) if contact_import.rejected_path else None
+        if path is None or not path.exists():
+            raise Http404("No rejected rows file.")
+        stem = Path(contact_import.original_name).stem
+        return FileResponse(
+            open(path, "rb"), as_attachment=True, filename=f"{stem}-rejected-rows.csv", content_type="text/csv"
+        )
