@@ -291,8 +291,9 @@ def _stage_row(row: DecidedRow) -> tuple:
         v.timezone,
         v.state,
         v.postcode,
-        json.dumps(tags, ensure_ascii=False),
-        json.dumps(custom, ensure_ascii=False),
+        # The JSON text Django itself would store (ASCII-escaped): on SQLite it is kept as is.
+        json.dumps(tags),
+        json.dumps(custom),
         c.kind,
         connection.ops.adapt_datetimefield_value(c.captured_at),
         c.source,

@@ -59,9 +59,13 @@ def contact_search_filter(term: str) -> Q:
 
 
 def tag_filter(tag: str) -> Q:
-    if connection.vendor == "postgresql":
-        return Q(tags__contains=[tag])
-    return Q(tags__icontains=json.dumps(tag))  # SQLite has no JSON containment; match the quoted tag
+    """Contacts carrying ``tag``, ignoring case as tags do everywhere else.
+
+    Matches the quoted tag inside the JSON text. PostgreSQL renders jsonb with literal
+    characters; SQLite keeps Django's JSON text, whose non-ASCII characters are escaped.
+    """
+    quoted = json.dumps(tag, ensure_ascii=connection.vendor != "postgresql")
+    return Q(tags__icontains=quoted)
 
 
 def contacts_for(

@@ -113,9 +113,17 @@ def consent_record_add(
 EDITABLE_FIELDS = ("first_name", "last_name", "email", "timezone", "state", "postcode", "tags")
 
 
+def _phone_field(raw: str) -> str:
+    """``phone_require_mobile`` with its error attached to the phone field of a form."""
+    try:
+        return phone_require_mobile(raw)
+    except ValidationError as exc:
+        raise ValidationError({"phone": exc.messages}) from None
+
+
 def contact_create(*, tenant: Tenant, actor, phone: str, consent: dict | None = None, **fields) -> Contact:
     """Create a contact from a form. ``consent`` (kind, source, captured_at, evidence) is optional."""
-    e164 = phone_require_mobile(phone)
+    e164 = _phone_field(phone)
     with transaction.atomic():
         contact = Contact(tenant=tenant, phone_e164=e164, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
         contact.full_clean(exclude=["tenant"], validate_unique=False)
@@ -134,7 +142,7 @@ def contact_update(*, contact: Contact, actor, phone: str | None = None, **field
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
         if phone is not None:
-            locked.phone_e164 = phone_require_mobile(phone)
+            locked.phone_e164 = _phone_field(phone)
         for field, value in fields.items():
             if field not in EDITABLE_FIELDS:
                 raise ValueError(f"{field} is not editable here")
@@ -158,8 +166,8 @@ def contact_delete(*, contact: Contact, actor) -> None:
             target=contact.phone_e164,
             data={"name": contact.display_name},
         )
-        # Consent records are append-only for everyone else; deleting the person takes them along.
-        ConsentRecord.objects.filter(contact=contact)._raw_delete(ConsentRecord.objects.db)
+        # The cascade takes the consent records along (Django's collector uses the plain base
+        # manager, not the append-only one): the person is gone, so is the evidence about them.
         Contact.objects.filter(pk=contact.pk).delete()
 
 

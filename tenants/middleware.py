@@ -1,5 +1,7 @@
 """Sets ``request.tenant`` and ``request.membership`` from the user's chosen membership."""
 
+from django.utils import timezone
+
 from tenants.selectors import choose_membership, memberships_of
 
 SESSION_KEY = "tenant_id"
@@ -10,6 +12,9 @@ class TenantMiddleware:
     their first membership. Both are None for anonymous users and users with no membership;
     views go through ``tenants.mixins``, which turn that into a 403. Anonymous requests
     (e.g. /health) cost no query here. ``request.memberships`` feeds the tenant switcher.
+
+    The tenant's time zone is activated for the request, so dates people type in forms are
+    read, and dates on pages shown, in the business's own time (stored in UTC throughout).
     """
 
     def __init__(self, get_response):
@@ -23,4 +28,9 @@ class TenantMiddleware:
             request.memberships = list(memberships_of(user=request.user))
             request.membership = choose_membership(request.memberships, tenant_id=request.session.get(SESSION_KEY))
             request.tenant = request.membership.tenant if request.membership else None
-        return self.get_response(request)
+        if request.tenant is not None:
+            timezone.activate(request.tenant.zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
