@@ -1,8 +1,5 @@
 """Admin for contacts: tenant-scoped like everything else; writes go through the services."""
 
-import tempfile
-from pathlib import Path
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -126,16 +123,10 @@ class ContactImportAdmin(ReadOnlyAdmin):
         form = ImportUploadForm(request.POST or None, request.FILES or None)
         form.fields["tenant"].queryset = tenants
         if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
             try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / "upload"
-                    with open(path, "wb") as out:
-                        for chunk in upload.chunks():
-                            out.write(chunk)
-                    contact_import = services.contact_import_upload(
-                        tenant=form.cleaned_data["tenant"], actor=request.user, source=path, original_name=upload.name
-                    )
+                contact_import = services.contact_import_upload_file(
+                    tenant=form.cleaned_data["tenant"], actor=request.user, upload=form.cleaned_data["file"]
+                )
             except ValidationError as exc:
                 form.add_error("file", exc)
             else:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from contacts import csvfiles
 from contacts.decisions import Decision, ExistingContact, decide_row
-from contacts.models import ConsentRecord, Contact, ContactImport, DoNotContact, ImportOutcome
+from contacts.models import ACCEPTED_OUTCOMES, ConsentRecord, Contact, ContactImport, DoNotContact, ImportOutcome
 from contacts.phones import normalize_phone, phone_digits_key
 from contacts.rowvalues import ConsentClaim, RowParser, RowValues, merge_tags
 
@@ -221,7 +221,7 @@ def run_preview(imp: ContactImport, token, *, on_batch: Callable[[int], None] | 
             for row in decide_batch(imp.tenant_id, batch):
                 outcome = row.decision.outcome
                 counts[outcome] += 1
-                if outcome not in (ImportOutcome.CREATE, ImportOutcome.UPDATE, ImportOutcome.UNCHANGED):
+                if outcome not in ACCEPTED_OUTCOMES:
                     writer.writerow([*row.fields, row.row_number, outcome, row.decision.reason])
                 if len(preview) < PREVIEW_ROWS:
                     preview.append(_preview_row(row))

@@ -4,6 +4,7 @@ Views, the admin, commands and tasks call these; none writes the models itself.
 """
 
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -299,6 +300,16 @@ def _phone_column_by_content(headers: list[str], sample: list[list[str]]) -> str
         if values and sum(normalize_phone(v).e164 is not None for v in values) * 2 > len(values):
             return header
     return None
+
+
+def contact_import_upload_file(*, tenant: Tenant, actor, upload) -> ContactImport:
+    """``contact_import_upload`` for a Django UploadedFile (the import page and the admin)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload"
+        with open(path, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        return contact_import_upload(tenant=tenant, actor=actor, source=path, original_name=upload.name)
 
 
 CONFIGURABLE = (ContactImport.Status.UPLOADED, ContactImport.Status.PREVIEWED, ContactImport.Status.FAILED)

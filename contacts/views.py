@@ -1,6 +1,5 @@
 """Contact pages, the do-not-contact list and imports. Thin: parse, call a service, render."""
 
-import tempfile
 from pathlib import Path
 
 from django.contrib import messages
@@ -302,16 +301,10 @@ class ImportListView(TenantScopedMixin, View):
     def post(self, request):
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            upload = form.cleaned_data["file"]
             try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / "upload"
-                    with open(path, "wb") as out:
-                        for chunk in upload.chunks():
-                            out.write(chunk)
-                    contact_import = services.contact_import_upload(
-                        tenant=request.tenant, actor=request.user, source=path, original_name=upload.name
-                    )
+                contact_import = services.contact_import_upload_file(
+                    tenant=request.tenant, actor=request.user, upload=form.cleaned_data["file"]
+                )
             except ValidationError as exc:
                 form.add_error("file", exc)
             else:
