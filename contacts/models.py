@@ -43,7 +43,8 @@ class Contact(models.Model):
     whole consent history of a million contacts.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
+    # No index of its own: the (tenant, phone) and (tenant, -id) indexes lead with the tenant.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts", db_index=False)
     phone_e164 = models.CharField("phone", max_length=16)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -96,8 +97,12 @@ class ConsentRecord(models.Model):
     adds a second record.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_records")
+    # The contact's tenant, copied for scoping. Imports write a million of these at a time, so it
+    # carries neither an index nor a constraint check of its own: the contact's foreign key
+    # already ties the row to that tenant, and services always copy the contact's tenant_id.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    # Indexed by ("contact", "-captured_at") below, which serves every look-up by contact.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_records", db_index=False)
     kind = models.CharField(max_length=10, choices=ConsentKind.choices)
     withdrawn = models.BooleanField(default=False)
     source = models.CharField(max_length=200)
@@ -107,7 +112,7 @@ class ConsentRecord(models.Model):
         "ContactImport", on_delete=models.SET_NULL, null=True, blank=True, related_name="consent_records"
     )
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -50,7 +50,7 @@ class ConsentClaim:
     evidence: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs a setattr detour per field, per row
 class RowValues:
     """One row's contact values, cleaned. Empty strings mean "the file says nothing"."""
 

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from contacts import services
+from contacts import imports, services
 from contacts.decisions import ExistingContact, decide_row
 from contacts.models import (
     ConsentMode,
@@ -404,6 +404,21 @@ def test_the_configuration_is_validated(tenant, tmp_path):
             consent_captured_at=CONSENT_AT,
         )
     assert "phone" in str(no_phone.value)
+
+
+@pytest.mark.django_db
+def test_a_contact_created_between_lookup_and_write_is_updated_not_duplicated(tenant, tmp_path):
+    """The fast path (COPY on PostgreSQL) collides with a contact added meanwhile: upsert instead."""
+    contact_import = run_import(tenant, write_csv(tmp_path, "Ann,Lee,0412 345 678,ann@example.com,,,,\n"), commit=False)
+    contact_import.refresh_from_db()
+    batch, _, _ = next(imports.parsed_batches(contact_import, now=timezone.now()))
+    decided = imports.decide_batch(tenant.pk, batch)
+    assert decided[0].decision.outcome == ImportOutcome.CREATE
+    services.contact_create(tenant=tenant, actor=None, phone="0412345678", first_name="Annie")  # meanwhile
+    imports._write_batch(contact_import, decided)
+    contact = Contact.objects.get(tenant=tenant)
+    assert (contact.first_name, contact.email, contact.consent_status) == ("Ann", "ann@example.com", "express")
+    assert contact.consent_records.get().source_import == contact_import
 
 
 @pytest.mark.django_db
