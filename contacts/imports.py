@@ -218,67 +218,53 @@ def read_ahead(batches: Iterator, *, depth: int = 2) -> Iterator:
         producer.join()
 
 
-def _existing_rows(tenant_id: int, phones: list[str], *, lock: bool):
-    if connection.vendor != "postgresql":
-        queryset = Contact.objects.filter(tenant_id=tenant_id, phone_e164__in=phones)
-        return (queryset.select_for_update() if lock else queryset).values_list(*EXISTING_COLUMNS)
-    # One array parameter, not 5,000 placeholders, and a LATERAL probe of the unique index per
-    # number: the plan stays an index look-up even when the tenant is too new for the planner's
-    # statistics (a tenant importing its first million contacts). LIMIT 1 keeps the planner from
-    # flattening the subquery into a hash join over all of the tenant's contacts.
-    columns = ", ".join(f"c.{column}" for column in EXISTING_COLUMNS)
-    lock_clause = "FOR UPDATE" if lock else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM unnest(%s::text[]) AS p(phone) CROSS JOIN LATERAL ("
-            f" SELECT * FROM {Contact._meta.db_table} c WHERE c.tenant_id = %s AND c.phone_e164 = p.phone"
-            f" LIMIT 1 {lock_clause}) c",
-            [phones, tenant_id],
-        )
-        return cursor.fetchall()
-
-
-def _existing_contacts(tenant_id: int, phones: list[str], *, lock: bool) -> dict[str, ExistingContact]:
-    found = {}
-    for row in _existing_rows(tenant_id, phones, lock=lock) if phones else ():
-        pk, phone, first, last, email, zone, state, postcode, tags, custom, status, consent_at = row
-        found[phone] = ExistingContact(
-            pk,
-            first,
-            last,
-            email,
-            zone,
-            state,
-            postcode,
-            tuple(_json(tags) or ()),
-            _json(custom) or {},
-            status,
-            consent_at,
-        )
-    return found
-
-
-def _dnc_phones(tenant_id: int, phones: list[str]) -> set[str]:
+def _lookup(tenant_id: int, phones: list[str], *, lock: bool) -> tuple[dict[str, ExistingContact], set[str]]:
+    """The existing contacts (locked when ``lock``) and the do-not-contact numbers among ``phones``."""
     if not phones:
-        return set()
-    if connection.vendor != "postgresql":
-        return set(
+        return {}, set()
+    if connection.vendor == "postgresql":
+        rows, on_dnc = _lookup_postgresql(tenant_id, phones, lock=lock)
+    else:
+        queryset = Contact.objects.filter(tenant_id=tenant_id, phone_e164__in=phones)
+        rows = (queryset.select_for_update() if lock else queryset).values_list(*EXISTING_COLUMNS)
+        on_dnc = set(
             DoNotContact.objects.filter(tenant_id=tenant_id, phone_e164__in=phones).values_list("phone_e164", flat=True)
         )
+    existing = {}
+    for pk, phone, first, last, email, zone, state, postcode, tags, custom, status, consent_at in rows:
+        existing[phone] = ExistingContact(
+            pk, first, last, email, zone, state, postcode, tuple(_json(tags) or ()), _json(custom) or {}, status,
+            consent_at,
+        )  # fmt: skip
+    return existing, on_dnc
+
+
+def _lookup_postgresql(tenant_id: int, phones: list[str], *, lock: bool) -> tuple[list[tuple], set[str]]:
+    # One statement, one array parameter (not 5,000 placeholders) and, per number, a LATERAL probe
+    # of the unique (tenant, phone) index: the plan stays an index look-up even when the tenant
+    # is too new for the planner's statistics (a tenant importing its first million contacts).
+    # LIMIT 1 keeps the planner from flattening the subquery into a hash join over all of the
+    # tenant's contacts.
+    columns = ", ".join(f"c.{column}" for column in EXISTING_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT phone_e164 FROM {DoNotContact._meta.db_table} WHERE tenant_id = %s AND phone_e164 = ANY(%s)",
-            [tenant_id, phones],
+            f"SELECT EXISTS (SELECT 1 FROM {DoNotContact._meta.db_table} d"
+            f"  WHERE d.tenant_id = %s AND d.phone_e164 = p.phone), p.phone, {columns}"
+            f" FROM unnest(%s::text[]) AS p(phone) LEFT JOIN LATERAL ("
+            f"  SELECT * FROM {Contact._meta.db_table} c WHERE c.tenant_id = %s AND c.phone_e164 = p.phone"
+            f"  LIMIT 1 {'FOR UPDATE' if lock else ''}) c ON true",
+            [tenant_id, phones, tenant_id],
         )
-        return {phone for (phone,) in cursor.fetchall()}
+        found = cursor.fetchall()
+    on_dnc = {row[1] for row in found if row[0]}
+    return [row[2:] for row in found if row[2] is not None], on_dnc
 
 
 def decide_batch(tenant_id: int, rows: list[ParsedRow], *, lock: bool = False) -> list[DecidedRow]:
     """Decide every row of a batch with two queries: its existing contacts and DNC entries."""
     # Sorted, so the index probes walk the (tenant, phone) index in order instead of at random.
     phones = sorted({r.values.phone.e164 for r in rows if r.values.phone.error is None and not r.duplicate})
-    existing = _existing_contacts(tenant_id, phones, lock=lock)
-    on_dnc = _dnc_phones(tenant_id, phones)
+    existing, on_dnc = _lookup(tenant_id, phones, lock=lock)
     decided = []
     for r in rows:
         phone = r.values.phone.e164
