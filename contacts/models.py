@@ -108,8 +108,16 @@ class ConsentRecord(models.Model):
     source = models.CharField(max_length=200)
     captured_at = models.DateTimeField()
     evidence = models.TextField(blank=True)
+    # No database constraint (still an index): an import writes a million of these in a few
+    # transactions, and checking each row's import at commit cost seconds. Imports are never
+    # deleted by the product; if one is, Django's collector still nulls these pointers.
     source_import = models.ForeignKey(
-        "ContactImport", on_delete=models.SET_NULL, null=True, blank=True, related_name="consent_records"
+        "ContactImport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="consent_records",
+        db_constraint=False,
     )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
