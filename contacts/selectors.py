@@ -12,6 +12,7 @@ from contacts.phones import normalize_phone
 from tenants.models import Tenant
 
 PAGE_SIZE = 50
+DNC_FILTER_LITERAL_MAX = 20_000
 
 
 @dataclass
@@ -83,8 +84,20 @@ def contacts_for(
         queryset = queryset.filter(consent_status__in=(ConsentStatus.EXPRESS, ConsentStatus.INFERRED))
     elif consent in ConsentStatus.values:
         queryset = queryset.filter(consent_status=consent)
-    if dnc in ("yes", "no"):
-        queryset = queryset.filter(on_dnc=dnc == "yes")
+    if dnc == "yes":
+        # Driven from the do-not-contact list. Filtering the newest-first page directly makes
+        # PostgreSQL walk every contact hoping to fill the page early (a full scan when few
+        # listed numbers are contacts); probing the (tenant, phone) index for the listed numbers
+        # first, then paging over those ids, stays fast at a million contacts.
+        numbers = DoNotContact.objects.filter(tenant=tenant).values_list("phone_e164", flat=True)
+        listed = list(numbers[: DNC_FILTER_LITERAL_MAX + 1])
+        if len(listed) <= DNC_FILTER_LITERAL_MAX:
+            ids = list(Contact.objects.filter(tenant=tenant, phone_e164__in=listed).values_list("pk", flat=True))
+            queryset = queryset.filter(pk__in=ids)
+        else:
+            queryset = queryset.filter(phone_e164__in=numbers)
+    elif dnc == "no":
+        queryset = queryset.filter(on_dnc=False)
     if undeliverable in ("yes", "no"):
         queryset = queryset.filter(undeliverable=undeliverable == "yes")
     return queryset
