@@ -245,15 +245,18 @@ def _lookup_postgresql(tenant_id: int, phones: list[str], *, lock: bool) -> tupl
     # is too new for the planner's statistics (a tenant importing its first million contacts).
     # LIMIT 1 keeps the planner from flattening the subquery into a hash join over all of the
     # tenant's contacts.
+    # The numbers travel as one bigint array (Django's cursors quote parameters into the SQL
+    # text in Python, and 5,000 integers quote far faster than 5,000 strings), and only the
+    # numbers found on either side come back.
     columns = ", ".join(f"c.{column}" for column in EXISTING_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {DoNotContact._meta.db_table} d"
-            f"  WHERE d.tenant_id = %s AND d.phone_e164 = p.phone), p.phone, {columns}"
-            f" FROM unnest(%s::text[]) AS p(phone) LEFT JOIN LATERAL ("
+            f"SELECT * FROM (SELECT EXISTS (SELECT 1 FROM {DoNotContact._meta.db_table} d"
+            f"  WHERE d.tenant_id = %s AND d.phone_e164 = p.phone) AS on_dnc, p.phone, {columns}"
+            f" FROM (SELECT '+' || n AS phone FROM unnest(%s::bigint[]) AS u(n)) p LEFT JOIN LATERAL ("
             f"  SELECT * FROM {Contact._meta.db_table} c WHERE c.tenant_id = %s AND c.phone_e164 = p.phone"
-            f"  LIMIT 1 {'FOR UPDATE' if lock else ''}) c ON true",
-            [tenant_id, phones, tenant_id],
+            f"  LIMIT 1 {'FOR UPDATE' if lock else ''}) c ON true) found WHERE on_dnc OR id IS NOT NULL",
+            [tenant_id, [phone_digits_key(phone) for phone in phones], tenant_id],
         )
         found = cursor.fetchall()
     on_dnc = {row[1] for row in found if row[0]}
