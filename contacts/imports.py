@@ -14,7 +14,7 @@ import queue
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -312,13 +312,13 @@ def renew(imp: ContactImport, token, **fields) -> None:
 # --- the dry run ----------------------------------------------------------------------------
 
 
-def run_preview(imp: ContactImport, token, *, on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
+def run_preview(imp: ContactImport, token) -> dict[str, int]:
     """Decide every row without writing contacts; store counts, first rows and rejected rows."""
     with bulk_runtime():
-        return _run_preview(imp, token, on_batch=on_batch)
+        return _run_preview(imp, token)
 
 
-def _run_preview(imp: ContactImport, token, *, on_batch: Callable[[int], None] | None) -> dict[str, int]:
+def _run_preview(imp: ContactImport, token) -> dict[str, int]:
     now = timezone.now()
     counts = empty_counts()
     preview: list[dict] = []
@@ -339,8 +339,6 @@ def _run_preview(imp: ContactImport, token, *, on_batch: Callable[[int], None] |
                     preview.append(_preview_row(row))
             rows_done = last_row
             renew(imp, token, rows_done=rows_done, bytes_done=offset)
-            if on_batch:
-                on_batch(rows_done)
     renew(
         imp,
         token,
@@ -485,7 +483,7 @@ def _upsert_sql() -> tuple[str, str | None]:
     return upsert, records
 
 
-def run_commit(imp: ContactImport, token, *, on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
+def run_commit(imp: ContactImport, token) -> dict[str, int]:
     """Apply every row's decision, batch by batch, resuming after ``imp.committed_rows``.
 
     Each batch re-decides its rows with their contacts locked, then upserts contacts, inserts
@@ -493,7 +491,7 @@ def run_commit(imp: ContactImport, token, *, on_batch: Callable[[int], None] | N
     transaction: a crash loses at most the batch in flight, and the re-run redoes only that.
     """
     with bulk_runtime():
-        return _run_commit(imp, token, on_batch=on_batch)
+        return _run_commit(imp, token)
 
 
 def _write_batch(imp: ContactImport, decided: list[DecidedRow]) -> None:
@@ -569,7 +567,7 @@ def _upsert(cursor, imp: ContactImport, rows: list[DecidedRow], stamp: datetime)
         cursor.execute(records_sql, [imp.tenant_id, imp.pk, imp.created_by_id, stamp, imp.tenant_id])
 
 
-def _run_commit(imp: ContactImport, token, *, on_batch: Callable[[int], None] | None) -> dict[str, int]:
+def _run_commit(imp: ContactImport, token) -> dict[str, int]:
     now = timezone.now()
     counts = {**empty_counts(), **(imp.commit_counts or {})}
     for batch, last_row, offset in read_ahead(parsed_batches(imp, skip_rows=imp.committed_rows, now=now)):
@@ -579,8 +577,6 @@ def _run_commit(imp: ContactImport, token, *, on_batch: Callable[[int], None] | 
             for outcome, n in Counter(row.decision.outcome for row in decided).items():
                 counts[outcome] += n
             renew(imp, token, committed_rows=last_row, commit_counts=counts, rows_done=last_row, bytes_done=offset)
-        if on_batch:
-            on_batch(last_row)
     preview = {**empty_counts(), **imp.preview_counts}
     renew(
         imp,

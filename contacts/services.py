@@ -384,6 +384,8 @@ def contact_import_run_preview(*, import_id: int) -> dict[str, int] | None:
     contact_import, token = claimed
     try:
         return imports.run_preview(contact_import, token)
+    except imports.ImportAborted:
+        return None  # another run took the lease over; it finishes the job
     except (csvfiles.CsvFileError, ValueError, OSError) as exc:
         _fail(contact_import, token, str(exc))
         return None
@@ -415,6 +417,8 @@ def contact_import_run_commit(*, import_id: int) -> dict[str, int] | None:
     contact_import, token = claimed
     try:
         counts = imports.run_commit(contact_import, token)
+    except imports.ImportAborted:
+        return None  # another run took the lease over; it finishes the job
     except (csvfiles.CsvFileError, ValueError, OSError) as exc:
         _fail(contact_import, token, str(exc))
         return None
