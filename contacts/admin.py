@@ -50,6 +50,12 @@ class ContactAdmin(TenantScopedAdmin):
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
 
+    def get_deleted_objects(self, objs, request):
+        """Consent records go with their contact; their read-only admin must not block that."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(ConsentRecord._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request, obj):
         services.contact_delete(contact=obj, actor=request.user)
 

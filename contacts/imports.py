@@ -326,7 +326,9 @@ def _run_preview(imp: ContactImport, token) -> dict[str, int]:
     rejected_path = media_path(rejected_rel)
     rejected_path.parent.mkdir(parents=True, exist_ok=True)
     rows_done = 0
-    with open(rejected_path, "w", newline="", encoding="utf-8-sig") as out:
+    # Written beside and moved into place at the end, so a download never sees half a file.
+    partial = rejected_path.with_suffix(".partial")
+    with open(partial, "w", newline="", encoding="utf-8-sig") as out:
         writer = csvfiles.safe_writer(out)
         writer.writerow([*imp.headers, "row", "outcome", "reason"])
         for batch, last_row, offset in read_ahead(parsed_batches(imp, now=now)):
@@ -339,6 +341,7 @@ def _run_preview(imp: ContactImport, token) -> dict[str, int]:
                     preview.append(_preview_row(row))
             rows_done = last_row
             renew(imp, token, rows_done=rows_done, bytes_done=offset)
+    partial.replace(rejected_path)
     renew(
         imp,
         token,
@@ -494,8 +497,12 @@ def run_commit(imp: ContactImport, token) -> dict[str, int]:
         return _run_commit(imp, token)
 
 
-def _write_batch(imp: ContactImport, decided: list[DecidedRow]) -> None:
-    """Write a decided batch: creates by COPY on PostgreSQL, everything else by the upsert."""
+def _write_batch(imp: ContactImport, decided: list[DecidedRow]) -> list[DecidedRow]:
+    """Write a decided batch: creates by COPY on PostgreSQL, everything else by the upsert.
+
+    Returns the rows as finally decided: when a number became a contact between the look-up
+    and the COPY (a form, another import), the new rows are decided again against it, locked.
+    """
     creates = [row for row in decided if row.decision.outcome == ImportOutcome.CREATE]
     updates = [row for row in decided if row.decision.outcome == ImportOutcome.UPDATE]
     stamp = timezone.now()
@@ -506,9 +513,15 @@ def _write_batch(imp: ContactImport, decided: list[DecidedRow]) -> None:
                     _copy_creates(cursor, imp, creates, stamp)
                 creates = []
             except (IntegrityError, psycopg.IntegrityError):
-                pass  # a number became a contact since the look-up (a form, another import): upsert
+                again = decide_batch(
+                    imp.tenant_id, [ParsedRow(r.row_number, r.fields, r.values, False) for r in creates], lock=True
+                )
+                redecided = {row.row_number: row for row in again}
+                decided = [redecided.get(row.row_number, row) for row in decided]
+                creates = [row for row in again if row.decision.outcome in (ImportOutcome.CREATE, ImportOutcome.UPDATE)]
         if creates or updates:
             _upsert(cursor, imp, [*creates, *updates], stamp)
+    return decided
 
 
 def _copy_creates(cursor, imp: ContactImport, rows: list[DecidedRow], stamp: datetime) -> None:
@@ -572,8 +585,7 @@ def _run_commit(imp: ContactImport, token) -> dict[str, int]:
     counts = {**empty_counts(), **(imp.commit_counts or {})}
     for batch, last_row, offset in read_ahead(parsed_batches(imp, skip_rows=imp.committed_rows, now=now)):
         with transaction.atomic():
-            decided = decide_batch(imp.tenant_id, batch, lock=True)
-            _write_batch(imp, decided)
+            decided = _write_batch(imp, decide_batch(imp.tenant_id, batch, lock=True))
             for outcome, n in Counter(row.decision.outcome for row in decided).items():
                 counts[outcome] += n
             renew(imp, token, committed_rows=last_row, commit_counts=counts, rows_done=last_row, bytes_done=offset)

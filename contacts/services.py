@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -369,6 +369,9 @@ def contact_import_configure(
         locked.status = ContactImport.Status.PREVIEWING
         locked.error = ""
         locked.preview_counts, locked.preview_rows, locked.previewed_at = {}, [], None
+        # A commit that failed half-way under the old settings starts again from the first row:
+        # the writes are idempotent, and every row must get the new mapping and consent.
+        locked.committed_rows, locked.commit_counts, locked.committed_at = 0, {}, None
         locked.rows_done, locked.bytes_done, locked.rows_total = 0, 0, None
         locked.phase_started_at = timezone.now()
         locked.save()
@@ -386,7 +389,9 @@ def contact_import_run_preview(*, import_id: int) -> dict[str, int] | None:
         return imports.run_preview(contact_import, token)
     except imports.ImportAborted:
         return None  # another run took the lease over; it finishes the job
-    except (csvfiles.CsvFileError, ValueError, OSError) as exc:
+    except (csvfiles.CsvFileError, ValueError, OSError, DatabaseError) as exc:
+        # A database error that repeats (a value PostgreSQL refuses, say) would otherwise be
+        # retried by the resumer forever; the person sees it and can fix the file instead.
         _fail(contact_import, token, str(exc))
         return None
 
@@ -419,7 +424,9 @@ def contact_import_run_commit(*, import_id: int) -> dict[str, int] | None:
         counts = imports.run_commit(contact_import, token)
     except imports.ImportAborted:
         return None  # another run took the lease over; it finishes the job
-    except (csvfiles.CsvFileError, ValueError, OSError) as exc:
+    except (csvfiles.CsvFileError, ValueError, OSError, DatabaseError) as exc:
+        # A database error that repeats (a value PostgreSQL refuses, say) would otherwise be
+        # retried by the resumer forever; the person sees it and can fix the file instead.
         _fail(contact_import, token, str(exc))
         return None
     audit_record(

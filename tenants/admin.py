@@ -130,6 +130,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
                 kwargs["queryset"] = related._default_manager.filter(
                     memberships__tenant_id__in=tenant_ids_for(request, Perm.VIEW)
                 ).distinct()
+            else:
+                # No known path to a tenant: offer nothing rather than every tenant's rows.
+                kwargs["queryset"] = related._default_manager.none()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

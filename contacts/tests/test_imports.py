@@ -422,6 +422,35 @@ def test_a_contact_created_between_lookup_and_write_is_updated_not_duplicated(te
 
 
 @pytest.mark.django_db
+def test_reconfiguring_after_a_failed_commit_starts_from_the_first_row(tenant, tmp_path):
+    contact_import = run_import(tenant, write_csv(tmp_path, MIXED), commit=False)
+    # As a commit that failed after its first batch leaves it.
+    ContactImport.objects.filter(pk=contact_import.pk).update(
+        status=ContactImport.Status.FAILED, committed_rows=5_000, commit_counts={"create": 4}
+    )
+    contact_import.refresh_from_db()
+    services.contact_import_configure(
+        contact_import=contact_import,
+        actor=None,
+        mapping=contact_import.mapping,
+        custom_columns=[],
+        add_tags=["again"],
+        consent_mode=ConsentMode.DECLARATION,
+        consent_kind="express",
+        consent_source="x",
+        consent_captured_at=CONSENT_AT,
+    )
+    services.contact_import_run_preview(import_id=contact_import.pk)
+    contact_import.refresh_from_db()
+    assert (contact_import.committed_rows, contact_import.commit_counts) == (0, {})
+    services.contact_import_commit(contact_import=contact_import, actor=None)
+    services.contact_import_run_commit(import_id=contact_import.pk)
+    contact_import.refresh_from_db()
+    assert contact_import.commit_counts == contact_import.preview_counts
+    assert Contact.objects.filter(tenant=tenant, tags__icontains="again").count() == 5
+
+
+@pytest.mark.django_db
 def test_running_a_task_twice_is_harmless(tenant, tmp_path):
     contact_import = run_import(tenant, write_csv(tmp_path, MIXED))
     assert services.contact_import_run_preview(import_id=contact_import.pk) is None

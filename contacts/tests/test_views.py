@@ -878,3 +878,17 @@ def test_an_import_declaration_is_typed_in_the_business_time_zone(tenant, member
         reverse("contacts:import", args=[imp.pk]), {**DECLARATION, "consent_captured_at": typed}
     )
     assert response.status_code == 302, "consent given an hour ago was refused as dated in the future"
+
+
+def test_admin_deletes_a_contact_with_its_consent_history(tenant, members):
+    from contacts.models import ConsentRecord
+
+    admin_user = members["admin"]
+    admin_user.is_staff = True
+    admin_user.save()
+    contact = ContactFactory(tenant=tenant, consent="express")
+    client = client_for(admin_user)
+    response = client.post(reverse("admin:contacts_contact_delete", args=[contact.pk]), {"post": "yes"})
+    assert response.status_code == 302, response.content[:500]
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert not ConsentRecord.objects.filter(contact_id=contact.pk).exists()
