@@ -56,12 +56,7 @@ class ContactAdmin(TenantScopedAdmin):
         perms_needed.discard(ConsentRecord._meta.verbose_name)
         return deleted, counts, perms_needed, protected
 
-    def delete_model(self, request, obj):
-        services.contact_delete(contact=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for contact in queryset:
-            services.contact_delete(contact=contact, actor=request.user)
+    delete_service = staticmethod(lambda contact, actor: services.contact_delete(contact=contact, actor=actor))
 
 
 @admin.register(ConsentRecord)

@@ -140,6 +140,23 @@ class TenantScopedAdmin(admin.ModelAdmin):
             raise PermissionDenied("You cannot write rows of that tenant.")
         super().save_model(request, obj, form, change)
 
+    # Deleting a row is a domain write: set this to the service that does it, called with
+    # (obj, actor=user); bulk deletes go through it one row at a time.
+    delete_service = None
+
+    def delete_model(self, request, obj):
+        if self.delete_service is None:
+            super().delete_model(request, obj)
+            return
+        try:
+            self.delete_service(obj, actor=request.user)
+        except ValidationError as exc:  # e.g. the last owner of a business: say why, keep the row
+            self.message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
 
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
@@ -205,12 +222,9 @@ class MembershipAdmin(TenantScopedAdmin):
             )
             obj.pk = created.pk
 
-    def delete_model(self, request, obj):
-        services.membership_remove(membership=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for membership in queryset:
-            services.membership_remove(membership=membership, actor=request.user)
+    delete_service = staticmethod(
+        lambda membership, actor: services.membership_remove(membership=membership, actor=actor)
+    )
 
 
 @admin.register(AuditEvent)

@@ -670,6 +670,7 @@ def test_the_do_not_contact_entry_outlives_the_contact(tenant, members):
     assert "Olivia deleted. A do-not-contact entry for the number stays." in text(response)
     assert not Contact.objects.filter(pk=contact.pk).exists()
     assert not ConsentRecord.objects.filter(contact_id=contact.pk).exists()
+    assert AuditEvent.objects.filter(action="contact.deleted", target=contact.phone_e164).exists()
     assert DoNotContact.objects.filter(tenant=tenant, phone_e164="+61412345678").exists()
     assert AuditEvent.objects.filter(tenant=tenant, action=services.Action.CONTACT_DELETED).exists()
 
@@ -892,3 +893,4 @@ def test_admin_deletes_a_contact_with_its_consent_history(tenant, members):
     assert response.status_code == 302, response.content[:500]
     assert not Contact.objects.filter(pk=contact.pk).exists()
     assert not ConsentRecord.objects.filter(contact_id=contact.pk).exists()
+    assert AuditEvent.objects.filter(action="contact.deleted", target=contact.phone_e164).exists()

@@ -123,3 +123,17 @@ def test_non_staff_members_cannot_open_admin(members):
     response = client_for(members["owner"]).get(reverse("admin:index"))
     assert response.status_code in (302, 403)
     assert response.status_code == 403 or reverse("admin:login") in response["Location"]
+
+
+def test_admin_deletes_go_through_the_service_and_keep_the_last_owner(staff_owner, tenant, members):
+    client = client_for(staff_owner)
+    viewer = Membership.objects.get(tenant=tenant, role=Role.VIEWER)
+    owner = Membership.objects.get(tenant=tenant, role=Role.OWNER)
+    response = client.post(
+        reverse("admin:tenants_membership_changelist"),
+        {"action": "delete_selected", "_selected_action": [viewer.pk, owner.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=viewer.pk).exists()
+    assert Membership.objects.filter(pk=owner.pk).exists()  # a business keeps at least one owner
+    assert AuditEvent.objects.filter(action=Action.MEMBER_REMOVED, target=viewer.user.email).exists()
