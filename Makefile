@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint format bench migrate seed link clean
+.PHONY: run test lint format bench migrate seed demo link clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ migrate: $(STAMP)
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
+# A demo campaign through the seven gates, the simulator and its signed status callbacks
+# (once; `manage.py demo_campaign --tenant demo --contacts N` runs another whenever you like).
+demo: seed
+	$(BIN)/python manage.py demo_campaign --tenant demo --contacts 200 --once
+
 link: $(STAMP)
 	@echo
 	@echo "Sign in as demo@example.com (single use, 15 minutes):"
@@ -31,7 +36,7 @@ link: $(STAMP)
 	@echo
 
 # Web (http://127.0.0.1:8000), worker and beat in one terminal; Ctrl-C stops all three.
-run: seed
+run: demo
 	@$(MAKE) --no-print-directory link
 	$(BIN)/honcho start -f Procfile.dev
 

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 
 from tenants.roles import Role
@@ -26,6 +27,10 @@ def _fresh_cache():
         cache.delete_pattern("*")  # django-redis: only our key prefix, never the whole Redis
     else:
         cache.clear()
+    if settings.REDIS_URL:
+        from messaging import ratelimit
+
+        ratelimit.reset()  # the send rate limiter's keys (the database store goes with the test's rows)
     yield
 
 

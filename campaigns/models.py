@@ -1,1 +1,175 @@
-"""Models of this app arrive with their issue; the app is registered from the start."""
+"""Templates with variants, campaigns, and the send jobs the dispatcher works through."""
+
+from django.conf import settings
+from django.db import models
+
+from contacts.models import Contact
+from messaging.models import Message
+from tenants.models import Tenant
+
+
+class Template(models.Model):
+    """A message a tenant sends, in one or more variants that campaigns rotate through."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="template_name_unique_per_tenant")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(models.Model):
+    """One body of a template. Placeholders are checked when it is saved (campaigns.rendering)."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="variants")
+    position = models.PositiveSmallIntegerField(default=0)
+    body = models.TextField(max_length=1600)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.template} #{self.position + 1}"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Campaign(models.Model):
+    """A template sent to a tenant's consenting contacts (optionally those with some tags).
+
+    Lifecycle: draft → scheduled (launched with a future start) → running → completed, with
+    paused ⇄ running at any time while running, and cancelled from any state before completed.
+    Launching materialises one SendJob per audience contact (``jobs_created_at`` marks it done);
+    a campaign completes when no job is pending, sending or unknown. After ``ends_at`` unsent jobs expire.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=120)
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="campaigns")
+    tags = models.JSONField(default=list, blank=True, help_text="Only contacts with any of these tags; empty: all.")
+    link_url = models.URLField(blank=True, help_text="What {{ link }} points to.")
+    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as it is launched.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Unsent messages expire after this.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    jobs_created_at = models.DateTimeField(null=True, blank=True)
+    jobs_total = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="campaign_tenant_created"),
+            models.Index(fields=["status"], name="campaign_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__isnull=True)
+                | models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__gt=models.F("starts_at")),
+                name="campaign_ends_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == CampaignStatus.DRAFT
+
+
+class JobStatus(models.TextChoices):
+    """A send job's life.
+
+    ``pending`` (waiting for its next attempt; gates hold or defer it here) → ``sending``
+    (committed with its budget reserved, right before the provider call) → ``sent`` (the
+    provider accepted it). Final otherwise: ``skipped`` (a gate ruled it out: do-not-contact,
+    suppression), ``failed`` (the provider refused it for good), ``expired`` (the campaign
+    ended first), ``cancelled`` (the campaign was), ``unknown`` (a worker died mid hand-off and
+    the provider could not tell: never re-sent automatically, a person decides).
+    """
+
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    UNKNOWN = "unknown", "Unknown: needs a decision"
+
+
+class Gate(models.TextChoices):
+    KILL_SWITCH = "kill_switch", "1. Kill switch"
+    BUDGET = "budget", "2. Budget"
+    DNC = "dnc", "3. Do-not-contact"
+    SUPPRESSION = "suppression", "4. Suppression"
+    QUIET_HOURS = "quiet_hours", "5. Quiet hours"
+    RATE_LIMIT = "rate_limit", "6. Rate limit"
+    WARMUP = "warmup", "7. Warmup"
+    PROVIDER = "provider", "Provider"
+
+
+class GateOutcome(models.TextChoices):
+    SEND = "send", "Send"
+    HOLD = "hold", "Hold"
+    DEFER = "defer", "Defer"
+    SKIP = "skip", "Skip"
+
+
+class SendJob(models.Model):
+    """One campaign message to one contact: unique per (tenant, campaign, contact).
+
+    The last gate decision is kept on the row (``gate``, ``outcome``, ``reason``,
+    ``next_attempt_at``) so reports can say how many each gate stopped.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="jobs", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    variant_index = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    gate = models.CharField(max_length=12, choices=Gate.choices, blank=True)
+    outcome = models.CharField(max_length=5, choices=GateOutcome.choices, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    message = models.OneToOneField(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="send_job")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "campaign", "contact"], name="sendjob_unique_per_contact"),
+        ]
+        indexes = [
+            # The dispatcher's claim: a campaign's due pending jobs, oldest first.
+            models.Index(
+                fields=["campaign", "next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="sendjob_due",
+            ),
+            # Suppression: is another campaign's message to this contact mid hand-off?
+            models.Index(fields=["contact"], condition=models.Q(status="sending"), name="sendjob_sending_contact"),
+            models.Index(fields=["campaign", "status"], name="sendjob_campaign_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} → contact {self.contact_id} ({self.status})"

@@ -1,1 +1,251 @@
-"""Models of this app arrive with their issue; the app is registered from the start."""
+"""Provider accounts, sending numbers, prices, messages, spend and pacing counters."""
+
+import uuid
+from datetime import date
+
+from django.core.validators import RegexValidator
+from django.db import models
+
+from contacts.models import Contact
+from tenants.models import Tenant
+
+
+class Provider(models.TextChoices):
+    TWILIO = "twilio", "Twilio"
+    SIMULATOR = "simulator", "Simulator"
+
+
+class ProviderAccount(models.Model):
+    """A provider (sub)account a tenant sends through.
+
+    Webhooks name the account (Twilio's AccountSid); its auth token validates their signature.
+    The token is a secret: it is never shown back in full, logged or exported.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="provider_accounts")
+    provider = models.CharField(max_length=12, choices=Provider.choices, default=Provider.TWILIO)
+    label = models.CharField(max_length=80, blank=True)
+    account_sid = models.CharField(max_length=64, unique=True)
+    auth_token = models.CharField(max_length=128)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.label or f"{self.get_provider_display()} {self.account_sid[:6]}…"
+
+    @property
+    def credentials(self):
+        from messaging.backends.base import ProviderCredentials
+
+        return ProviderCredentials(account_sid=self.account_sid, auth_token=self.auth_token)
+
+
+class SenderKind(models.TextChoices):
+    NUMBER = "number", "Phone number"
+    ALPHA = "alpha", "Alphanumeric sender ID"
+
+
+class SenderIdStatus(models.TextChoices):
+    """ACMA Sender ID Register status of an alphanumeric sender (numbers: not applicable)."""
+
+    NOT_APPLICABLE = "n/a", "Not applicable (phone number)"
+    REGISTERED = "registered", "Registered"
+    PENDING = "pending", "Registration pending"
+    UNREGISTERED = "unregistered", "Not registered"
+
+
+DEFAULT_WARMUP_CURVE = [50, 100, 200, 300]
+
+sender_validator = RegexValidator(
+    r"^(\+[1-9]\d{6,14}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11})$",
+    "Use an E.164 number (+61412345678) or an alphanumeric sender ID of up to 11 letters, digits and spaces "
+    "with at least one letter.",
+)
+
+
+def default_warmup_curve() -> list[int]:
+    return list(DEFAULT_WARMUP_CURVE)
+
+
+class SendingNumber(models.Model):
+    """A number or alphanumeric sender ID a tenant sends from.
+
+    Warmup: on day N after ``warmup_started_on`` (the tenant's local days) the sender may hand
+    at most ``warmup_curve[N]`` messages to the provider, the last value applying from then on.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sending_numbers")
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="sending_numbers")
+    sender = models.CharField(max_length=16, validators=[sender_validator], help_text="E.164 number or sender ID.")
+    kind = models.CharField(max_length=6, choices=SenderKind.choices, default=SenderKind.NUMBER)
+    sender_id_status = models.CharField(
+        "ACMA Sender ID Register status",
+        max_length=12,
+        choices=SenderIdStatus.choices,
+        default=SenderIdStatus.NOT_APPLICABLE,
+    )
+    is_active = models.BooleanField(default=True)
+    warmup_started_on = models.DateField(default=date.today)
+    messages_per_second = models.PositiveSmallIntegerField(default=10)
+    warmup_curve = models.JSONField(default=default_warmup_curve, help_text="Daily caps: day 0, day 1, …")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "sender"], name="sender_unique_per_tenant"),
+            models.CheckConstraint(condition=models.Q(messages_per_second__gte=1), name="sender_mps_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sender
+
+    @property
+    def can_launch(self) -> bool:
+        """An alphanumeric sender must be on ACMA's register before a campaign uses it."""
+        return self.is_active and (self.kind == SenderKind.NUMBER or self.sender_id_status == SenderIdStatus.REGISTERED)
+
+    def daily_cap(self, local_day: date) -> int:
+        curve = self.warmup_curve or DEFAULT_WARMUP_CURVE
+        age = (local_day - self.warmup_started_on).days
+        if age < 0:
+            return 0
+        return int(curve[min(age, len(curve) - 1)])
+
+
+class Price(models.Model):
+    """What one segment costs a tenant, in integer cents, from a date on (the latest applies)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="prices")
+    provider = models.CharField(max_length=12, choices=Provider.choices, default=Provider.TWILIO)
+    country = models.CharField(max_length=2, default="AU", help_text="ISO 3166 code of the recipient's country.")
+    cents_per_segment = models.PositiveIntegerField()
+    effective_from = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "country", "effective_from"], name="price_unique_per_day"
+            )
+        ]
+        ordering = ["-effective_from"]
+
+    def __str__(self) -> str:
+        return f"{self.cents_per_segment}¢/segment to {self.country} from {self.effective_from}"
+
+
+class MessageStatus(models.TextChoices):
+    """A message's life.
+
+    Outbound: ``sending`` (committed before the provider call, budget reserved) → ``queued``
+    (the provider accepted it and gave an id) → ``sent`` → ``delivered``, or ``undelivered`` /
+    ``failed`` at any point after hand-off. ``rejected``: the provider refused it at hand-off
+    (nothing sent, nothing charged). ``unknown``: a worker died between marking it sending and
+    learning the outcome and the provider could not tell; a person decides. Later statuses never
+    give way to earlier ones (callbacks arrive out of order). Inbound: ``received``.
+    """
+
+    SENDING = "sending", "Sending"
+    QUEUED = "queued", "Queued at provider"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected by provider"
+    UNKNOWN = "unknown", "Unknown (needs a person)"
+    RECEIVED = "received", "Received"
+
+
+class MessageKind(models.TextChoices):
+    CAMPAIGN = "campaign", "Campaign"
+    REPLY = "reply", "Reply"
+    INBOUND = "inbound", "Inbound"
+
+
+class Message(models.Model):
+    """One SMS to or from a contact."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, related_name="messages", db_index=False)
+    sending_number = models.ForeignKey(
+        SendingNumber, on_delete=models.PROTECT, null=True, related_name="messages", db_index=False
+    )
+    kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.CAMPAIGN)
+    to_phone = models.CharField(max_length=16)
+    from_sender = models.CharField(max_length=16)
+    body = models.TextField()
+    encoding = models.CharField(max_length=5, default="GSM-7")
+    segments = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.SENDING)
+    provider_id = models.CharField(max_length=64, blank=True)
+    dedupe_key = models.CharField(
+        max_length=40, blank=True, help_text="At most one live message per key, e.g. one per campaign and contact."
+    )
+    error_code = models.CharField(max_length=10, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    cost_cents = models.PositiveIntegerField(default=0, help_text="Reserved estimate: segments × price.")
+    provider_price_cents = models.IntegerField(null=True, blank=True, help_text="What the provider charged.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    handed_off_at = models.DateTimeField(null=True, blank=True)
+    status_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_id"], condition=~models.Q(provider_id=""), name="message_provider_id_unique"
+            ),
+            # The database itself refuses a second live message for the same campaign and contact.
+            models.UniqueConstraint(
+                fields=["tenant", "dedupe_key"],
+                condition=~models.Q(dedupe_key="") & ~models.Q(status="rejected"),
+                name="message_dedupe_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "contact", "-created_at"], name="message_tenant_contact"),
+            models.Index(fields=["tenant", "-created_at"], name="message_tenant_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.to_phone} ({self.status})"
+
+
+class SpendPeriod(models.TextChoices):
+    DAY = "day", "Day"
+    MONTH = "month", "Month"
+
+
+class Spend(models.Model):
+    """Cents committed (reserved or charged) in one of a tenant's local days or months.
+
+    Reserved atomically, under a row lock, before the provider call; released when the send
+    fails without charge; corrected when the provider reports its price.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    period = models.CharField(max_length=5, choices=SpendPeriod.choices)
+    starts_on = models.DateField(help_text="The local day, or the first day of the local month.")
+    cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "period", "starts_on"], name="spend_unique_per_period")
+        ]
+
+
+class SenderDailyCount(models.Model):
+    """Messages a sender handed to the provider in one of the tenant's local days (for warmup)."""
+
+    sending_number = models.ForeignKey(SendingNumber, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sending_number", "day"], name="sender_count_unique_per_day")]
+
+
+class RateLimitState(models.Model):
+    """Pacing state of one rate-limit key when no Redis is configured (see messaging.ratelimit)."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    tat = models.FloatField(default=0.0, help_text="Theoretical arrival time of the next message (epoch seconds).")

@@ -229,6 +229,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
         "options": {"expires": HEARTBEAT_INTERVAL_SECONDS * 2},
     },
+    "campaigns-dispatch": {
+        "task": "campaigns.dispatch",
+        "schedule": env.float("DISPATCH_INTERVAL_SECONDS", default=2.0),
+        # Short runs, so a single worker (make run) still gets to its other tasks in between.
+        "kwargs": {"max_seconds": 10.0},
+        "options": {"expires": 10},
+    },
+    "campaigns-reconcile-sending": {
+        "task": "campaigns.reconcile_sending",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "contacts-resume-stalled-imports": {
         "task": "contacts.resume_stalled_imports",
         "schedule": 60.0,
@@ -243,6 +255,24 @@ CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=200 * 102
 CONTACT_IMPORT_LEASE_SECONDS = env.int("CONTACT_IMPORT_LEASE_SECONDS", default=120)
 # Uploads larger than this are streamed to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# SMS provider: "simulator" (default: no account needed), "twilio", or "locmem" (tests).
+SMS_BACKEND = env.str("SMS_BACKEND", default="locmem" if TESTING else "simulator")
+# Twilio's API base; tests point it at a local fake server (never the real API).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+# Seconds a message may wait in the provider's queue before it expires (Twilio: at most 36,000).
+SMS_VALIDITY_PERIOD = env.int("SMS_VALIDITY_PERIOD", default=4 * 60 * 60)
+# Simulator: the mix of final statuses it reports, and whether status callbacks are delivered
+# over HTTP to PUBLIC_BASE_URL (a server runs, as under `make run`) or in-process.
+SMS_SIMULATOR_MIX = env.str("SMS_SIMULATOR_MIX", default="delivered=90,undelivered=5,failed=5")
+SMS_SIMULATOR_CALLBACKS = env.str("SMS_SIMULATOR_CALLBACKS", default="inprocess" if TESTING else "http")
+SMS_SIMULATOR_CALLBACK_DELAY = env.float("SMS_SIMULATOR_CALLBACK_DELAY", default=2.0)
+# What the simulator accepted, one line per message: how a crashed hand-off is reconciled.
+SMS_SIMULATOR_LOG = env.path("SMS_SIMULATOR_LOG", default=BASE_DIR / "var" / "simulator" / "accepted.log")
+# Dispatcher: jobs claimed per batch, and how long a job may sit in "sending" before the
+# reconciler looks at it (a worker died between marking it and learning the outcome).
+DISPATCH_BATCH_SIZE = env.int("DISPATCH_BATCH_SIZE", default=500)
+DISPATCH_STALE_SENDING_SECONDS = env.int("DISPATCH_STALE_SENDING_SECONDS", default=300)
 
 # Health: a heartbeat older than this fails /health.
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=120)

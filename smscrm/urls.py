@@ -8,5 +8,7 @@ urlpatterns = [
     path("health/live", health.liveness, name="health_live"),
     path("admin/", admin.site.urls),
     path("contacts/", include("contacts.urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("", include("messaging.urls")),
     path("", include("tenants.urls")),
 ]

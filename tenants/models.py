@@ -48,6 +48,16 @@ class Tenant(models.Model):
         validators=[MinValueValidator(EARLIEST_SEND_HOUR), MaxValueValidator(LATEST_SEND_HOUR - 1)],
         help_text="Hour (recipient local) from which sending may resume; at least 9.",
     )
+    messages_per_second = models.PositiveSmallIntegerField(
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(2000)],
+        help_text="Most messages handed to the provider per second across all senders (Twilio's account cap: 2,000).",
+    )
+    opt_out_line = models.CharField(
+        max_length=60,
+        default="Reply STOP to opt out",
+        help_text="Ends every campaign message (Spam Act s18); must name STOP.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,461 @@
+"""The dispatcher: claims due send jobs, runs the seven gates, hands messages to the provider.
+
+One batch is one campaign's due jobs, claimed with ``FOR UPDATE SKIP LOCKED`` so that any
+number of workers share the work without waiting on each other. A batch goes in two steps:
+
+1. **Decide** (one transaction): lock the jobs, their contacts (so two campaigns cannot both
+   slip a message to one contact past suppression), the tenant's spend rows for its local day
+   and month, and its senders' warmup counters. Evaluate the gates for the whole batch with a
+   handful of set-based queries (campaigns.gates). Jobs that pass become ``sending`` with a
+   Message row, their cost reserved and their sender's count taken, and the transaction
+   commits: from here on a job is never handed over again without a person deciding.
+2. **Hand off**, in chunks, each chunk its own transaction that first takes a share lock on
+   the tenant and campaign rows. Pausing updates one of those rows, so it waits for a chunk
+   in flight and every later chunk sees it: no provider call starts after a pause commits.
+   Held jobs go back to pending with their reservation released. Each message waits for its
+   rate-limit slot, then goes to the provider; the results are written in the same chunk.
+
+A worker that dies between the two steps or mid-chunk leaves jobs ``sending``; the
+reconciler (``reconcile_sending``) asks the provider about them by our reference where it
+can, and marks the rest ``unknown`` for a person. Nothing is ever sent twice automatically;
+the database refuses a second live message per campaign and contact besides.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from campaigns import gates
+from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
+from contacts.models import Contact
+from messaging import services as messaging_services
+from messaging.backends.base import OutboundSMS, Outcome, SendResult, SmsBackend, get_backend
+from messaging.models import Message, MessageStatus
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+HANDOFF_CHUNK = 100
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class DispatchStats:
+    batches: int = 0
+    claimed: int = 0
+    sent: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.outcomes[key] = self.outcomes.get(key, 0) + n
+
+    def merge(self, other: DispatchStats) -> None:
+        self.batches += other.batches
+        self.claimed += other.claimed
+        self.sent += other.sent
+        for key, n in other.outcomes.items():
+            self.count(key, n)
+
+
+def dispatch(
+    *, backend: SmsBackend | None = None, max_seconds: float = 50.0, batch_size: int | None = None
+) -> DispatchStats:
+    """Work through due jobs of every running campaign until none is due or time is up."""
+    backend = backend or get_backend()
+    batch_size = batch_size or settings.DISPATCH_BATCH_SIZE
+    stats = DispatchStats()
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline:
+        campaigns_advance()
+        worked = False
+        for campaign_id in runnable_campaign_ids():
+            batch = process_batch(campaign_id=campaign_id, backend=backend, batch_size=batch_size)
+            if batch.claimed:
+                worked = True
+                stats.merge(batch)
+            if time.monotonic() >= deadline:
+                break
+        if not worked:
+            break
+    return stats
+
+
+def runnable_campaign_ids() -> list[int]:
+    """Running campaigns of unpaused tenants that have a job due now."""
+    now = timezone.now()
+    due = SendJob.objects.filter(campaign=OuterRef("pk"), status=JobStatus.PENDING, next_attempt_at__lte=now)
+    return list(
+        Campaign.objects.filter(status=CampaignStatus.RUNNING, tenant__is_paused=False)
+        .filter(Exists(due))
+        .order_by("launched_at", "id")
+        .values_list("id", flat=True)
+    )
+
+
+def campaigns_advance(now: datetime | None = None) -> None:
+    """Start scheduled campaigns whose time came, expire ended ones, complete finished ones."""
+    now = now or timezone.now()
+    Campaign.objects.filter(status=CampaignStatus.SCHEDULED, jobs_created_at__isnull=False, starts_at__lte=now).update(
+        status=CampaignStatus.RUNNING
+    )
+    for campaign in Campaign.objects.filter(
+        status__in=(CampaignStatus.RUNNING, CampaignStatus.PAUSED), ends_at__lte=now
+    ):
+        SendJob.objects.filter(campaign=campaign, status=JobStatus.PENDING).update(
+            status=JobStatus.EXPIRED,
+            outcome=GateOutcome.SKIP,
+            gate="",
+            reason="The campaign ended first.",
+            decided_at=now,
+        )
+    # A job whose outcome is unknown keeps its campaign open until a person settles it.
+    open_jobs = SendJob.objects.filter(
+        campaign=OuterRef("pk"), status__in=(JobStatus.PENDING, JobStatus.SENDING, JobStatus.UNKNOWN)
+    )
+    Campaign.objects.filter(status=CampaignStatus.RUNNING, jobs_created_at__isnull=False).exclude(
+        Exists(open_jobs)
+    ).update(status=CampaignStatus.COMPLETED, completed_at=now)
+
+
+def process_batch(*, campaign_id: int, backend: SmsBackend, batch_size: int) -> DispatchStats:
+    stats = DispatchStats()
+    now = timezone.now()
+    with transaction.atomic():
+        campaign = Campaign.objects.select_related("tenant", "template").get(pk=campaign_id)
+        tenant = campaign.tenant
+        if tenant.is_paused or campaign.status != CampaignStatus.RUNNING:
+            return stats  # gate 1 at claim time: nothing is claimed while held
+        jobs = list(
+            SendJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(campaign_id=campaign_id, status=JobStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")[:batch_size]
+        )
+        if not jobs:
+            return stats
+        stats.batches, stats.claimed = 1, len(jobs)
+        contacts = {
+            contact.id: contact
+            for contact in Contact.objects.select_for_update()
+            .filter(id__in=[job.contact_id for job in jobs])
+            .order_by("id")
+        }
+        decision = gates.evaluate(campaign=campaign, jobs=jobs, contacts=contacts, now=now, backend_name=backend.name)
+        to_send = _record_decisions(campaign=campaign, decision=decision, now=now, stats=stats)
+    if to_send:
+        stats.sent += hand_off(campaign=campaign, outgoing=to_send, backend=backend, decision=decision, stats=stats)
+    return stats
+
+
+def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now: datetime, stats) -> list:
+    """Write the gates' verdicts: messages for jobs that go, new states for those that don't."""
+    for verdict in decision.stopped:
+        stats.count(f"{verdict.gate}:{verdict.outcome}")
+    by_outcome: dict[tuple, list[int]] = {}
+    deferred = []
+    for verdict in decision.stopped:
+        if verdict.outcome == GateOutcome.DEFER:
+            verdict.job.status = JobStatus.PENDING
+            verdict.job.gate, verdict.job.outcome, verdict.job.reason = verdict.gate, verdict.outcome, verdict.reason
+            verdict.job.next_attempt_at, verdict.job.decided_at = verdict.next_attempt_at, now
+            deferred.append(verdict.job)
+        else:
+            status = JobStatus.SKIPPED if verdict.outcome == GateOutcome.SKIP else JobStatus.PENDING
+            by_outcome.setdefault((status, verdict.gate, verdict.outcome, verdict.reason), []).append(verdict.job.id)
+    for (status, gate, outcome, reason), ids in by_outcome.items():
+        SendJob.objects.filter(id__in=ids).update(
+            status=status, gate=gate, outcome=outcome, reason=reason, decided_at=now
+        )
+    if deferred:
+        SendJob.objects.bulk_update(
+            deferred, ["status", "gate", "outcome", "reason", "next_attempt_at", "decided_at"], batch_size=1000
+        )
+    going = decision.going
+    if not going:
+        return []
+    messages = [item.message for item in going]
+    try:
+        with transaction.atomic():
+            Message.objects.bulk_create(messages)
+    except IntegrityError:
+        going = _drop_duplicates(going, now=now, stats=stats)
+        messages = [item.message for item in going]
+        Message.objects.bulk_create(messages)
+    if connection.vendor != "postgresql" and messages and messages[0].pk is None:
+        ids = dict(Message.objects.filter(reference__in=[m.reference for m in messages]).values_list("reference", "id"))
+        for message in messages:
+            message.pk = message.id = ids[message.reference]
+    for item in going:
+        item.job.message = item.message
+    SendJob.objects.filter(id__in=[item.job.id for item in going]).update(
+        status=JobStatus.SENDING,
+        gate="",
+        outcome=GateOutcome.SEND,
+        reason="",
+        decided_at=now,
+        attempts=F("attempts") + 1,
+    )
+    SendJob.objects.bulk_update([item.job for item in going], ["message"], batch_size=1000)
+    for item in going:
+        item.job.attempts += 1
+    reserved = sum(item.message.cost_cents for item in going)
+    messaging_services.spend_add(tenant=campaign.tenant, day=decision.day, month=decision.month, cents=reserved)
+    counts: dict[int, int] = {}
+    for item in going:
+        counts[item.sender.id] = counts.get(item.sender.id, 0) + 1
+    messaging_services.sender_count_add(counts=counts, day=decision.day)
+    return going
+
+
+def _drop_duplicates(going: list, *, now: datetime, stats) -> list:
+    """A live message already exists for some (campaign, contact): never send those again."""
+    keys = [item.message.dedupe_key for item in going]
+    tenant_id = going[0].message.tenant_id
+    taken = set(
+        Message.objects.filter(tenant_id=tenant_id, dedupe_key__in=keys)
+        .exclude(status=MessageStatus.REJECTED)
+        .values_list("dedupe_key", flat=True)
+    )
+    duplicates = [item.job.id for item in going if item.message.dedupe_key in taken]
+    SendJob.objects.filter(id__in=duplicates).update(
+        status=JobStatus.SKIPPED,
+        gate=Gate.PROVIDER,
+        outcome=GateOutcome.SKIP,
+        reason="A message for this campaign and contact already exists (duplicate prevented).",
+        decided_at=now,
+    )
+    stats.count("duplicate_prevented", len(duplicates))
+    return [item for item in going if item.message.dedupe_key not in taken]
+
+
+def _share_lock_running(campaign: Campaign) -> bool:
+    """Lock tenant and campaign rows against updates (a pause) for this chunk; still running?"""
+    with connection.cursor() as cursor:
+        # Django's select_for_update has no FOR SHARE: workers must not block each other here.
+        # Table names come from model metadata, never from input.
+        lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+        tenants, campaigns = Tenant._meta.db_table, Campaign._meta.db_table
+        cursor.execute(f"SELECT is_paused FROM {tenants} WHERE id = %s{lock}", [campaign.tenant_id])  # noqa: S608
+        (paused,) = cursor.fetchone()
+        cursor.execute(f"SELECT status FROM {campaigns} WHERE id = %s{lock}", [campaign.id])  # noqa: S608
+        (status,) = cursor.fetchone()
+    return not paused and status == CampaignStatus.RUNNING
+
+
+def hand_off(*, campaign: Campaign, outgoing: list, backend: SmsBackend, decision, stats) -> int:
+    sent = 0
+    outgoing = sorted(outgoing, key=lambda item: item.slot)
+    for start in range(0, len(outgoing), HANDOFF_CHUNK):
+        chunk = outgoing[start : start + HANDOFF_CHUNK]
+        with transaction.atomic():
+            # Our own jobs, still sending: the reconciler skips rows a live worker holds.
+            held_ids = set(
+                SendJob.objects.select_for_update()
+                .filter(id__in=[item.job.id for item in chunk], status=JobStatus.SENDING)
+                .values_list("id", flat=True)
+            )
+            chunk = [item for item in chunk if item.job.id in held_ids]
+            if not _share_lock_running(campaign):
+                _hold(campaign=campaign, items=chunk + outgoing[start + HANDOFF_CHUNK :], decision=decision)
+                stats.count(f"{Gate.KILL_SWITCH}:{GateOutcome.HOLD}", len(outgoing) - start)
+                return sent
+            results = _send_paced(chunk, backend)
+            sent += _record_results(campaign=campaign, items=chunk, results=results, decision=decision, stats=stats)
+    for message, cents in decision.price_reports:
+        messaging_services.message_price_reconcile(message=message, price_cents=cents)
+    return sent
+
+
+def _send_paced(items: list, backend: SmsBackend) -> list[SendResult]:
+    """Hand each message over once its rate-limit slot has come, in groups of those due."""
+    results: list[SendResult] = []
+    position = 0
+    while position < len(items):
+        wait = items[position].slot - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        now = time.time()
+        end = position
+        while end < len(items) and items[end].slot <= now:
+            end += 1
+        end = max(end, position + 1)
+        results.extend(backend.send([item.outbound for item in items[position:end]]))
+        position = end
+    return results
+
+
+def _hold(*, campaign: Campaign, items: list, decision) -> None:
+    """The kill switch came down after these were reserved: give everything back, untouched."""
+    if not items:
+        return
+    now = timezone.now()
+    SendJob.objects.filter(id__in=[item.job.id for item in items], status=JobStatus.SENDING).update(
+        status=JobStatus.PENDING,
+        gate=Gate.KILL_SWITCH,
+        outcome=GateOutcome.HOLD,
+        reason="Paused before hand-off.",
+        message=None,
+        next_attempt_at=now,
+        decided_at=now,
+    )
+    Message.objects.filter(id__in=[item.message.id for item in items], status=MessageStatus.SENDING).delete()
+    _release(campaign=campaign, items=items, decision=decision)
+
+
+def _release(*, campaign: Campaign, items: list, decision) -> None:
+    cents = sum(item.message.cost_cents for item in items)
+    messaging_services.spend_add(tenant=campaign.tenant, day=decision.day, month=decision.month, cents=-cents)
+    counts: dict[int, int] = {}
+    for item in items:
+        counts[item.sender.id] = counts.get(item.sender.id, 0) - 1
+    messaging_services.sender_count_add(counts=counts, day=decision.day)
+
+
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    if retry_after:
+        return timedelta(seconds=min(retry_after, 3600))
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _record_results(*, campaign: Campaign, items: list, results: list[SendResult], decision, stats) -> int:
+    now = timezone.now()
+    accepted, released, retry_jobs, failed_jobs, unknown = [], [], [], [], []
+    for item, result in zip(items, results, strict=True):
+        message = item.message
+        if result.outcome == Outcome.ACCEPTED:
+            message.status, message.provider_id, message.handed_off_at = MessageStatus.QUEUED, result.provider_id, now
+            accepted.append(item)
+            if result.price_cents is not None:
+                decision.price_reports.append((message, result.price_cents))
+        elif result.outcome == Outcome.RETRY and result.error_message == "timeout":
+            # The request may have reached the provider: never guess, a person decides.
+            message.status, message.error_message = MessageStatus.UNKNOWN, "Timed out at hand-off."
+            unknown.append(item)
+        else:
+            message.status = MessageStatus.REJECTED
+            message.error_code, message.error_message = result.error_code[:10], result.error_message[:300]
+            released.append(item)
+            if result.outcome == Outcome.RETRY and item.job.attempts < MAX_ATTEMPTS:
+                retry_jobs.append((item, _backoff(item.job.attempts, result.retry_after)))
+            else:
+                failed_jobs.append((item, result))
+    if accepted:
+        Message.objects.bulk_update(
+            [item.message for item in accepted], ["status", "provider_id", "handed_off_at"], batch_size=1000
+        )
+        SendJob.objects.filter(id__in=[item.job.id for item in accepted]).update(status=JobStatus.SENT)
+        Contact.objects.filter(id__in=[item.job.contact_id for item in accepted]).update(last_sent_at=now)
+        stats.count("sent", len(accepted))
+    if released or unknown:
+        Message.objects.bulk_update(
+            [item.message for item in released + unknown], ["status", "error_code", "error_message"], batch_size=1000
+        )
+    for item in unknown:
+        SendJob.objects.filter(id=item.job.id).update(
+            status=JobStatus.UNKNOWN, gate=Gate.PROVIDER, reason="Timed out at hand-off; check before resending."
+        )
+    stats.count("unknown", len(unknown))
+    for item, wait in retry_jobs:
+        SendJob.objects.filter(id=item.job.id).update(
+            status=JobStatus.PENDING,
+            message=None,
+            gate=Gate.PROVIDER,
+            outcome=GateOutcome.DEFER,
+            reason=f"Provider asked to retry ({item.message.error_code or 'temporary error'}).",
+            next_attempt_at=now + wait,
+            decided_at=now,
+        )
+    stats.count("provider:retry", len(retry_jobs))
+    for item, result in failed_jobs:
+        SendJob.objects.filter(id=item.job.id).update(
+            status=JobStatus.FAILED,
+            gate=Gate.PROVIDER,
+            outcome=GateOutcome.SKIP,
+            reason=f"Provider refused: {result.error_code} {result.error_message}"[:200],
+            decided_at=now,
+        )
+        if result.error_code:
+            contact = Contact.objects.get(pk=item.job.contact_id)
+            messaging_services.contact_consequence(
+                contact=contact, error_code=result.error_code, source=f"message {item.message.reference}"
+            )
+    stats.count("provider:failed", len(failed_jobs))
+    if released:
+        _release(campaign=campaign, items=released, decision=decision)
+    return len(accepted)
+
+
+def reconcile_sending(*, backend: SmsBackend | None = None, older_than: timedelta | None = None) -> dict[str, int]:
+    """Jobs left ``sending`` by a worker that died: ask the provider, never resend blindly.
+
+    Found at the provider → sent. Provably never received (a provider that can look our
+    reference up says no) → back to pending with the reservation released. Otherwise →
+    ``unknown`` for a person to decide (resend or mark sent).
+    """
+    backend = backend or get_backend()
+    older_than = older_than if older_than is not None else timedelta(seconds=settings.DISPATCH_STALE_SENDING_SECONDS)
+    cutoff = timezone.now() - older_than
+    counts = {"found": 0, "requeued": 0, "unknown": 0}
+    with transaction.atomic():
+        jobs = list(
+            SendJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=JobStatus.SENDING, decided_at__lt=cutoff)
+            .select_related("message", "message__sending_number__account", "tenant")
+            .order_by("id")[:1000]
+        )
+        now = timezone.now()
+        for job in jobs:
+            message = job.message
+            answer = None
+            if message is not None and backend.can_lookup:
+                answer = backend.lookup(
+                    OutboundSMS(
+                        reference=str(message.reference),
+                        to=message.to_phone,
+                        sender=message.from_sender,
+                        body=message.body,
+                        account=message.sending_number.account.credentials,
+                    )
+                )
+            if answer is not None and answer.found:
+                Message.objects.filter(pk=message.pk).update(
+                    status=MessageStatus.QUEUED, provider_id=answer.provider_id, handed_off_at=message.created_at
+                )
+                SendJob.objects.filter(pk=job.pk).update(status=JobStatus.SENT)
+                Contact.objects.filter(pk=job.contact_id).update(last_sent_at=message.created_at)
+                counts["found"] += 1
+            elif answer is not None and message is not None:
+                day, month = messaging_services.local_periods(job.tenant, message.created_at)
+                messaging_services.spend_add(tenant=job.tenant, day=day, month=month, cents=-message.cost_cents)
+                messaging_services.sender_count_add(counts={message.sending_number_id: -1}, day=day)
+                SendJob.objects.filter(pk=job.pk).update(
+                    status=JobStatus.PENDING,
+                    message=None,
+                    gate=Gate.PROVIDER,
+                    outcome=GateOutcome.DEFER,
+                    reason="A worker stopped before hand-off; the provider confirmed it never received it.",
+                    next_attempt_at=now,
+                    decided_at=now,
+                )
+                Message.objects.filter(pk=message.pk).update(
+                    status=MessageStatus.REJECTED, error_message="Never reached the provider (worker stopped)."
+                )
+                counts["requeued"] += 1
+            else:
+                if message is not None:
+                    Message.objects.filter(pk=message.pk).update(status=MessageStatus.UNKNOWN)
+                SendJob.objects.filter(pk=job.pk).update(
+                    status=JobStatus.UNKNOWN,
+                    gate=Gate.PROVIDER,
+                    reason="A worker stopped mid hand-off and the provider cannot tell; decide before resending.",
+                    decided_at=now,
+                )
+                counts["unknown"] += 1
+    return counts

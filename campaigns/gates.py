@@ -1,0 +1,326 @@
+"""The seven gates, evaluated for a whole batch of jobs right before hand-off.
+
+In order: 1 kill switch, 2 budget, 3 do-not-contact, 4 suppression, 5 quiet hours, 6 rate
+limit, 7 warmup; the first gate a job fails is the one recorded. Gate 1 is checked by the
+dispatcher when it claims a batch and again under a share lock before every hand-off chunk.
+Everything here reads the batch's data with a fixed number of queries, whatever its size.
+
+How the order is kept while computing set-wise: gates 3-5 are per-job facts. Gates 6-7 are
+computed next for the jobs that pass 3-5 (a sender with warmup room is chosen first, then a
+rate-limit slot is reserved for that sender, so no slot is spent on a job without a sender;
+a job with no sender room reports gate 7). Budget (gate 2) is decided last, walking the jobs
+in order with a running total of what the ones that go will cost, and it wins over every
+later gate's verdict: only messages that actually go consume budget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Max
+from django.urls import reverse
+
+from campaigns.models import Campaign, Gate, GateOutcome, JobStatus, SendJob
+from campaigns.quiet_hours import next_allowed_at
+from campaigns.rendering import compile_body, render_message
+from contacts.models import ConsentStatus, Contact, DoNotContact
+from contacts.timezones import recipient_zones
+from messaging import selectors as messaging_selectors
+from messaging import services as messaging_services
+from messaging.backends.base import OutboundSMS
+from messaging.models import Message, MessageKind, MessageStatus, SendingNumber
+from messaging.ratelimit import reserve_slots
+from messaging.segments import segment_info
+
+CONSENTING = (ConsentStatus.EXPRESS, ConsentStatus.INFERRED)
+# A message granted a slot goes within this many seconds; quiet hours must hold for all of it.
+SLOT_HORIZON = 1.0
+
+
+@dataclass
+class Verdict:
+    job: SendJob
+    gate: str
+    outcome: str
+    reason: str
+    next_attempt_at: dt.datetime | None = None
+
+
+@dataclass
+class Going:
+    job: SendJob
+    contact: Contact
+    sender: SendingNumber
+    message: Message
+    outbound: OutboundSMS
+    slot: float
+
+
+@dataclass
+class BatchDecision:
+    day: dt.date
+    month: dt.date
+    stopped: list[Verdict] = field(default_factory=list)
+    going: list[Going] = field(default_factory=list)
+    price_reports: list = field(default_factory=list)
+
+
+def local_midnight_after(day: dt.date, zone) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+
+
+def local_next_month(month: dt.date, zone) -> dt.datetime:
+    first = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return dt.datetime.combine(first, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+
+
+def status_callback_url() -> str:
+    return settings.PUBLIC_BASE_URL + reverse("messaging:status_callback")
+
+
+def last_senders(*, tenant_id: int, contact_ids: Sequence[int]) -> dict[int, int]:
+    """{contact id: the sender of its latest campaign message}, so contacts keep their sender."""
+    latest = (
+        Message.objects.filter(tenant_id=tenant_id, contact_id__in=contact_ids, kind=MessageKind.CAMPAIGN)
+        .exclude(status=MessageStatus.REJECTED)
+        .values("contact_id")
+        .annotate(last=Max("id"))
+        .values_list("last", flat=True)
+    )
+    return dict(Message.objects.filter(id__in=list(latest)).values_list("contact_id", "sending_number_id"))
+
+
+def evaluate(
+    *, campaign: Campaign, jobs: list[SendJob], contacts: dict[int, Contact], now: dt.datetime, backend_name: str
+) -> BatchDecision:
+    tenant = campaign.tenant
+    zone = tenant.zone
+    day, month = messaging_services.local_periods(tenant, now)
+    decision = BatchDecision(day=day, month=month)
+    contact_ids = [job.contact_id for job in jobs]
+    phones = [contacts[cid].phone_e164 for cid in contact_ids if cid in contacts]
+
+    # The batch's facts: a fixed number of queries.
+    on_dnc = set(DoNotContact.objects.filter(tenant=tenant, phone_e164__in=phones).values_list("phone_e164", flat=True))
+    busy = set(
+        SendJob.objects.filter(contact_id__in=contact_ids, status=JobStatus.SENDING)
+        .exclude(campaign=campaign)
+        .values_list("contact_id", flat=True)
+    )
+    senders = messaging_selectors.senders_for_sending(tenant=tenant)
+    prices = messaging_selectors.prices_on(tenant=tenant, day=day)
+    spent_day, spent_month = messaging_services.spend_lock(tenant=tenant, day=day, month=month)
+    counts = messaging_services.sender_counts_lock(numbers=senders, day=day) if senders else {}
+    sticky = last_senders(tenant_id=tenant.id, contact_ids=contact_ids) if senders else {}
+    custom = sorted({key for contact in contacts.values() for key in (contact.custom_fields or {})})
+    compiled = [compile_body(v.body, custom_fields=custom) for v in campaign.template.variants.all()]
+    providers = {sender.account.provider for sender in senders}
+    callback = status_callback_url()
+
+    suppression = dt.timedelta(days=tenant.suppression_days) if tenant.suppression_days else None
+    window = {"start_hour": tenant.quiet_hours_end, "end_hour": tenant.quiet_hours_start}
+    later = now + dt.timedelta(seconds=SLOT_HORIZON)
+
+    # Per job: cost, and the verdict of gates 3-5.
+    prepared = []
+    for job in jobs:
+        contact = contacts[job.contact_id]
+        values = {
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "business_name": tenant.business_name,
+            "link": campaign.link_url,
+            **{key: str(value) for key, value in (contact.custom_fields or {}).items()},
+        }
+        body = render_message(
+            compiled[job.variant_index % len(compiled)],
+            values,
+            business_name=tenant.business_name,
+            opt_out_line=tenant.opt_out_line,
+        )
+        info = segment_info(body)
+        country = messaging_selectors.country_of(contact.phone_e164)
+        known = [prices[(provider, country)] for provider in providers if (provider, country) in prices]
+        price = max(known) if known else None
+        verdict = None
+        if contact.phone_e164 in on_dnc:
+            verdict = Verdict(job, Gate.DNC, GateOutcome.SKIP, "On the do-not-contact list.")
+        elif contact.undeliverable:
+            verdict = Verdict(job, Gate.DNC, GateOutcome.SKIP, f"Number undeliverable: {contact.undeliverable_reason}")
+        elif contact.consent_status not in CONSENTING:
+            verdict = Verdict(job, Gate.DNC, GateOutcome.SKIP, "No current consent on file.")
+        elif suppression and (
+            contact.id in busy or (contact.last_sent_at and contact.last_sent_at > now - suppression)
+        ):
+            when = "now" if contact.id in busy else contact.last_sent_at.astimezone(zone).strftime("%d %b %Y")
+            verdict = Verdict(
+                job,
+                Gate.SUPPRESSION,
+                GateOutcome.SKIP,
+                f"Had a campaign message ({when}) within {tenant.suppression_days} days.",
+            )
+        else:
+            zones = recipient_zones(
+                timezone=contact.timezone,
+                state=contact.state,
+                postcode=contact.postcode,
+                phone_e164=contact.phone_e164,
+                fallback=tenant.timezone,
+            )
+            allowed = next_allowed_at(now, zones, **window)
+            if allowed is not None and allowed == now:
+                # A granted slot may fall up to SLOT_HORIZON later: the window must hold then too.
+                allowed_later = next_allowed_at(later, zones, **window)
+                allowed = now if allowed_later == later else allowed_later
+            if allowed is None:
+                verdict = Verdict(
+                    job,
+                    Gate.QUIET_HOURS,
+                    GateOutcome.SKIP,
+                    f"No hour is inside the sending window in all of {', '.join(zones)}.",
+                )
+            elif allowed > now:
+                local = allowed.astimezone(zone).strftime("%d %b %H:%M")
+                verdict = Verdict(
+                    job,
+                    Gate.QUIET_HOURS,
+                    GateOutcome.DEFER,
+                    f"Quiet hours for {', '.join(zones)}; next allowed {local} ({tenant.timezone}).",
+                    allowed,
+                )
+        prepared.append((job, contact, body, info, price, verdict))
+
+    # Gates 7 then 6 for the jobs still in: a sender with warmup room, then a rate-limit slot.
+    room = {sender.id: sender.daily_cap(day) - counts.get(sender.id, 0) for sender in senders}
+    by_id = {sender.id: sender for sender in senders}
+    later_verdict: dict[int, Verdict] = {}
+    wanting = []
+    for job, contact, _body, _info, _price, verdict in prepared:
+        if verdict is not None:
+            continue
+        if not senders:
+            later_verdict[job.id] = Verdict(
+                job, Gate.WARMUP, GateOutcome.DEFER, "No active, registered sender.", now + dt.timedelta(minutes=15)
+            )
+            continue
+        preferred = sticky.get(contact.id)
+        if preferred not in room or room[preferred] <= 0:
+            preferred = max(room, key=lambda sid: (room[sid], -sid))
+        if room[preferred] <= 0:
+            later_verdict[job.id] = Verdict(
+                job,
+                Gate.WARMUP,
+                GateOutcome.DEFER,
+                "Every sender reached today's warmup cap.",
+                local_midnight_after(day, zone),
+            )
+            continue
+        room[preferred] -= 1
+        wanting.append((job.id, by_id[preferred]))
+    slots = {}
+    jobs_by_id = {job.id: job for job in jobs}
+    if wanting:
+        tenant_key = f"tenant:{tenant.id}"
+        rates = {tenant_key: float(tenant.messages_per_second)}
+        for _, sender in wanting:
+            rates[f"sender:{sender.id}"] = float(sender.messages_per_second)
+        # On this worker's clock, the one it paces hand-offs by (workers' clocks are NTP-synced).
+        granted = reserve_slots(
+            [(tenant_key, f"sender:{sender.id}") for _, sender in wanting], rates, now=now.timestamp()
+        )
+        for (job_id, sender), slot in zip(wanting, granted, strict=True):
+            if slot.granted:
+                slots[job_id] = (sender, slot.at)
+            else:
+                retry = dt.datetime.fromtimestamp(slot.at, tz=dt.UTC)
+                later_verdict[job_id] = Verdict(
+                    jobs_by_id[job_id],
+                    Gate.RATE_LIMIT,
+                    GateOutcome.DEFER,
+                    f"Rate limit ({tenant.messages_per_second}/s tenant, {sender.messages_per_second}/s {sender}).",
+                    retry,
+                )
+
+    # Gate 2 last in computation, first in precedence: a running total of what goes.
+    left_day = tenant.daily_budget_cents - spent_day
+    left_month = tenant.monthly_budget_cents - spent_month
+    for job, contact, body, info, price, verdict in prepared:
+        if price is None:
+            country = messaging_selectors.country_of(contact.phone_e164) or "this country"
+            decision.stopped.append(
+                Verdict(
+                    job,
+                    Gate.BUDGET,
+                    GateOutcome.DEFER,
+                    f"No price per segment set for {country}.",
+                    now + dt.timedelta(hours=1),
+                )
+            )
+            continue
+        cost = info.segments * price
+        if cost > tenant.daily_budget_cents or cost > tenant.monthly_budget_cents:
+            decision.stopped.append(
+                Verdict(job, Gate.BUDGET, GateOutcome.SKIP, f"One message costs {cost}¢, more than a whole cap.")
+            )
+            continue
+        if cost > left_day:
+            decision.stopped.append(
+                Verdict(
+                    job,
+                    Gate.BUDGET,
+                    GateOutcome.DEFER,
+                    f"Daily cap reached ({tenant.daily_budget_cents}¢).",
+                    local_midnight_after(day, zone),
+                )
+            )
+            continue
+        if cost > left_month:
+            decision.stopped.append(
+                Verdict(
+                    job,
+                    Gate.BUDGET,
+                    GateOutcome.DEFER,
+                    f"Monthly cap reached ({tenant.monthly_budget_cents}¢).",
+                    local_next_month(month, zone),
+                )
+            )
+            continue
+        verdict = verdict or later_verdict.get(job.id)
+        if verdict is not None:
+            decision.stopped.append(verdict)
+            continue
+        left_day -= cost
+        left_month -= cost
+        sender, slot = slots[job.id]
+        message = Message(
+            tenant=tenant,
+            contact=contact,
+            sending_number=sender,
+            kind=MessageKind.CAMPAIGN,
+            to_phone=contact.phone_e164,
+            from_sender=sender.sender,
+            body=body,
+            encoding=info.encoding,
+            segments=info.segments,
+            status=MessageStatus.SENDING,
+            dedupe_key=f"campaign:{campaign.id}:{contact.id}",
+            cost_cents=cost,
+        )
+        outbound = OutboundSMS(
+            reference=str(message.reference),
+            to=contact.phone_e164,
+            sender=sender.sender,
+            body=body,
+            account=sender.account.credentials,
+            status_callback=callback,
+            validity_period=_validity_period(),
+        )
+        decision.going.append(Going(job, contact, sender, message, outbound, slot))
+    return decision
+
+
+def _validity_period() -> int:
+    return min(settings.SMS_VALIDITY_PERIOD, 36_000)

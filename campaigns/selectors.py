@@ -1,0 +1,127 @@
+"""Reads of the campaigns app: audiences, estimates, job counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.functions import Length
+from django.utils import timezone
+from messaging.segments import SegmentInfo, segment_info
+
+from campaigns.models import Campaign, JobStatus, SendJob
+from campaigns.rendering import compile_body, render_message
+from contacts.models import ConsentStatus, Contact
+from contacts.selectors import tag_filter
+from messaging import selectors as messaging_selectors
+from tenants.models import Tenant
+
+# Longest personalisation we plan for when a tenant has no contacts yet.
+PLAUSIBLE_LENGTHS = {"first_name": 20, "last_name": 20, "link": 30}
+
+
+def custom_field_names(*, tenant: Tenant) -> list[str]:
+    """Custom field names the tenant's contacts carry (placeholders may use them)."""
+    names: set[str] = set()
+    for fields in (
+        Contact.objects.filter(tenant=tenant).exclude(custom_fields={}).values_list("custom_fields", flat=True)[:1000]
+    ):
+        names.update(key for key in fields if key.isidentifier() and key.islower())
+    return sorted(names)
+
+
+def audience(*, campaign: Campaign) -> QuerySet[Contact]:
+    """Consenting contacts of the campaign's tenant, with any of its tags when it has some."""
+    contacts = Contact.objects.filter(
+        tenant_id=campaign.tenant_id, consent_status__in=(ConsentStatus.EXPRESS, ConsentStatus.INFERRED)
+    )
+    if campaign.tags:
+        match = Q()
+        for tag in campaign.tags:
+            match |= tag_filter(tag)
+        contacts = contacts.filter(match)
+    return contacts
+
+
+@dataclass(frozen=True)
+class VariantEstimate:
+    body: str
+    preview: str
+    typical: SegmentInfo
+    worst: SegmentInfo
+
+
+@dataclass(frozen=True)
+class Estimate:
+    audience: int
+    variants: list[VariantEstimate]
+    cents_per_segment: int | None
+    worst_segments: int
+    cost_cents: int | None  # worst case: every message at its variant's longest plausible length
+
+
+def longest_values(*, tenant: Tenant, link: str) -> dict[str, str]:
+    """The longest plausible personalisation: the tenant's own longest names (at least typical)."""
+    longest = Contact.objects.filter(tenant=tenant).aggregate(
+        first=Max(Length("first_name")), last=Max(Length("last_name"))
+    )
+    first = max(longest["first"] or 0, PLAUSIBLE_LENGTHS["first_name"])
+    last = max(longest["last"] or 0, PLAUSIBLE_LENGTHS["last_name"])
+    return {"first_name": "W" * first, "last_name": "W" * last, "link": link or "x" * PLAUSIBLE_LENGTHS["link"]}
+
+
+def estimate(*, campaign: Campaign) -> Estimate:
+    tenant = campaign.tenant
+    size = audience(campaign=campaign).count() if campaign.status == "draft" else campaign.jobs_total
+    custom = custom_field_names(tenant=tenant)
+    worst_values = {**longest_values(tenant=tenant, link=campaign.link_url), "business_name": tenant.business_name}
+    worst_values.update({name: "W" * 30 for name in custom})
+    typical_values = {
+        "first_name": "Sam",
+        "last_name": "Citizen",
+        "business_name": tenant.business_name,
+        "link": campaign.link_url or "https://example.com/x",
+    }
+    variants = []
+    for variant in campaign.template.variants.all():
+        compiled = compile_body(variant.body, custom_fields=custom)
+        options = {"business_name": tenant.business_name, "opt_out_line": tenant.opt_out_line}
+        preview = render_message(compiled, typical_values, **options)
+        worst = render_message(compiled, worst_values, **options)
+        variants.append(VariantEstimate(variant.body, preview, segment_info(preview), segment_info(worst)))
+    prices = messaging_selectors.prices_on(tenant=tenant, day=timezone.localdate(timezone=tenant.zone))
+    au = [cents for (provider, country), cents in prices.items() if country == "AU"]
+    price = max(au) if au else None
+    worst_segments = max((v.worst.segments for v in variants), default=0)
+    cost = None
+    if price is not None and variants:
+        # Rotation gives each variant an equal share: average their worst cases, rounded up.
+        per_message = sum(v.worst.segments for v in variants) * price
+        cost = -(-size * per_message // len(variants))
+    return Estimate(size, variants, price, worst_segments, cost)
+
+
+def job_counts(*, campaign: Campaign) -> dict[str, int]:
+    counts = dict(
+        SendJob.objects.filter(campaign=campaign)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {status: counts.get(status, 0) for status in JobStatus.values}
+
+
+def gate_counts(*, campaign: Campaign) -> list[tuple[str, str, int]]:
+    """(gate, outcome, jobs) of the latest decision on each job that a gate stopped."""
+    return list(
+        SendJob.objects.filter(campaign=campaign)
+        .exclude(gate="")
+        .values_list("gate", "outcome")
+        .annotate(n=Count("id"))
+        .order_by("gate", "outcome")
+        .values_list("gate", "outcome", "n")
+    )
+
+
+def campaigns_for(*, tenant: Tenant) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(tenant=tenant).select_related("template").order_by("-created_at")

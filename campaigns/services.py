@@ -1,0 +1,275 @@
+"""Writes of the campaigns app: templates, campaigns and their lifecycle, send jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns import selectors
+from campaigns.models import Campaign, CampaignStatus, GateOutcome, JobStatus, SendJob, Template, Variant
+from campaigns.rendering import validate_body
+from messaging import selectors as messaging_selectors
+from messaging import services as messaging_services
+from messaging.models import Message, MessageStatus
+from tenants.models import Tenant
+from tenants.services import audit_record
+
+
+class Action:
+    TEMPLATE_SAVED = "template.saved"
+    CAMPAIGN_CREATED = "campaign.created"
+    CAMPAIGN_LAUNCHED = "campaign.launched"
+    CAMPAIGN_PAUSED = "campaign.paused"
+    CAMPAIGN_RESUMED = "campaign.resumed"
+    CAMPAIGN_CANCELLED = "campaign.cancelled"
+    JOB_DECIDED = "campaign.job_decided"
+
+
+def _check_bodies(tenant: Tenant, bodies: Sequence[str]) -> list[str]:
+    bodies = [body for body in bodies if body.strip()]
+    if not bodies:
+        raise ValidationError("A template needs at least one variant.")
+    custom = selectors.custom_field_names(tenant=tenant)
+    problems = []
+    for number, body in enumerate(bodies, start=1):
+        if len(body) > 1600:
+            problems.append(f"Variant {number}: {len(body)} characters; at most 1,600.")
+        problems += [f"Variant {number}: {problem}" for problem in validate_body(body, custom_fields=custom)]
+    if problems:
+        raise ValidationError(problems)
+    return bodies
+
+
+def template_save(
+    *, tenant: Tenant, actor, name: str, bodies: Sequence[str], template: Template | None = None
+) -> Template:
+    """Create or replace a template and its variants; an unknown placeholder is refused here."""
+    bodies = _check_bodies(tenant, bodies)
+    with transaction.atomic():
+        if template is None:
+            if Template.objects.filter(tenant=tenant, name=name).exists():
+                raise ValidationError({"name": f"A template called {name!r} exists already."})
+            template = Template.objects.create(tenant=tenant, name=name)
+        else:
+            if template.campaigns.exclude(status=CampaignStatus.DRAFT).exists():
+                raise ValidationError("This template belongs to a launched campaign; copy it to change it.")
+            template.name = name
+            template.save(update_fields=["name", "updated_at"])
+            template.variants.all().delete()
+        Variant.objects.bulk_create(
+            [Variant(template=template, position=position, body=body) for position, body in enumerate(bodies)]
+        )
+        audit_record(
+            tenant=tenant, actor=actor, action=Action.TEMPLATE_SAVED, target=name, data={"variants": len(bodies)}
+        )
+    return template
+
+
+def campaign_create(
+    *,
+    tenant: Tenant,
+    actor,
+    name: str,
+    template: Template,
+    tags: Sequence[str] = (),
+    link_url: str = "",
+    starts_at=None,
+    ends_at=None,
+) -> Campaign:
+    if template.tenant_id != tenant.id:
+        raise ValidationError("Unknown template.")
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise ValidationError({"ends_at": "The end must come after the start."})
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            tenant=tenant,
+            name=name,
+            template=template,
+            tags=[tag.strip() for tag in tags if tag.strip()],
+            link_url=link_url,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            created_by=actor if actor is not None and actor.is_authenticated else None,
+        )
+        audit_record(tenant=tenant, actor=actor, action=Action.CAMPAIGN_CREATED, target=name)
+    return campaign
+
+
+def launch_problems(campaign: Campaign) -> list[str]:
+    """Why a campaign cannot launch now; [] when it can."""
+    problems = []
+    tenant = campaign.tenant
+    if campaign.status != CampaignStatus.DRAFT:
+        problems.append(f"The campaign is {campaign.get_status_display().lower()}, not a draft.")
+    try:
+        _check_bodies(tenant, [variant.body for variant in campaign.template.variants.all()])
+    except ValidationError as exc:
+        problems += exc.messages
+    senders = list(messaging_selectors.senders_of(tenant=tenant).filter(is_active=True))
+    if not any(sender.can_launch for sender in senders):
+        blocked = [str(sender) for sender in senders if not sender.can_launch]
+        problems.append(
+            "No active sender may be used: "
+            + (f"{', '.join(blocked)} is not on ACMA's Sender ID Register." if blocked else "add a sending number.")
+        )
+    if not messaging_selectors.prices_on(tenant=tenant, day=timezone.localdate(timezone=tenant.zone)):
+        problems.append("No price per segment is set, so the budget cannot be enforced.")
+    if campaign.ends_at and campaign.ends_at <= timezone.now():
+        problems.append("The end time has passed.")
+    return problems
+
+
+def campaign_launch(*, campaign: Campaign, actor) -> Campaign:
+    """Launch: scheduled (future start) or running, and the jobs created by a task at commit."""
+    from campaigns.tasks import campaign_create_jobs
+
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().select_related("tenant", "template").get(pk=campaign.pk)
+        if locked.status != CampaignStatus.DRAFT:
+            return locked  # launched already: launching twice changes nothing
+        problems = launch_problems(locked)
+        if problems:
+            raise ValidationError(problems)
+        now = timezone.now()
+        locked.status = (
+            CampaignStatus.SCHEDULED if locked.starts_at and locked.starts_at > now else CampaignStatus.RUNNING
+        )
+        locked.launched_at = now
+        locked.launched_by = actor if actor is not None and actor.is_authenticated else None
+        locked.save(update_fields=["status", "launched_at", "launched_by"])
+        audit_record(
+            tenant=locked.tenant,
+            actor=actor,
+            action=Action.CAMPAIGN_LAUNCHED,
+            target=locked.name,
+            data={"status": locked.status},
+        )
+        transaction.on_commit(lambda: campaign_create_jobs.delay(locked.pk))
+    return locked
+
+
+def campaign_create_jobs(*, campaign_id: int) -> int:
+    """Materialise one SendJob per audience contact in one INSERT … SELECT; safe to run twice.
+
+    Variants rotate by the contact's rank in id order, so each variant gets an equal share ±1
+    and a re-run assigns the same ones. Returns the number of jobs the campaign has.
+    """
+    campaign = Campaign.objects.select_related("tenant", "template").get(pk=campaign_id)
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.CANCELLED):
+        return 0
+    variants = max(campaign.template.variants.count(), 1)
+    audience_sql, audience_params = selectors.audience(campaign=campaign).values_list("id").query.sql_with_params()
+    first_attempt = campaign.starts_at or campaign.launched_at or timezone.now()
+    # The table and the audience's SQL come from Django; every value is a parameter.
+    insert = (
+        f"INSERT INTO {SendJob._meta.db_table} (tenant_id, campaign_id, contact_id, variant_index, status,"  # noqa: S608
+        " next_attempt_at, attempts, gate, outcome, reason)"
+        " SELECT %s, %s, audience.id, (ROW_NUMBER() OVER (ORDER BY audience.id) - 1) %% %s,"
+        f" %s, %s, 0, '', '', '' FROM ({audience_sql}) AS audience WHERE true"
+        " ON CONFLICT DO NOTHING"
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                insert,
+                [campaign.tenant_id, campaign.id, variants, JobStatus.PENDING, first_attempt, *audience_params],
+            )
+        total = SendJob.objects.filter(campaign=campaign).count()
+        Campaign.objects.filter(pk=campaign.pk).update(jobs_created_at=timezone.now(), jobs_total=total)
+    return total
+
+
+def _transition(*, campaign: Campaign, actor, allowed: Sequence[str], to: str, action: str) -> Campaign:
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().select_related("tenant").get(pk=campaign.pk)
+        if locked.status == to:
+            return locked
+        if locked.status not in allowed:
+            raise ValidationError(f"A {locked.get_status_display().lower()} campaign cannot be changed like that.")
+        locked.status = to
+        fields = ["status"]
+        if to == CampaignStatus.CANCELLED:
+            now = timezone.now()
+            SendJob.objects.filter(campaign=locked, status=JobStatus.PENDING).update(
+                status=JobStatus.CANCELLED, outcome=GateOutcome.SKIP, reason="Campaign cancelled.", decided_at=now
+            )
+            locked.completed_at = now
+            fields.append("completed_at")
+        locked.save(update_fields=fields)
+        audit_record(tenant=locked.tenant, actor=actor, action=action, target=locked.name)
+    return locked
+
+
+def campaign_pause(*, campaign: Campaign, actor) -> Campaign:
+    """Stop a campaign at once: it waits for a hand-off chunk in flight, then nothing more goes."""
+    return _transition(
+        campaign=campaign,
+        actor=actor,
+        allowed=(CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),
+        to=CampaignStatus.PAUSED,
+        action=Action.CAMPAIGN_PAUSED,
+    )
+
+
+def campaign_resume(*, campaign: Campaign, actor) -> Campaign:
+    """Back to running (or scheduled, when its start is still ahead); held jobs go again."""
+    to = (
+        CampaignStatus.SCHEDULED
+        if campaign.starts_at and campaign.starts_at > timezone.now()
+        else CampaignStatus.RUNNING
+    )
+    return _transition(
+        campaign=campaign, actor=actor, allowed=(CampaignStatus.PAUSED,), to=to, action=Action.CAMPAIGN_RESUMED
+    )
+
+
+def campaign_cancel(*, campaign: Campaign, actor) -> Campaign:
+    return _transition(
+        campaign=campaign,
+        actor=actor,
+        allowed=(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED),
+        to=CampaignStatus.CANCELLED,
+        action=Action.CAMPAIGN_CANCELLED,
+    )
+
+
+def send_job_decide(*, job: SendJob, actor, decision: str) -> SendJob:
+    """A person settles an ``unknown`` job: "sent" (it did go) or "resend" (it did not)."""
+    if decision not in ("sent", "resend"):
+        raise ValidationError("Choose sent or resend.")
+    with transaction.atomic():
+        locked = SendJob.objects.select_for_update(of=("self",)).select_related("message", "campaign").get(pk=job.pk)
+        if locked.status != JobStatus.UNKNOWN:
+            raise ValidationError("Only a job whose outcome is unknown can be settled.")
+        now = timezone.now()
+        if decision == "sent":
+            locked.status = JobStatus.SENT
+            if locked.message_id:
+                Message.objects.filter(pk=locked.message_id).update(status=MessageStatus.SENT, status_at=now)
+        else:
+            message = locked.message
+            if message is not None:
+                # No longer live, so the campaign may send this contact one message again; the
+                # reservation made for it goes back to the budget.
+                Message.objects.filter(pk=message.pk).update(
+                    status=MessageStatus.REJECTED, error_message="Settled as not sent by a person."
+                )
+                day, month = messaging_services.local_periods(locked.campaign.tenant, message.created_at)
+                messaging_services.spend_add(
+                    tenant=locked.campaign.tenant, day=day, month=month, cents=-message.cost_cents
+                )
+            locked.status, locked.message, locked.next_attempt_at = JobStatus.PENDING, None, now
+        locked.reason = f"Settled by a person: {decision}."
+        locked.decided_at = now
+        locked.save(update_fields=["status", "message", "next_attempt_at", "reason", "decided_at"])
+        audit_record(
+            tenant=locked.campaign.tenant,
+            actor=actor,
+            action=Action.JOB_DECIDED,
+            target=f"{locked.campaign.name} / contact {locked.contact_id}",
+            data={"decision": decision},
+        )
+    return locked

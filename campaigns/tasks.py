@@ -1,0 +1,28 @@
+"""Thin tasks of the campaigns app; each is safe to run twice."""
+
+from celery import shared_task
+from django.core.cache import cache
+
+from campaigns import dispatch, services
+
+
+@shared_task(name="campaigns.create_jobs", ignore_result=True, acks_late=True)
+def campaign_create_jobs(campaign_id: int) -> None:
+    services.campaign_create_jobs(campaign_id=campaign_id)
+
+
+@shared_task(name="campaigns.dispatch", ignore_result=True)
+def dispatch_due(max_seconds: float = 50.0) -> None:
+    """Periodic: hand off due jobs. Overlapping runs are fine (SKIP LOCKED shares the work)."""
+    dispatch.dispatch(max_seconds=max_seconds)
+
+
+@shared_task(name="campaigns.reconcile_sending", ignore_result=True)
+def reconcile_sending() -> None:
+    """Periodic: settle jobs a dead worker left mid hand-off. One run at a time."""
+    if not cache.add("lock:campaigns.reconcile_sending", 1, timeout=300):
+        return
+    try:
+        dispatch.reconcile_sending()
+    finally:
+        cache.delete("lock:campaigns.reconcile_sending")

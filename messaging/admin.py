@@ -1,0 +1,76 @@
+"""Admin for messaging: tenant-scoped; accounts and prices are saved through the services."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from messaging import services
+from messaging.models import Message, Price, ProviderAccount, SendingNumber
+from tenants.admin import TenantScopedAdmin
+from tenants.roles import Perm
+
+
+class ProviderAccountForm(forms.ModelForm):
+    auth_token = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave empty to keep the current token. It is never shown again.",
+    )
+
+    class Meta:
+        model = ProviderAccount
+        fields = ["tenant", "provider", "label", "account_sid", "auth_token", "is_active"]
+
+    def clean_auth_token(self):
+        token = self.cleaned_data.get("auth_token", "")
+        if not token and not (self.instance and self.instance.pk):
+            raise ValidationError("A new account needs its auth token.")
+        return token or self.instance.auth_token
+
+
+@admin.register(ProviderAccount)
+class ProviderAccountAdmin(TenantScopedAdmin):
+    change_perm = Perm.NUMBERS_MANAGE
+    form = ProviderAccountForm
+    list_display = ["__str__", "provider", "account_sid", "is_active", "tenant"]
+
+    def save_model(self, request, obj, form, change):
+        try:
+            services.provider_account_save(account=obj, actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
+
+@admin.register(SendingNumber)
+class SendingNumberAdmin(TenantScopedAdmin):
+    change_perm = Perm.NUMBERS_MANAGE
+    list_display = ["sender", "kind", "sender_id_status", "is_active", "messages_per_second", "tenant"]
+
+
+@admin.register(Price)
+class PriceAdmin(TenantScopedAdmin):
+    change_perm = Perm.BUDGETS_MANAGE
+    list_display = ["tenant", "provider", "country", "cents_per_segment", "effective_from"]
+
+    def save_model(self, request, obj, form, change):
+        try:
+            services.price_save(price=obj, actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
+
+@admin.register(Message)
+class MessageAdmin(TenantScopedAdmin):
+    list_display = ["created_at", "to_phone", "from_sender", "kind", "status", "segments", "cost_cents", "tenant"]
+    list_filter = ["status", "kind"]
+    search_fields = ["to_phone", "provider_id"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,104 @@
+"""The provider interface: what the dispatcher hands over and what it gets back.
+
+A backend is chosen by the SMS_BACKEND setting, like Django's EMAIL_BACKEND: an alias
+(``twilio``, ``simulator``, ``locmem``) or a dotted path to a class. Backends never touch
+the database; the dispatcher records what they report.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+ALIASES = {
+    "twilio": "messaging.backends.twilio.TwilioBackend",
+    "simulator": "messaging.backends.simulator.SimulatorBackend",
+    "locmem": "messaging.backends.locmem.LocmemBackend",
+}
+
+
+@dataclass(frozen=True)
+class ProviderCredentials:
+    """The (sub)account a message is sent through; the auth token never reaches a log."""
+
+    account_sid: str
+    auth_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OutboundSMS:
+    """One message to hand to the provider.
+
+    ``reference`` is our own id for the message (the Message row's uuid); a provider that can
+    look messages up by a reference of ours uses it to reconcile after a crash.
+    """
+
+    reference: str
+    to: str
+    sender: str
+    body: str
+    account: ProviderCredentials
+    status_callback: str = ""
+    validity_period: int | None = None
+
+
+class Outcome(enum.StrEnum):
+    ACCEPTED = "accepted"  # the provider took the message; provider_id is set
+    REJECTED = "rejected"  # permanent for this message: never retry it
+    RETRY = "retry"  # not taken, safe to try again later (429, 5xx, network)
+
+
+class Consequence(enum.StrEnum):
+    """What a rejection means for the contact, beyond this one message."""
+
+    NONE = ""
+    DO_NOT_CONTACT = "dnc"  # e.g. Twilio 21610: the recipient replied STOP to this sender
+    UNDELIVERABLE = "undeliverable"  # e.g. Twilio 21211/21614: invalid or not a mobile
+
+
+@dataclass(frozen=True)
+class SendResult:
+    reference: str
+    outcome: Outcome
+    provider_id: str = ""
+    status: str = ""  # the provider's own status word, e.g. "queued"
+    error_code: str = ""
+    error_message: str = ""
+    consequence: Consequence = Consequence.NONE
+    retry_after: float | None = None  # seconds, when the provider said how long to wait
+    price_cents: int | None = None  # when the provider reports a price at once
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """What the provider knows of a message we may or may not have handed over."""
+
+    found: bool
+    provider_id: str = ""
+    status: str = ""
+
+
+class SmsBackend:
+    """Base class. Subclasses implement ``send``; ``lookup`` is optional."""
+
+    name = "base"
+    #: True when ``lookup`` can tell for sure whether a reference reached the provider.
+    can_lookup = False
+
+    def send(self, messages: Sequence[OutboundSMS]) -> list[SendResult]:
+        """Hand the messages over, in order; one result per message, in the same order."""
+        raise NotImplementedError
+
+    def lookup(self, message: OutboundSMS) -> LookupResult | None:
+        """Find a message by our reference; None when this provider cannot tell."""
+        return None
+
+
+def get_backend(name: str | None = None, **options) -> SmsBackend:
+    path = name or settings.SMS_BACKEND
+    cls = import_string(ALIASES.get(path, path))
+    return cls(**options)

@@ -1,0 +1,212 @@
+"""Writes of the messaging app: spend, warmup counts, message statuses, provider accounts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from contacts import services as contact_services
+from contacts.models import Contact, DncReason
+from messaging.models import (
+    Message,
+    MessageStatus,
+    Price,
+    ProviderAccount,
+    SenderDailyCount,
+    SendingNumber,
+    Spend,
+    SpendPeriod,
+)
+from tenants.models import Tenant
+from tenants.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+# How far along its life a status is: a callback may only move a message forward.
+STATUS_RANK = {
+    MessageStatus.SENDING: 0,
+    MessageStatus.UNKNOWN: 0,
+    MessageStatus.QUEUED: 1,
+    "accepted": 1,
+    "scheduled": 1,
+    "sending_provider": 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.UNDELIVERED: 4,
+    MessageStatus.FAILED: 4,
+    MessageStatus.REJECTED: 4,
+}
+# Provider statuses we keep as they are; others map onto ours.
+PROVIDER_STATUS = {
+    "queued": MessageStatus.QUEUED,
+    "accepted": MessageStatus.QUEUED,
+    "scheduled": MessageStatus.QUEUED,
+    "sending": MessageStatus.QUEUED,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+# Final failures that say the number itself is bad (twilio.md): stop messaging it.
+HARD_BOUNCE_CODES = {"21211", "21614", "30005", "30006"}
+
+
+def local_periods(tenant: Tenant, at: datetime) -> tuple[date, date]:
+    """The tenant's local day and the first day of its local month at ``at``."""
+    local = timezone.localtime(at, tenant.zone)
+    return local.date(), local.date().replace(day=1)
+
+
+def spend_lock(*, tenant: Tenant, day: date, month: date) -> tuple[int, int]:
+    """Lock the tenant's spend rows for ``day`` and ``month`` (creating them) and return their cents.
+
+    Every reservation takes these row locks first, so concurrent workers queue here and can
+    never commit more than the caps between them.
+    """
+    Spend.objects.bulk_create(
+        [
+            Spend(tenant=tenant, period=SpendPeriod.DAY, starts_on=day),
+            Spend(tenant=tenant, period=SpendPeriod.MONTH, starts_on=month),
+        ],
+        ignore_conflicts=True,
+    )
+    rows = (
+        Spend.objects.select_for_update()
+        .filter(tenant=tenant, period__in=(SpendPeriod.DAY, SpendPeriod.MONTH), starts_on__in=(day, month))
+        .order_by("period")
+    )
+    cents = {(row.period, row.starts_on): row.cents for row in rows}
+    return cents[(SpendPeriod.DAY, day)], cents[(SpendPeriod.MONTH, month)]
+
+
+def spend_add(*, tenant: Tenant, day: date, month: date, cents: int) -> None:
+    """Add (or, negative, release) cents to the day and month; callers hold the locks or accept a wait."""
+    if not cents:
+        return
+    Spend.objects.filter(tenant=tenant, period=SpendPeriod.DAY, starts_on=day).update(cents=F("cents") + cents)
+    Spend.objects.filter(tenant=tenant, period=SpendPeriod.MONTH, starts_on=month).update(cents=F("cents") + cents)
+
+
+def sender_counts_lock(*, numbers: Iterable[SendingNumber], day: date) -> dict[int, int]:
+    """Lock the warmup counters of ``numbers`` for ``day`` and return {number id: handed over today}."""
+    ids = sorted(number.id for number in numbers)
+    SenderDailyCount.objects.bulk_create(
+        [SenderDailyCount(sending_number_id=number_id, day=day) for number_id in ids], ignore_conflicts=True
+    )
+    rows = (
+        SenderDailyCount.objects.select_for_update()
+        .filter(sending_number_id__in=ids, day=day)
+        .order_by("sending_number_id")
+    )
+    return {row.sending_number_id: row.count for row in rows}
+
+
+def sender_count_add(*, counts: dict[int, int], day: date) -> None:
+    for number_id, delta in counts.items():
+        if delta:
+            SenderDailyCount.objects.filter(sending_number_id=number_id, day=day).update(count=F("count") + delta)
+
+
+def message_price_reconcile(*, message: Message, price_cents: int) -> None:
+    """The provider reported what a message cost: correct the reserved estimate in the spend rows."""
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().select_related("tenant").get(pk=message.pk)
+        if locked.provider_price_cents == price_cents:
+            return
+        previous = locked.cost_cents if locked.provider_price_cents is None else locked.provider_price_cents
+        day, month = local_periods(locked.tenant, locked.handed_off_at or locked.created_at)
+        spend_add(tenant=locked.tenant, day=day, month=month, cents=price_cents - previous)
+        Message.objects.filter(pk=locked.pk).update(provider_price_cents=price_cents)
+
+
+def message_status_apply(
+    *, account: ProviderAccount, provider_id: str, status: str, error_code: str = "", at: datetime | None = None
+) -> Message | None:
+    """Apply a provider's status report; a status never moves a message backwards.
+
+    Returns the message, or None when no message of the account's tenant has that id. A hard
+    bounce marks the contact undeliverable; 21610 puts the number on the do-not-contact list.
+    """
+    new = PROVIDER_STATUS.get(status)
+    if new is None:
+        return None
+    at = at or timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .filter(tenant_id=account.tenant_id, provider_id=provider_id)
+            .first()
+        )
+        if message is None:
+            return None
+        if STATUS_RANK.get(new, 0) <= STATUS_RANK.get(message.status, 0) and message.status != MessageStatus.UNKNOWN:
+            return message  # a late or repeated report
+        message.status = new
+        message.status_at = at
+        fields = ["status", "status_at"]
+        if error_code:
+            message.error_code = error_code[:10]
+            fields.append("error_code")
+        message.save(update_fields=fields)
+        if error_code and message.contact_id:
+            contact_consequence(contact=message.contact, error_code=error_code, source=f"message {provider_id}")
+    return message
+
+
+def contact_consequence(*, contact: Contact, error_code: str, source: str) -> None:
+    """What an error code means for the contact beyond one message (twilio.md's table)."""
+    if error_code == "21610":
+        contact_services.dnc_add(
+            tenant=contact.tenant,
+            phone=contact.phone_e164,
+            reason=DncReason.PROVIDER_OPT_OUT,
+            actor=None,
+            source=source,
+        )
+    elif error_code in HARD_BOUNCE_CODES:
+        Contact.objects.filter(pk=contact.pk).update(
+            undeliverable=True, undeliverable_reason=f"Provider error {error_code} ({source})"[:200]
+        )
+
+
+class Action:
+    PROVIDER_ACCOUNT_SAVED = "messaging.provider_account_saved"
+    PRICE_SAVED = "messaging.price_saved"
+
+
+def provider_account_save(*, account: ProviderAccount, actor) -> ProviderAccount:
+    """Create or change a provider account. The audit trail names it, never its token."""
+    account.full_clean()
+    with transaction.atomic():
+        account.save()
+        audit_record(
+            tenant=account.tenant,
+            actor=actor,
+            action=Action.PROVIDER_ACCOUNT_SAVED,
+            target=str(account),
+            data={"provider": account.provider, "account_sid": account.account_sid, "active": account.is_active},
+        )
+    return account
+
+
+def price_save(*, price: Price, actor) -> Price:
+    """Set what a segment costs from a date on (integer cents)."""
+    price.full_clean()
+    with transaction.atomic():
+        price.save()
+        audit_record(
+            tenant=price.tenant,
+            actor=actor,
+            action=Action.PRICE_SAVED,
+            target=str(price),
+            data={"provider": price.provider, "country": price.country, "cents": price.cents_per_segment},
+        )
+    return price
