@@ -16,6 +16,7 @@ later gate's verdict: only messages that actually go consume budget.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from django.urls import reverse
 
 from campaigns.models import Campaign, Gate, GateOutcome, JobStatus, SendJob
 from campaigns.quiet_hours import next_allowed_at
-from campaigns.rendering import compile_body, render_message
+from campaigns.rendering import compile_body, placeholders, render_message
 from contacts.models import ConsentStatus, Contact, DoNotContact
 from contacts.timezones import recipient_zones
 from messaging import selectors as messaging_selectors
@@ -81,6 +82,13 @@ def status_callback_url() -> str:
     return settings.PUBLIC_BASE_URL + reverse("messaging:status_callback")
 
 
+def compiled_variant(body: str):
+    """Compile a body checked when it was saved; a custom field no contact of this batch has
+    renders as its fallback (or nothing), never as an error at send time."""
+    names = [item.name for item in placeholders(body)]
+    return compile_body(body, custom_fields=names)
+
+
 def last_senders(*, tenant_id: int, contact_ids: Sequence[int]) -> dict[int, int]:
     """{contact id: the sender of its latest campaign message}, so contacts keep their sender."""
     latest = (
@@ -115,8 +123,7 @@ def evaluate(
     spent_day, spent_month = messaging_services.spend_lock(tenant=tenant, day=day, month=month)
     counts = messaging_services.sender_counts_lock(numbers=senders, day=day) if senders else {}
     sticky = last_senders(tenant_id=tenant.id, contact_ids=contact_ids) if senders else {}
-    custom = sorted({key for contact in contacts.values() for key in (contact.custom_fields or {})})
-    compiled = [compile_body(v.body, custom_fields=custom) for v in campaign.template.variants.all()]
+    compiled = [compiled_variant(variant.body) for variant in campaign.template.variants.all()]
     providers = {sender.account.provider for sender in senders}
     callback = status_callback_url()
 
@@ -227,10 +234,9 @@ def evaluate(
         rates = {tenant_key: float(tenant.messages_per_second)}
         for _, sender in wanting:
             rates[f"sender:{sender.id}"] = float(sender.messages_per_second)
-        # On this worker's clock, the one it paces hand-offs by (workers' clocks are NTP-synced).
-        granted = reserve_slots(
-            [(tenant_key, f"sender:{sender.id}") for _, sender in wanting], rates, now=now.timestamp()
-        )
+        # On this worker's clock, read now (the batch may have waited on locks): the one it
+        # paces hand-offs by. Workers' clocks are NTP-synced.
+        granted = reserve_slots([(tenant_key, f"sender:{sender.id}") for _, sender in wanting], rates, now=time.time())
         for (job_id, sender), slot in zip(wanting, granted, strict=True):
             if slot.granted:
                 slots[job_id] = (sender, slot.at)

@@ -166,8 +166,9 @@ class SendJob(models.Model):
                 condition=models.Q(status="pending"),
                 name="sendjob_due",
             ),
-            # Suppression: is another campaign's message to this contact mid hand-off?
-            models.Index(fields=["contact"], condition=models.Q(status="sending"), name="sendjob_sending_contact"),
+            # Deleting a contact checks its jobs; suppression asks whether another campaign's
+            # message to the contact is mid hand-off.
+            models.Index(fields=["contact", "status"], name="sendjob_contact_status"),
             models.Index(fields=["campaign", "status"], name="sendjob_campaign_status"),
         ]
 

@@ -1,8 +1,19 @@
 """Quiet hours: the next instant a message may go, in every zone its recipient may be in.
 
 Sending is allowed at an instant when, in each candidate zone, the local time is within
-[start_hour:00, end_hour:00). Local midnights and 09:00s are converted with zoneinfo, so
-daylight-saving changes move the instants as the clocks do.
+[start_hour:00, end_hour:00). Nothing here converts a wall time to UTC through ``fold``: a
+candidate instant is computed at the zone's current UTC offset and then checked against the
+offset zoneinfo gives for that instant. When the two differ, a clock change lies in between;
+it is found by bisection and the search goes on from it. So daylight-saving gaps and repeats
+(including Lord Howe's 30-minute shift) move the instants exactly as the clocks do.
+
+Assumption: a zone's UTC offset changes at most once in any 26 hours (true of every zone in
+tzdata 2026 from 2024 to 2045, sampled every 6 hours: no two changes within 3 days).
+
+``next_allowed_at`` runs once or twice per message. Its results are cached as facts that do
+not depend on when they were computed: "allowed in all zones from ``lo`` until ``hi``" and
+"not allowed from ``lo`` until ``hi``, allowed at ``hi``". A call whose ``now`` falls in such
+a span is answered from it, so the cache is exact, not an approximation.
 """
 
 from __future__ import annotations
@@ -15,34 +26,111 @@ from functools import lru_cache
 from tenants.models import EARLIEST_SEND_HOUR, LATEST_SEND_HOUR
 
 SEARCH_DAYS = 8
+_SEARCH = dt.timedelta(days=SEARCH_DAYS)
+_UTC = dt.UTC
+_MIDNIGHT = dt.time(0)
+_ONE_DAY = dt.timedelta(days=1)
+_SECOND = dt.timedelta(seconds=1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+
+# (zones, start_hour, end_hour) -> up to _SPANS_PER_KEY spans (lo, hi, allowed), newest first.
+_SPANS: dict[tuple[tuple[str, ...], int, int], tuple[tuple[dt.datetime, dt.datetime, bool], ...]] = {}
+_SPANS_PER_KEY = 4
+_MAX_KEYS = 4096
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1024)
 def _zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
-def _local_instant(day: dt.date, hour: int, zone: zoneinfo.ZoneInfo) -> dt.datetime:
-    """``hour``:00 on ``day`` in ``zone`` as UTC (a wall time in a DST gap moves forward)."""
-    naive = dt.datetime.combine(day, dt.time(hour))
-    aware = naive.replace(tzinfo=zone)
-    # Round-trip through UTC: a nonexistent wall time lands after the gap, an ambiguous one on
-    # its first occurrence (fold=0).
-    return aware.astimezone(dt.UTC)
+def clear_cache() -> None:
+    _SPANS.clear()
 
 
-def _allowed(at: dt.datetime, zone: zoneinfo.ZoneInfo, start_hour: int, end_hour: int) -> bool:
-    local = at.astimezone(zone)
-    return start_hour <= local.hour < end_hour
+def _first_change(lo: dt.datetime, hi: dt.datetime, zone: zoneinfo.ZoneInfo, offset: dt.timedelta) -> dt.datetime:
+    """The first instant in (lo, hi] whose UTC offset in ``zone`` is not ``offset``.
+
+    Requires offset(lo) == ``offset`` != offset(hi). tzdata transitions fall on whole seconds.
+    """
+    low = (lo - _EPOCH) // _SECOND  # floor: offset(low) == offset, as no change falls inside a second
+    high = -((_EPOCH - hi) // _SECOND)  # ceil: offset(high) == offset(hi) likewise
+    while high - low > 1:
+        mid = (low + high) // 2
+        if (_EPOCH + mid * _SECOND).astimezone(zone).utcoffset() == offset:
+            low = mid
+        else:
+            high = mid
+    return _EPOCH + low * _SECOND
+
+
+def _wall(day: dt.date, hour: int, offset: dt.timedelta) -> dt.datetime:
+    """``hour``:00 on ``day`` as UTC, at a fixed UTC offset (``hour`` may be 24)."""
+    return dt.datetime.combine(day, _MIDNIGHT, _UTC) + dt.timedelta(hours=hour) - offset
 
 
 def _next_start(at: dt.datetime, zone: zoneinfo.ZoneInfo, start_hour: int, end_hour: int) -> dt.datetime:
-    """The first instant at or after ``at`` inside the window in this zone alone."""
-    if _allowed(at, zone, start_hour, end_hour):
-        return at
+    """The first instant at or after ``at`` inside [start_hour, end_hour) local in ``zone`` alone."""
+    while True:
+        local = at.astimezone(zone)
+        hour = local.hour
+        if start_hour <= hour < end_hour:
+            return at
+        offset = local.utcoffset()
+        # With the offset fixed, local time runs on from outside the window to the next start_hour:00.
+        candidate = _wall(local.date() if hour < start_hour else local.date() + _ONE_DAY, start_hour, offset)
+        if candidate.astimezone(zone).utcoffset() == offset:
+            return candidate
+        # The clocks change before then: nothing up to the change is allowed; go on from it.
+        at = _first_change(at, candidate, zone, offset)
+
+
+def _window_end(at: dt.datetime, zone: zoneinfo.ZoneInfo, end_hour: int) -> dt.datetime:
+    """An instant up to which (exclusive) the window, open in ``zone`` at ``at``, surely stays open."""
     local = at.astimezone(zone)
-    day = local.date() if local.hour < start_hour else local.date() + dt.timedelta(days=1)
-    return _local_instant(day, start_hour, zone)
+    offset = local.utcoffset()
+    end = _wall(local.date(), end_hour, offset)
+    if end.astimezone(zone).utcoffset() == offset:
+        return end
+    return _first_change(at, end, zone, offset)  # a clock change first: open at least until then
+
+
+def _check_hours(start_hour: int, end_hour: int) -> None:
+    if not (0 <= start_hour <= 23 and 1 <= end_hour <= 24):
+        raise ValueError(f"Sending window {start_hour}-{end_hour} is not made of hours of the day.")
+
+
+def compute_next_allowed_at(
+    now: dt.datetime,
+    zones: Sequence[str],
+    *,
+    start_hour: int = EARLIEST_SEND_HOUR,
+    end_hour: int = LATEST_SEND_HOUR,
+) -> dt.datetime | None:
+    """``next_allowed_at`` without the cache."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime.")
+    _check_hours(start_hour, end_hour)
+    if start_hour >= end_hour:
+        return None
+    tzs = [_zone(name) for name in dict.fromkeys(zones)]
+    if not tzs:
+        raise ValueError("A recipient has at least one candidate zone.")
+    limit = now + _SEARCH
+    at = now
+    count = len(tzs)
+    satisfied = 0  # zones in a row, up to the current one, whose window holds at ``at``
+    index = 0
+    while satisfied < count:
+        moved = _next_start(at, tzs[index], start_hour, end_hour)
+        if moved is at:
+            satisfied += 1
+        else:
+            if moved > limit:
+                return None
+            at, satisfied = moved, 1
+        index = (index + 1) % count
+    return at
 
 
 def next_allowed_at(
@@ -52,17 +140,30 @@ def next_allowed_at(
     start_hour: int = EARLIEST_SEND_HOUR,
     end_hour: int = LATEST_SEND_HOUR,
 ) -> dt.datetime | None:
-    """``now`` if it is inside the window in every zone, else the earliest later instant that
-    is; None when no instant in the next SEARCH_DAYS days is (windows that never overlap)."""
-    tzs = [_zone(name) for name in dict.fromkeys(zones)]
-    at = now
-    limit = now + dt.timedelta(days=SEARCH_DAYS)
-    while at <= limit:
-        moved = False
-        for zone in tzs:
-            start = _next_start(at, zone, start_hour, end_hour)
-            if start != at:
-                at, moved = start, True
-        if not moved:
-            return at
-    return None
+    """``now`` if it is inside [start_hour:00, end_hour:00) local time in every zone, else the
+    earliest later instant (aware UTC) that is; None when no instant in the next SEARCH_DAYS
+    days is (windows that never overlap).
+
+    ``now`` must be aware; ``zones`` are IANA names (an invalid one raises, it is not skipped:
+    contacts.timezones.recipient_zones only hands out valid ones).
+    """
+    key = (zones if type(zones) is tuple else tuple(zones), start_hour, end_hour)
+    spans = _SPANS.get(key, ())
+    for lo, hi, allowed in spans:
+        if allowed:
+            if lo <= now < hi:
+                return now
+        elif lo <= now <= hi:
+            return hi
+    at = compute_next_allowed_at(now, key[0], start_hour=start_hour, end_hour=end_hour)
+    if at is None:
+        return None
+    if at == now:
+        hi = min(_window_end(now, _zone(name), end_hour) for name in dict.fromkeys(key[0]))
+        span = (now, hi, True)
+    else:
+        span = (now, at, False)  # nothing in [now, at) is allowed, so any instant in it waits for ``at``
+    if len(_SPANS) >= _MAX_KEYS and key not in _SPANS:
+        _SPANS.clear()
+    _SPANS[key] = (span, *spans[: _SPANS_PER_KEY - 1])
+    return at

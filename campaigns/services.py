@@ -54,6 +54,8 @@ def template_save(
                 raise ValidationError({"name": f"A template called {name!r} exists already."})
             template = Template.objects.create(tenant=tenant, name=name)
         else:
+            if Template.objects.filter(tenant=tenant, name=name).exclude(pk=template.pk).exists():
+                raise ValidationError({"name": f"A template called {name!r} exists already."})
             if template.campaigns.exclude(status=CampaignStatus.DRAFT).exists():
                 raise ValidationError("This template belongs to a launched campaign; copy it to change it.")
             template.name = name

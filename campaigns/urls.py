@@ -1,3 +1,21 @@
+from django.urls import path
+
+from campaigns import views
+
 app_name = "campaigns"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.CampaignListView.as_view(), name="list"),
+    path("new/", views.CampaignCreateView.as_view(), name="create"),
+    path("<int:pk>/", views.CampaignDetailView.as_view(), name="detail"),
+    path("<int:pk>/launch/", views.CampaignLaunchView.as_view(), name="launch"),
+    path("<int:pk>/pause/", views.CampaignPauseView.as_view(), name="pause"),
+    path("<int:pk>/resume/", views.CampaignResumeView.as_view(), name="resume"),
+    path("<int:pk>/cancel/", views.CampaignCancelView.as_view(), name="cancel"),
+    path("<int:pk>/jobs/<int:job_pk>/decide/", views.SendJobDecideView.as_view(), name="job_decide"),
+    path("templates/", views.TemplateListView.as_view(), name="templates"),
+    path("templates/new/", views.TemplateCreateView.as_view(), name="template_create"),
+    path("templates/<int:pk>/", views.TemplateDetailView.as_view(), name="template"),
+    path("templates/<int:pk>/gsm/", views.TemplateGsmReplaceView.as_view(), name="template_gsm"),
+    path("numbers/", views.SendingNumberListView.as_view(), name="numbers"),
+]

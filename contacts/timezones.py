@@ -8,6 +8,7 @@ the quiet-hours gate requires the window to hold in all of them.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from functools import lru_cache
 
@@ -42,17 +43,25 @@ POSTCODE_RANGES = [
 EXTERNAL_TERRITORIES = {"Indian/Christmas", "Indian/Cocos"}
 
 
+# An Australian E.164 number whose national part phonenumbers.parse() would keep as it is (no
+# national prefix 0 or carrier prefix 1831/1832 to strip): it can be built without parsing.
+AU_PLAIN_E164 = re.compile(r"\+61(?!0|183[12])([0-9]{2,15})")
+
+
 @lru_cache(maxsize=1024)
 def valid_zone(name: str) -> bool:
+    """Whether zoneinfo loads ``name`` ("Australia" is a directory, a 300-character name is too
+    long for the file system: both are invalid, not errors)."""
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
 
 
 @lru_cache(maxsize=16384)
 def postcode_zones(postcode: str) -> tuple[str, ...]:
+    """The zones of an Australian postcode (4 digits); () when it is not one."""
     postcode = postcode.strip()
     if postcode in POSTCODE_ZONES:
         return POSTCODE_ZONES[postcode]
@@ -65,10 +74,20 @@ def postcode_zones(postcode: str) -> tuple[str, ...]:
     return ()
 
 
+def _parse(phone_e164: str) -> phonenumbers.PhoneNumber:
+    plain = AU_PLAIN_E164.fullmatch(phone_e164)
+    if plain:
+        return phonenumbers.PhoneNumber(country_code=61, national_number=int(plain[1]))
+    return phonenumbers.parse(phone_e164)
+
+
+# Keyed on the whole number, not a prefix: time_zones_for_number() first asks whether the number
+# is valid (Etc/Unknown for an unallocated range), and validity depends on every digit.
 @lru_cache(maxsize=65536)
 def phone_zones(phone_e164: str) -> tuple[str, ...]:
+    """libphonenumber's candidate zones of a number, valid ones only; () when it knows none."""
     try:
-        number = phonenumbers.parse(phone_e164)
+        number = _parse(phone_e164)
     except phonenumbers.NumberParseException:
         return ()
     zones = [z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown" and valid_zone(z)]
@@ -78,13 +97,18 @@ def phone_zones(phone_e164: str) -> tuple[str, ...]:
 
 
 def recipient_zones(*, timezone: str, state: str, postcode: str, phone_e164: str, fallback: str) -> tuple[str, ...]:
-    """The candidate IANA zones of a recipient, most specific source first."""
+    """The candidate IANA zones of a recipient, from the most specific source that knows any:
+    the contact's own zone, its postcode, its state, its number; else ``(fallback,)`` (the
+    tenant's zone, trusted as given: an invalid one makes the quiet-hours gate raise rather
+    than send unchecked). An invalid contact zone, postcode or state is skipped."""
     if timezone and valid_zone(timezone):
         return (timezone,)
     if postcode:
         zones = postcode_zones(postcode)
         if zones:
             return zones
-    if state in STATE_ZONES:
-        return (STATE_ZONES[state],)
+    if state:
+        zone = STATE_ZONES.get(state) or STATE_ZONES.get(state.strip().upper())
+        if zone:
+            return (zone,)
     return phone_zones(phone_e164) or (fallback,)

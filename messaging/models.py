@@ -202,7 +202,8 @@ class Message(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["tenant", "contact", "-created_at"], name="message_tenant_contact"),
+            # A contact's messages, newest first (timelines, sticky sender; deleting a contact).
+            models.Index(fields=["contact", "-created_at"], name="message_contact_created"),
             models.Index(fields=["tenant", "-created_at"], name="message_tenant_created"),
         ]
 

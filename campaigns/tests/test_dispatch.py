@@ -365,3 +365,13 @@ def test_mobile_from_unknown_zone_waits_for_every_australian_zone():
     # 10:30 in Sydney (AEDT) is 07:30 in Perth: too early there, so not yet.
     at = dt.datetime(2026, 11, 24, 23, 30, tzinfo=dt.UTC)
     assert next_allowed_at(at, zones) == dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)  # 09:00 in Perth
+
+
+@pytest.mark.django_db
+def test_a_custom_field_missing_from_the_batch_renders_its_fallback(tenant, clock):
+    sending_setup(tenant)
+    ContactFactory(tenant=tenant, custom_fields={"suburb": "Fitzroy"})  # makes {{ suburb }} known at save time
+    plain = sydney_contacts(tenant, 1, tags=["plain"])
+    launched(tenant, contacts=plain, tags=["plain"], bodies=["See you in {{ suburb|your suburb }} soon"])
+    assert dispatch.dispatch().sent == 1
+    assert "See you in your suburb soon" in locmem.outbox[0].body

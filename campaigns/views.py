@@ -1,0 +1,448 @@
+"""Templates, campaigns and sending numbers pages. Thin: parse, call a service or selector, render."""
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+
+from campaigns import selectors, services
+from campaigns.forms import CampaignForm, SendingNumberForm, TemplateForm
+from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob, Template
+from campaigns.rendering import BUILTIN_FIELDS, TemplateError, compile_body, render_message
+from messaging import selectors as messaging_selectors
+from messaging import services as messaging_services
+from messaging.segments import SegmentInfo, gsm_replace, segment_info
+from tenants.mixins import TenantScopedMixin
+from tenants.roles import Perm
+
+# Seconds between reloads of a campaign page while its audience is being prepared.
+PREPARING_REFRESH_SECONDS = 5
+# Jobs awaiting a person's decision shown on a campaign page (the oldest first).
+UNKNOWN_JOBS_SHOWN = 100
+# The service names a variant's problem "Variant N: …", N counting the non-empty bodies.
+_VARIANT_PROBLEM = re.compile(r"^Variant (\d+): (.*)$", re.DOTALL)
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+def _error_message(request, exc: ValidationError) -> None:
+    messages.error(request, " ".join(exc.messages))
+
+
+# --- templates ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VariantPreview:
+    """One saved variant as a recipient sees it, and what it costs in segments."""
+
+    number: int
+    body: str
+    preview: str
+    typical: SegmentInfo | None
+    worst: SegmentInfo | None
+    errors: list[str]
+
+    @property
+    def replaceable(self) -> bool:
+        """True when "Replace with GSM characters" would change this body."""
+        return gsm_replace(self.body) != self.body
+
+    @property
+    def non_gsm(self) -> list[tuple[str, str]]:
+        """(character, its Unicode name) of each character that forces UCS-2, for people to find it."""
+        chars = self.typical.non_gsm if self.typical else ()
+        return [(char, unicodedata.name(char, f"U+{ord(char):04X}").title()) for char in chars]
+
+
+def _placeholders(custom: list[str]) -> list[str]:
+    """Every name a placeholder may use: the built-in fields, then the tenant's custom fields."""
+    return [*BUILTIN_FIELDS, *(name for name in custom if name not in BUILTIN_FIELDS)]
+
+
+def _previews(template: Template, *, custom: list[str]) -> list[VariantPreview]:
+    """Render each saved variant with typical and longest plausible values (as the estimate does)."""
+    tenant = template.tenant
+    options = {"business_name": tenant.business_name, "opt_out_line": tenant.opt_out_line}
+    typical_values = {
+        "first_name": "Sam",
+        "last_name": "Citizen",
+        "business_name": tenant.business_name,
+        "link": "https://example.com/x",
+    }
+    worst_values = {**selectors.longest_values(tenant=tenant, link=""), "business_name": tenant.business_name}
+    worst_values.update({name: "W" * 30 for name in custom})
+    previews = []
+    for number, variant in enumerate(template.variants.all(), start=1):
+        try:
+            compiled = compile_body(variant.body, custom_fields=custom)
+        except TemplateError as exc:
+            previews.append(VariantPreview(number, variant.body, "", None, None, exc.errors))
+            continue
+        preview = render_message(compiled, typical_values, **options)
+        worst = segment_info(render_message(compiled, worst_values, **options))
+        previews.append(VariantPreview(number, variant.body, preview, segment_info(preview), worst, []))
+    return previews
+
+
+def _template_save_errors(form: TemplateForm, exc: ValidationError, fields: list[str]) -> None:
+    """Put each "Variant N: …" problem next to the box it came from; the rest on the form."""
+    if hasattr(exc, "error_dict"):
+        _form_errors(form, exc)
+        return
+    for message in exc.messages:
+        match = _VARIANT_PROBLEM.match(message)
+        index = int(match[1]) - 1 if match else -1
+        if 0 <= index < len(fields):
+            form.add_error(fields[index], match[2])
+        else:
+            form.add_error(None, message)
+
+
+def _template(request, pk) -> Template:
+    return get_object_or_404(Template.objects.filter(tenant=request.tenant).select_related("tenant"), pk=pk)
+
+
+class TemplateListView(TenantScopedMixin, View):
+    def get(self, request):
+        templates = Template.objects.filter(tenant=request.tenant).annotate(
+            variant_count=Count("variants", distinct=True), campaign_count=Count("campaigns", distinct=True)
+        )
+        return render(request, "campaigns/template_list.html", {"templates": templates})
+
+
+class TemplateCreateView(TenantScopedMixin, View):
+    permission = Perm.CAMPAIGNS_DRAFT
+
+    def get(self, request):
+        return render(
+            request,
+            "campaigns/template_form.html",
+            {
+                "form": TemplateForm(),
+                "placeholders": _placeholders(selectors.custom_field_names(tenant=request.tenant)),
+            },
+        )
+
+    def post(self, request):
+        form = TemplateForm(request.POST)
+        if form.is_valid():
+            bodies, fields = form.bodies()
+            try:
+                template = services.template_save(
+                    tenant=request.tenant, actor=request.user, name=form.cleaned_data["name"], bodies=bodies
+                )
+            except ValidationError as exc:
+                _template_save_errors(form, exc, fields)
+            else:
+                messages.success(request, f"Template {template.name!r} saved.")
+                return redirect("campaigns:template", pk=template.pk)
+        return render(
+            request,
+            "campaigns/template_form.html",
+            {"form": form, "placeholders": _placeholders(selectors.custom_field_names(tenant=request.tenant))},
+            status=400,
+        )
+
+
+class TemplateDetailView(TenantScopedMixin, View):
+    """The template page: every role sees the previews; staff and up edit it here."""
+
+    post_permission = Perm.CAMPAIGNS_DRAFT
+
+    def _render(self, request, template, form=None, status=200):
+        custom = selectors.custom_field_names(tenant=request.tenant)
+        previews = _previews(template, custom=custom)
+        return render(
+            request,
+            "campaigns/template_form.html",
+            {
+                "template": template,
+                "form": form or TemplateForm(initial=TemplateForm.initial_for(template)),
+                "previews": previews,
+                "replaceable": any(preview.replaceable for preview in previews),
+                "placeholders": _placeholders(custom),
+                "locked": template.campaigns.exclude(status=CampaignStatus.DRAFT).exists(),
+            },
+            status=status,
+        )
+
+    def get(self, request, pk):
+        return self._render(request, _template(request, pk))
+
+    def post(self, request, pk):
+        template = _template(request, pk)
+        form = TemplateForm(request.POST)
+        if form.is_valid():
+            bodies, fields = form.bodies()
+            try:
+                services.template_save(
+                    tenant=request.tenant,
+                    actor=request.user,
+                    name=form.cleaned_data["name"],
+                    bodies=bodies,
+                    template=template,
+                )
+            except ValidationError as exc:
+                _template_save_errors(form, exc, fields)
+            else:
+                messages.success(request, "Template saved.")
+                return redirect("campaigns:template", pk=template.pk)
+        return self._render(request, template, form=form, status=400)
+
+
+class TemplateGsmReplaceView(TenantScopedMixin, View):
+    """Swap smart quotes, dashes and the like for GSM-7 ones in every variant, and save."""
+
+    permission = Perm.CAMPAIGNS_DRAFT
+
+    def post(self, request, pk):
+        template = _template(request, pk)
+        bodies = [variant.body for variant in template.variants.all()]
+        replaced = [gsm_replace(body) for body in bodies]
+        if replaced == bodies:
+            messages.info(request, "Nothing to replace: no variant has look-alike characters.")
+            return redirect("campaigns:template", pk=template.pk)
+        try:
+            services.template_save(
+                tenant=request.tenant, actor=request.user, name=template.name, bodies=replaced, template=template
+            )
+        except ValidationError as exc:
+            _error_message(request, exc)
+        else:
+            still = sorted({char for body in replaced for char in segment_info(body).non_gsm})
+            if still:
+                messages.warning(
+                    request,
+                    "Look-alike characters replaced. These have no GSM-7 equivalent and still need UCS-2: "
+                    + " ".join(still),
+                )
+            else:
+                messages.success(request, "Look-alike characters replaced with GSM-7 ones.")
+        return redirect("campaigns:template", pk=template.pk)
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+
+def _campaign(request, pk) -> Campaign:
+    return get_object_or_404(selectors.campaigns_for(tenant=request.tenant).select_related("tenant"), pk=pk)
+
+
+def _estimate(campaign: Campaign):
+    """The estimate, or None when a variant no longer renders (launch_problems says why)."""
+    try:
+        return selectors.estimate(campaign=campaign)
+    except TemplateError:
+        return None
+
+
+class CampaignListView(TenantScopedMixin, View):
+    def get(self, request):
+        campaigns = list(selectors.campaigns_for(tenant=request.tenant)[:200])
+        # One grouped query for every listed campaign's job counts, not one per row.
+        counts: dict[int, dict[str, int]] = defaultdict(dict)
+        for campaign_id, status, n in (
+            SendJob.objects.filter(campaign__in=[c.pk for c in campaigns])
+            .values_list("campaign_id", "status")
+            .annotate(n=Count("id"))
+            .values_list("campaign_id", "status", "n")
+        ):
+            counts[campaign_id][status] = n
+        rows = []
+        for campaign in campaigns:
+            jobs = counts.get(campaign.pk, {})
+            waiting = jobs.get(JobStatus.PENDING, 0) + jobs.get(JobStatus.SENDING, 0)
+            stopped = sum(
+                jobs.get(status, 0)
+                for status in (JobStatus.SKIPPED, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.CANCELLED)
+            )
+            rows.append((campaign, jobs.get(JobStatus.SENT, 0), waiting, stopped, jobs.get(JobStatus.UNKNOWN, 0)))
+        return render(request, "campaigns/campaign_list.html", {"rows": rows})
+
+
+class CampaignCreateView(TenantScopedMixin, View):
+    permission = Perm.CAMPAIGNS_DRAFT
+
+    def get(self, request):
+        form = CampaignForm(tenant=request.tenant, initial={"template": request.GET.get("template")})
+        return render(request, "campaigns/campaign_form.html", {"form": form})
+
+    def post(self, request):
+        form = CampaignForm(request.POST, tenant=request.tenant)
+        if form.is_valid():
+            try:
+                campaign = services.campaign_create(tenant=request.tenant, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, f"Campaign {campaign.name!r} created as a draft.")
+                return redirect("campaigns:detail", pk=campaign.pk)
+        return render(request, "campaigns/campaign_form.html", {"form": form}, status=400)
+
+
+class CampaignDetailView(TenantScopedMixin, View):
+    def get(self, request, pk):
+        campaign = _campaign(request, pk)
+        preparing = (
+            campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING) and campaign.jobs_created_at is None
+        )
+        job_counts = selectors.job_counts(campaign=campaign)
+        gates, outcomes = dict(Gate.choices), dict(GateOutcome.choices)
+        unknown_jobs = (
+            SendJob.objects.filter(tenant=request.tenant, campaign=campaign, status=JobStatus.UNKNOWN)
+            .select_related("contact", "message")
+            .order_by("id")[:UNKNOWN_JOBS_SHOWN]
+            if job_counts.get(JobStatus.UNKNOWN)
+            else []
+        )
+        return render(
+            request,
+            "campaigns/campaign_detail.html",
+            {
+                "campaign": campaign,
+                "estimate": _estimate(campaign),
+                "problems": services.launch_problems(campaign) if campaign.status == CampaignStatus.DRAFT else [],
+                "job_counts": [(label, job_counts.get(value, 0)) for value, label in JobStatus.choices],
+                "gate_counts": [
+                    (gates.get(gate, gate), outcomes.get(outcome, outcome), n)
+                    for gate, outcome, n in selectors.gate_counts(campaign=campaign)
+                ],
+                "unknown_jobs": unknown_jobs,
+                "unknown_total": job_counts.get(JobStatus.UNKNOWN, 0),
+                "preparing": preparing,
+                "refresh_seconds": PREPARING_REFRESH_SECONDS,
+                "can_pause": campaign.status in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),
+                "can_resume": campaign.status == CampaignStatus.PAUSED,
+                "can_cancel": campaign.status not in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED),
+            },
+        )
+
+
+class CampaignLaunchView(TenantScopedMixin, View):
+    """GET: what launching will do (audience, estimated cost, problems); POST: launch."""
+
+    permission = Perm.CAMPAIGNS_LAUNCH
+
+    def get(self, request, pk):
+        campaign = _campaign(request, pk)
+        if campaign.status != CampaignStatus.DRAFT:
+            messages.info(request, "This campaign has been launched already.")
+            return redirect("campaigns:detail", pk=campaign.pk)
+        return render(
+            request,
+            "campaigns/campaign_launch.html",
+            {"campaign": campaign, "estimate": _estimate(campaign), "problems": services.launch_problems(campaign)},
+        )
+
+    def post(self, request, pk):
+        campaign = _campaign(request, pk)
+        was_draft = campaign.status == CampaignStatus.DRAFT
+        try:
+            launched = services.campaign_launch(campaign=campaign, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, "Not launched: " + " ".join(exc.messages))
+        else:
+            if not was_draft:
+                messages.info(request, "This campaign has been launched already; nothing changed.")
+            elif launched.status == CampaignStatus.SCHEDULED:
+                messages.success(request, "Campaign scheduled: sending starts at its start time.")
+            else:
+                messages.success(request, "Campaign launched: the audience is being prepared, then sending starts.")
+        return redirect("campaigns:detail", pk=campaign.pk)
+
+
+class _CampaignTransitionView(TenantScopedMixin, View):
+    permission = Perm.CAMPAIGNS_LAUNCH
+    service = staticmethod(services.campaign_pause)
+    done = ""
+
+    def post(self, request, pk):
+        campaign = _campaign(request, pk)
+        try:
+            self.service(campaign=campaign, actor=request.user)
+        except ValidationError as exc:
+            _error_message(request, exc)
+        else:
+            messages.success(request, self.done)
+        return redirect("campaigns:detail", pk=campaign.pk)
+
+
+class CampaignPauseView(_CampaignTransitionView):
+    service = staticmethod(services.campaign_pause)
+    done = "Campaign paused: nothing more is sent until it is resumed."
+
+
+class CampaignResumeView(_CampaignTransitionView):
+    service = staticmethod(services.campaign_resume)
+    done = "Campaign resumed."
+
+
+class CampaignCancelView(_CampaignTransitionView):
+    """GET: are you sure? POST: cancel (messages not yet sent never will be)."""
+
+    service = staticmethod(services.campaign_cancel)
+    done = "Campaign cancelled: messages not yet sent will not be."
+
+    def get(self, request, pk):
+        campaign = _campaign(request, pk)
+        return render(request, "campaigns/campaign_cancel.html", {"campaign": campaign})
+
+
+class SendJobDecideView(TenantScopedMixin, View):
+    """A person settles a job whose outcome is unknown: it was sent, or send it again."""
+
+    permission = Perm.CAMPAIGNS_LAUNCH
+
+    def post(self, request, pk, job_pk):
+        job = get_object_or_404(SendJob.objects.filter(tenant=request.tenant, campaign_id=pk), pk=job_pk)
+        decision = request.POST.get("decision", "")
+        try:
+            services.send_job_decide(job=job, actor=request.user, decision=decision)
+        except ValidationError as exc:
+            _error_message(request, exc)
+        else:
+            messages.success(
+                request, "Marked as sent." if decision == "sent" else "The message will be sent again shortly."
+            )
+        return redirect("campaigns:detail", pk=pk)
+
+
+# --- sending numbers ------------------------------------------------------------------------
+
+
+class SendingNumberListView(TenantScopedMixin, View):
+    permission = Perm.NUMBERS_MANAGE
+
+    def _render(self, request, form, status=200):
+        numbers = messaging_selectors.senders_of(tenant=request.tenant)
+        return render(request, "campaigns/numbers.html", {"numbers": numbers, "form": form}, status=status)
+
+    def get(self, request):
+        return self._render(request, SendingNumberForm(tenant=request.tenant))
+
+    def post(self, request):
+        form = SendingNumberForm(request.POST, tenant=request.tenant)
+        if form.is_valid():
+            try:
+                number = messaging_services.sending_number_create(
+                    tenant=request.tenant, actor=request.user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, f"{number.sender} added.")
+                return redirect("campaigns:numbers")
+        return self._render(request, form, status=400)
