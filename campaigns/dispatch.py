@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from campaigns import gates
@@ -39,6 +39,7 @@ from contacts.models import Contact
 from messaging import services as messaging_services
 from messaging.backends.base import OutboundSMS, Outcome, SendResult, SmsBackend, get_backend
 from messaging.models import Message, MessageStatus
+from smscrm.bulk import update_by_id
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -174,8 +175,15 @@ def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now:
             status=status, gate=gate, outcome=outcome, reason=reason, decided_at=now
         )
     if deferred:
-        SendJob.objects.bulk_update(
-            deferred, ["status", "gate", "outcome", "reason", "next_attempt_at", "decided_at"], batch_size=1000
+        update_by_id(
+            SendJob,
+            [job.id for job in deferred],
+            {
+                "gate": ("text", [job.gate for job in deferred]),
+                "reason": ("text", [job.reason for job in deferred]),
+                "next_attempt_at": ("timestamptz", [job.next_attempt_at for job in deferred]),
+            },
+            fixed={"status": JobStatus.PENDING, "outcome": GateOutcome.DEFER, "decided_at": now},
         )
     going = decision.going
     if not going:
@@ -194,17 +202,17 @@ def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now:
             message.pk = message.id = ids[message.reference]
     for item in going:
         item.job.message = item.message
-    SendJob.objects.filter(id__in=[item.job.id for item in going]).update(
-        status=JobStatus.SENDING,
-        gate="",
-        outcome=GateOutcome.SEND,
-        reason="",
-        decided_at=now,
-        attempts=F("attempts") + 1,
-    )
-    SendJob.objects.bulk_update([item.job for item in going], ["message"], batch_size=1000)
     for item in going:
         item.job.attempts += 1
+    update_by_id(
+        SendJob,
+        [item.job.id for item in going],
+        {
+            "message_id": ("bigint", [item.message.id for item in going]),
+            "attempts": ("integer", [item.job.attempts for item in going]),
+        },
+        fixed={"status": JobStatus.SENDING, "gate": "", "outcome": GateOutcome.SEND, "reason": "", "decided_at": now},
+    )
     reserved = sum(item.message.cost_cents for item in going)
     messaging_services.spend_add(tenant=campaign.tenant, day=decision.day, month=decision.month, cents=reserved)
     counts: dict[int, int] = {}
@@ -354,8 +362,15 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
         Contact.objects.filter(id__in=[item.job.contact_id for item in accepted]).update(last_sent_at=now)
         stats.count("sent", len(accepted))
     if released or unknown:
-        Message.objects.bulk_update(
-            [item.message for item in released + unknown], ["status", "error_code", "error_message"], batch_size=1000
+        settled = released + unknown
+        update_by_id(
+            Message,
+            [item.message.id for item in settled],
+            {
+                "status": ("text", [item.message.status for item in settled]),
+                "error_code": ("text", [item.message.error_code for item in settled]),
+                "error_message": ("text", [item.message.error_message for item in settled]),
+            },
         )
     for item in unknown:
         SendJob.objects.filter(id=item.job.id).update(

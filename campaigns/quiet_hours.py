@@ -37,6 +37,11 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _SPANS: dict[tuple[tuple[str, ...], int, int], tuple[tuple[dt.datetime, dt.datetime, bool], ...]] = {}
 _SPANS_PER_KEY = 4
 _MAX_KEYS = 4096
+# Guards against looping forever on zone data that breaks the assumption above: a zone needs
+# one or two steps per window start; a search moves at most to each zone's ~9 window starts
+# in SEARCH_DAYS days, checking every zone between moves.
+_MAX_STEPS = 16
+_MAX_MOVES_PER_ZONE = 32
 
 
 @lru_cache(maxsize=1024)
@@ -61,7 +66,7 @@ def _first_change(lo: dt.datetime, hi: dt.datetime, zone: zoneinfo.ZoneInfo, off
             low = mid
         else:
             high = mid
-    return _EPOCH + low * _SECOND
+    return _EPOCH + high * _SECOND
 
 
 def _wall(day: dt.date, hour: int, offset: dt.timedelta) -> dt.datetime:
@@ -71,7 +76,7 @@ def _wall(day: dt.date, hour: int, offset: dt.timedelta) -> dt.datetime:
 
 def _next_start(at: dt.datetime, zone: zoneinfo.ZoneInfo, start_hour: int, end_hour: int) -> dt.datetime:
     """The first instant at or after ``at`` inside [start_hour, end_hour) local in ``zone`` alone."""
-    while True:
+    for _ in range(_MAX_STEPS):
         local = at.astimezone(zone)
         hour = local.hour
         if start_hour <= hour < end_hour:
@@ -83,6 +88,7 @@ def _next_start(at: dt.datetime, zone: zoneinfo.ZoneInfo, start_hour: int, end_h
             return candidate
         # The clocks change before then: nothing up to the change is allowed; go on from it.
         at = _first_change(at, candidate, zone, offset)
+    raise RuntimeError(f"No window start found in {zone.key} after {at.isoformat()}.")
 
 
 def _window_end(at: dt.datetime, zone: zoneinfo.ZoneInfo, end_hour: int) -> dt.datetime:
@@ -121,7 +127,9 @@ def compute_next_allowed_at(
     count = len(tzs)
     satisfied = 0  # zones in a row, up to the current one, whose window holds at ``at``
     index = 0
-    while satisfied < count:
+    for _ in range(_MAX_MOVES_PER_ZONE * count * count):
+        if satisfied == count:
+            return at
         moved = _next_start(at, tzs[index], start_hour, end_hour)
         if moved is at:
             satisfied += 1
@@ -130,7 +138,7 @@ def compute_next_allowed_at(
                 return None
             at, satisfied = moved, 1
         index = (index + 1) % count
-    return at
+    raise RuntimeError(f"No sending window found in {zones} after {now.isoformat()}.")
 
 
 def next_allowed_at(

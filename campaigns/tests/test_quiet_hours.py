@@ -151,6 +151,11 @@ def test_21_aedt_on_the_last_saturday_of_daylight_saving_is_closed():
         (SYDNEY, utc(2026, 4, 4, 16, 0), (2, 3), utc(2026, 4, 4, 16, 0)),  # 02:00 AEST
         (SYDNEY, utc(2026, 4, 4, 17, 0), (2, 3), utc(2026, 4, 5, 16, 0)),  # 03:00 AEST -> 02:00 Mon
         (SYDNEY, utc(2026, 4, 4, 14, 30), (3, 21), utc(2026, 4, 4, 17, 0)),  # 01:30 AEDT -> 03:00 AEST
+        # A window closing at 03:00 on the night 02:00-02:59 is skipped closes at the change.
+        (SYDNEY, utc(2026, 10, 3, 15, 30), (1, 3), utc(2026, 10, 3, 15, 30)),  # 01:30 AEST
+        (SYDNEY, utc(2026, 10, 3, 16, 0), (1, 3), utc(2026, 10, 4, 14, 0)),  # 03:00 AEDT -> 01:00 Mon
+        (LORD_HOWE, utc(2026, 10, 3, 15, 30), (1, 3), utc(2026, 10, 3, 15, 30)),  # 02:30 +11
+        (LORD_HOWE, utc(2026, 10, 3, 16, 0), (1, 3), utc(2026, 10, 4, 14, 0)),  # 03:00 +11 -> 01:00 Mon
         # Opening at 02:00 on the night it repeats: the first 02:00.
         (SYDNEY, utc(2026, 4, 4, 14, 30), (2, 21), utc(2026, 4, 4, 15, 0)),
         # Lord Howe repeats 01:30-01:59.
@@ -237,6 +242,7 @@ def test_windows_that_never_overlap_give_none():
     # A one-hour window in zones two (or three) hours apart.
     assert both(utc(2026, 6, 15, 0, 0), [SYDNEY, PERTH], start_hour=9, end_hour=10) is None
     assert both(utc(2026, 6, 15, 0, 0), mobile_zones(), start_hour=9, end_hour=10) is None
+    assert both(utc(2026, 6, 15, 0, 0), sorted(AU_OFFSETS), start_hour=9, end_hour=10) is None
     # Three hours overlap two hours apart.
     assert both(utc(2026, 6, 15, 0, 0), [SYDNEY, PERTH], start_hour=9, end_hour=12) == utc(2026, 6, 15, 1, 0)
 
@@ -295,6 +301,15 @@ def test_cached_spans_end_exactly_at_the_window_edges():
     assert next_allowed_at(nine + 12 * H - M, zones) == nine + 12 * H - M
 
 
+def test_cached_open_span_stops_at_a_clock_change_that_closes_the_window():
+    # Window 01:00-03:00; on 4 October 2026 Sydney goes from 01:59:59 AEST to 03:00 AEDT.
+    window = {"start_hour": 1, "end_hour": 3}
+    assert next_allowed_at(utc(2026, 10, 3, 15, 0), (SYDNEY,), **window) == utc(2026, 10, 3, 15, 0)  # 01:00
+    assert next_allowed_at(utc(2026, 10, 3, 15, 59), (SYDNEY,), **window) == utc(2026, 10, 3, 15, 59)
+    assert next_allowed_at(utc(2026, 10, 3, 16, 0), (SYDNEY,), **window) == utc(2026, 10, 4, 14, 0)
+    assert next_allowed_at(utc(2026, 10, 3, 16, 30), (SYDNEY,), **window) == utc(2026, 10, 4, 14, 0)
+
+
 def test_cache_is_keyed_by_window_and_zones():
     now = utc(2026, 6, 15, 9, 30)  # 19:30 AEST, 17:30 Perth
     assert next_allowed_at(now, (SYDNEY,)) == now
@@ -337,7 +352,7 @@ ZONE_SETS = [
 @pytest.mark.parametrize("seed", range(4))
 def test_matches_brute_force_around_the_2026_clock_changes(seed):
     rng = random.Random(seed)
-    windows = [(9, 21), (10, 20), (9, 10), (2, 3), (0, 24), (1, 2), (20, 21), (3, 9)]
+    windows = [(9, 21), (10, 20), (9, 10), (2, 3), (0, 24), (1, 2), (1, 3), (0, 3), (2, 4), (20, 21), (3, 9)]
     changes = [utc(2026, 4, 4, 16, 0), utc(2026, 10, 3, 16, 0)]
     for _ in range(60):
         zones = rng.choice(ZONE_SETS)
