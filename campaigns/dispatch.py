@@ -38,14 +38,20 @@ from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobSta
 from contacts.models import Contact
 from messaging import services as messaging_services
 from messaging.backends.base import OutboundSMS, Outcome, SendResult, SmsBackend, get_backend
-from messaging.models import Message, MessageStatus
-from smscrm.bulk import update_by_id
+from messaging.models import Message, MessageKind, MessageStatus
+from smscrm.bulk import insert_returning_ids, update_by_id
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
-HANDOFF_CHUNK = 100
+# Jobs per hand-off transaction: a pause waits for at most one chunk in flight. The rate
+# limiter grants about a second's worth of slots per batch, so at real rates a chunk is small.
+HANDOFF_CHUNK = 500
 MAX_ATTEMPTS = 5
+# Consecutive batches of one campaign before the next campaign's turn.
+BATCHES_PER_TURN = 4
+# Seconds between lifecycle sweeps (start scheduled, expire ended, complete finished).
+ADVANCE_EVERY = 2.0
 
 
 @dataclass
@@ -74,14 +80,20 @@ def dispatch(
     batch_size = batch_size or settings.DISPATCH_BATCH_SIZE
     stats = DispatchStats()
     deadline = time.monotonic() + max_seconds
+    advanced_at = 0.0
     while time.monotonic() < deadline:
-        campaigns_advance()
+        if time.monotonic() - advanced_at >= ADVANCE_EVERY:
+            campaigns_advance()
+            advanced_at = time.monotonic()
         worked = False
+        # Round-robin over campaigns, a few batches each, so one big campaign cannot starve others.
         for campaign_id in runnable_campaign_ids():
-            batch = process_batch(campaign_id=campaign_id, backend=backend, batch_size=batch_size)
-            if batch.claimed:
-                worked = True
+            for _ in range(BATCHES_PER_TURN):
+                batch = process_batch(campaign_id=campaign_id, backend=backend, batch_size=batch_size)
                 stats.merge(batch)
+                worked |= bool(batch.claimed)
+                if batch.claimed < batch_size or time.monotonic() >= deadline:
+                    break
             if time.monotonic() >= deadline:
                 break
         if not worked:
@@ -188,20 +200,12 @@ def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now:
     going = decision.going
     if not going:
         return []
-    messages = [item.message for item in going]
     try:
         with transaction.atomic():
-            Message.objects.bulk_create(messages)
+            _insert_messages(going, now=now)
     except IntegrityError:
         going = _drop_duplicates(going, now=now, stats=stats)
-        messages = [item.message for item in going]
-        Message.objects.bulk_create(messages)
-    if connection.vendor != "postgresql" and messages and messages[0].pk is None:
-        ids = dict(Message.objects.filter(reference__in=[m.reference for m in messages]).values_list("reference", "id"))
-        for message in messages:
-            message.pk = message.id = ids[message.reference]
-    for item in going:
-        item.job.message = item.message
+        _insert_messages(going, now=now)
     for item in going:
         item.job.attempts += 1
     update_by_id(
@@ -220,6 +224,40 @@ def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now:
         counts[item.sender.id] = counts.get(item.sender.id, 0) + 1
     messaging_services.sender_count_add(counts=counts, day=decision.day)
     return going
+
+
+def _insert_messages(going: list, *, now: datetime) -> None:
+    """Write the drafts' Message rows (status sending) and note their ids on the drafts."""
+    drafts = [item.message for item in going]
+
+    def column(kind: str, attribute: str):
+        return (kind, [getattr(draft, attribute) for draft in drafts])
+
+    ids = insert_returning_ids(
+        Message,
+        {
+            "reference": column("uuid", "reference"),
+            "tenant_id": column("bigint", "tenant_id"),
+            "contact_id": column("bigint", "contact_id"),
+            "sending_number_id": column("bigint", "sending_number_id"),
+            "kind": ("text", [MessageKind.CAMPAIGN] * len(drafts)),
+            "to_phone": column("text", "to_phone"),
+            "from_sender": column("text", "from_sender"),
+            "body": column("text", "body"),
+            "encoding": column("text", "encoding"),
+            "segments": column("integer", "segments"),
+            "status": column("text", "status"),
+            "provider_id": column("text", "provider_id"),
+            "dedupe_key": column("text", "dedupe_key"),
+            "error_code": column("text", "error_code"),
+            "error_message": column("text", "error_message"),
+            "cost_cents": column("integer", "cost_cents"),
+            "created_at": ("timestamptz", [now] * len(drafts)),
+        },
+        key="reference",
+    )
+    for draft in drafts:
+        draft.id = ids[draft.reference]
 
 
 def _drop_duplicates(going: list, *, now: datetime, stats) -> list:
@@ -355,8 +393,11 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
             else:
                 failed_jobs.append((item, result))
     if accepted:
-        Message.objects.bulk_update(
-            [item.message for item in accepted], ["status", "provider_id", "handed_off_at"], batch_size=1000
+        update_by_id(
+            Message,
+            [item.message.id for item in accepted],
+            {"provider_id": ("text", [item.message.provider_id for item in accepted])},
+            fixed={"status": MessageStatus.QUEUED, "handed_off_at": now},
         )
         SendJob.objects.filter(id__in=[item.job.id for item in accepted]).update(status=JobStatus.SENT)
         Contact.objects.filter(id__in=[item.job.contact_id for item in accepted]).update(last_sent_at=now)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -51,11 +52,37 @@ class Verdict:
 
 
 @dataclass
+class Draft:
+    """A campaign Message row about to be written (a model instance costs more to build)."""
+
+    tenant_id: int
+    contact_id: int
+    sending_number_id: int
+    to_phone: str
+    from_sender: str
+    body: str
+    encoding: str
+    segments: int
+    cost_cents: int
+    dedupe_key: str
+    reference: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: int | None = None
+    status: str = MessageStatus.SENDING
+    provider_id: str = ""
+    error_code: str = ""
+    error_message: str = ""
+
+    @property
+    def pk(self) -> int | None:
+        return self.id
+
+
+@dataclass
 class Going:
     job: SendJob
     contact: Contact
     sender: SendingNumber
-    message: Message
+    message: Draft
     outbound: OutboundSMS
     slot: float
 
@@ -301,19 +328,17 @@ def evaluate(
         left_day -= cost
         left_month -= cost
         sender, slot = slots[job.id]
-        message = Message(
-            tenant=tenant,
-            contact=contact,
-            sending_number=sender,
-            kind=MessageKind.CAMPAIGN,
+        message = Draft(
+            tenant_id=tenant.id,
+            contact_id=contact.id,
+            sending_number_id=sender.id,
             to_phone=contact.phone_e164,
             from_sender=sender.sender,
             body=body,
             encoding=info.encoding,
             segments=info.segments,
-            status=MessageStatus.SENDING,
-            dedupe_key=f"campaign:{campaign.id}:{contact.id}",
             cost_cents=cost,
+            dedupe_key=f"campaign:{campaign.id}:{contact.id}",
         )
         outbound = OutboundSMS(
             reference=str(message.reference),

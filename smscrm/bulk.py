@@ -34,7 +34,8 @@ def update_by_id(
             for column, value in fixed.items():
                 setattr(obj, column, value)
             objects.append(obj)
-        fields = [model._meta.get_field(c[:-3] if c.endswith("_id") else c).name for c in [*values, *fixed]]
+        by_attname = {field.attname: field.name for field in model._meta.concrete_fields}
+        fields = [by_attname[column] for column in [*values, *fixed]]
         return model.objects.bulk_update(objects, fields, batch_size=500)
     table = model._meta.db_table
     columns = list(values)
@@ -51,3 +52,32 @@ def update_by_id(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def insert_returning_ids(
+    model: type[models.Model], columns: Mapping[str, tuple[str, Sequence]], *, key: str
+) -> dict[object, int]:
+    """Insert one row per position of the column lists; returns {value of ``key``: new id}.
+
+    On PostgreSQL one ``INSERT … SELECT FROM unnest(…) RETURNING``; elsewhere Django's
+    ``bulk_create`` then a look-up by ``key`` (a unique column). Defaults of the model are
+    not applied: pass every NOT NULL column.
+    """
+    names = list(columns)
+    size = len(columns[key][1])
+    if not size:
+        return {}
+    if connection.vendor != "postgresql":
+        objects = [model(**{name: columns[name][1][index] for name in names}) for index in range(size)]
+        model.objects.bulk_create(objects)
+        keys = list(columns[key][1])
+        return dict(model.objects.filter(**{f"{key}__in": keys}).values_list(key, "id"))
+    arrays = ", ".join(f"%s::{columns[name][0]}[]" for name in names)
+    quoted = ", ".join(f'"{name}"' for name in names)
+    sql = (
+        f'INSERT INTO "{model._meta.db_table}" ({quoted}) '  # noqa: S608 - identifiers from model metadata
+        f'SELECT * FROM unnest({arrays}) RETURNING "{key}", id'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(columns[name][1]) for name in names])
+        return dict(cursor.fetchall())

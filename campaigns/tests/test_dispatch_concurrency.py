@@ -137,8 +137,9 @@ class PausingBackend(LocmemBackend):
         return super().send(messages)
 
 
-def test_kill_switch_stops_a_running_campaign_within_one_batch(tenant):
+def test_kill_switch_stops_a_running_campaign_within_one_batch(tenant, monkeypatch):
     require_postgresql()
+    monkeypatch.setattr(dispatch, "HANDOFF_CHUNK", 100)  # several chunks in one batch
     locmem.reset()
     with daytime():
         sending_setup(tenant)
