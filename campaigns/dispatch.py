@@ -139,6 +139,19 @@ def campaigns_advance(now: datetime | None = None) -> None:
 
 
 def process_batch(*, campaign_id: int, backend: SmsBackend, batch_size: int) -> DispatchStats:
+    """Claim, decide and hand off one batch of a campaign's due jobs.
+
+    The decision first runs optimistically (spend and warmup counters read without locks,
+    reserved by conditional updates just before commit) so workers overlap; if another worker
+    took the room meanwhile, it runs again with those rows locked from the start.
+    """
+    try:
+        return _process_batch(campaign_id=campaign_id, backend=backend, batch_size=batch_size, locked=False)
+    except messaging_services.ReservationConflict:
+        return _process_batch(campaign_id=campaign_id, backend=backend, batch_size=batch_size, locked=True)
+
+
+def _process_batch(*, campaign_id: int, backend: SmsBackend, batch_size: int, locked: bool) -> DispatchStats:
     stats = DispatchStats()
     now = timezone.now()
     with transaction.atomic():
@@ -160,7 +173,9 @@ def process_batch(*, campaign_id: int, backend: SmsBackend, batch_size: int) -> 
             .filter(id__in=[job.contact_id for job in jobs])
             .order_by("id")
         }
-        decision = gates.evaluate(campaign=campaign, jobs=jobs, contacts=contacts, now=now, backend_name=backend.name)
+        decision = gates.evaluate(
+            campaign=campaign, jobs=jobs, contacts=contacts, now=now, backend_name=backend.name, locked=locked
+        )
         to_send = _record_decisions(campaign=campaign, decision=decision, now=now, stats=stats)
     if to_send:
         stats.sent += hand_off(campaign=campaign, outgoing=to_send, backend=backend, decision=decision, stats=stats)
@@ -218,11 +233,16 @@ def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now:
         fixed={"status": JobStatus.SENDING, "gate": "", "outcome": GateOutcome.SEND, "reason": "", "decided_at": now},
     )
     reserved = sum(item.message.cost_cents for item in going)
-    messaging_services.spend_add(tenant=campaign.tenant, day=decision.day, month=decision.month, cents=reserved)
     counts: dict[int, int] = {}
     for item in going:
         counts[item.sender.id] = counts.get(item.sender.id, 0) + 1
-    messaging_services.sender_count_add(counts=counts, day=decision.day)
+    if decision.locked:
+        messaging_services.spend_add(tenant=campaign.tenant, day=decision.day, month=decision.month, cents=reserved)
+        messaging_services.sender_count_add(counts=counts, day=decision.day)
+    else:
+        # Last statements before commit, so these rows are locked only briefly.
+        messaging_services.spend_reserve(tenant=campaign.tenant, day=decision.day, month=decision.month, cents=reserved)
+        messaging_services.sender_counts_reserve(counts=counts, caps=decision.sender_caps, day=decision.day)
     return going
 
 

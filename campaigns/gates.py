@@ -94,6 +94,8 @@ class BatchDecision:
     stopped: list[Verdict] = field(default_factory=list)
     going: list[Going] = field(default_factory=list)
     price_reports: list = field(default_factory=list)
+    locked: bool = True
+    sender_caps: dict[int, int] = field(default_factory=dict)
 
 
 def local_midnight_after(day: dt.date, zone) -> dt.datetime:
@@ -129,8 +131,17 @@ def last_senders(*, tenant_id: int, contact_ids: Sequence[int]) -> dict[int, int
 
 
 def evaluate(
-    *, campaign: Campaign, jobs: list[SendJob], contacts: dict[int, Contact], now: dt.datetime, backend_name: str
+    *,
+    campaign: Campaign,
+    jobs: list[SendJob],
+    contacts: dict[int, Contact],
+    now: dt.datetime,
+    backend_name: str,
+    locked: bool = True,
 ) -> BatchDecision:
+    """The batch's verdicts. ``locked``: read spend and warmup counters under row locks (held
+    to commit); otherwise read them as they are and reserve conditionally at the end (the
+    dispatcher decides again under locks if another worker took the room meanwhile)."""
     tenant = campaign.tenant
     zone = tenant.zone
     day, month = messaging_services.local_periods(tenant, now)
@@ -147,8 +158,14 @@ def evaluate(
     )
     senders = messaging_selectors.senders_for_sending(tenant=tenant)
     prices = messaging_selectors.prices_on(tenant=tenant, day=day)
-    spent_day, spent_month = messaging_services.spend_lock(tenant=tenant, day=day, month=month)
-    counts = messaging_services.sender_counts_lock(numbers=senders, day=day) if senders else {}
+    if locked:
+        spent_day, spent_month = messaging_services.spend_lock(tenant=tenant, day=day, month=month)
+        counts = messaging_services.sender_counts_lock(numbers=senders, day=day) if senders else {}
+    else:
+        spent_day, spent_month = messaging_services.spend_read(tenant=tenant, day=day, month=month)
+        counts = messaging_services.sender_counts_read(numbers=senders, day=day) if senders else {}
+    decision.locked = locked
+    decision.sender_caps = {sender.id: sender.daily_cap(day) for sender in senders}
     sticky = last_senders(tenant_id=tenant.id, contact_ids=contact_ids) if senders else {}
     compiled = [compiled_variant(variant.body) for variant in campaign.template.variants.all()]
     providers = {sender.account.provider for sender in senders}

@@ -142,9 +142,17 @@ class SendJob(models.Model):
     ``next_attempt_at``) so reports can say how many each gate stopped.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="jobs", db_index=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database-level foreign keys: a launch inserts a job per contact, and checking three
+    # constraints per row (locking every contact row) cost more than the insert itself. Django's
+    # on_delete cascades still remove a contact's, campaign's or tenant's jobs, and jobs are only
+    # ever created by the launch from rows that exist.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="jobs", db_index=False, db_constraint=False
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     variant_index = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
     next_attempt_at = models.DateTimeField()
@@ -152,12 +160,19 @@ class SendJob(models.Model):
     gate = models.CharField(max_length=12, choices=Gate.choices, blank=True)
     outcome = models.CharField(max_length=5, choices=GateOutcome.choices, blank=True)
     reason = models.CharField(max_length=200, blank=True)
-    message = models.OneToOneField(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="send_job")
+    # One job per message; the uniqueness is partial so the launch's empty rows cost no index entry.
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="send_jobs", db_index=False
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "campaign", "contact"], name="sendjob_unique_per_contact"),
+            # Campaign first: it serves the campaign's counts and look-ups too.
+            models.UniqueConstraint(fields=["campaign", "contact", "tenant"], name="sendjob_unique_per_contact"),
+            models.UniqueConstraint(
+                fields=["message"], condition=models.Q(message__isnull=False), name="sendjob_one_per_message"
+            ),
         ]
         indexes = [
             # The dispatcher's claim: a campaign's due pending jobs, oldest first.
@@ -169,7 +184,6 @@ class SendJob(models.Model):
             # Deleting a contact checks its jobs; suppression asks whether another campaign's
             # message to the contact is mid hand-off.
             models.Index(fields=["contact", "status"], name="sendjob_contact_status"),
-            models.Index(fields=["campaign", "status"], name="sendjob_campaign_status"),
         ]
 
     def __str__(self) -> str:

@@ -86,6 +86,66 @@ def spend_lock(*, tenant: Tenant, day: date, month: date) -> tuple[int, int]:
     return cents[(SpendPeriod.DAY, day)], cents[(SpendPeriod.MONTH, month)]
 
 
+def spend_read(*, tenant: Tenant, day: date, month: date) -> tuple[int, int]:
+    """The day's and month's cents without locking (creating the rows); see ``spend_reserve``."""
+    Spend.objects.bulk_create(
+        [
+            Spend(tenant=tenant, period=SpendPeriod.DAY, starts_on=day),
+            Spend(tenant=tenant, period=SpendPeriod.MONTH, starts_on=month),
+        ],
+        ignore_conflicts=True,
+    )
+    rows = Spend.objects.filter(tenant=tenant, starts_on__in=(day, month)).values_list("period", "starts_on", "cents")
+    cents = {(period, starts_on): value for period, starts_on, value in rows}
+    return cents.get((SpendPeriod.DAY, day), 0), cents.get((SpendPeriod.MONTH, month), 0)
+
+
+class ReservationConflict(Exception):
+    """Another worker used the room a batch counted on: decide the batch again, under locks."""
+
+
+def spend_reserve(*, tenant: Tenant, day: date, month: date, cents: int) -> None:
+    """Add ``cents`` to the day and month only if both stay within the caps, else raise.
+
+    Each UPDATE waits for a concurrent reservation of the same row and then re-checks its
+    condition against the committed total, so together workers never pass a cap.
+    """
+    if cents <= 0:
+        return
+    for period, starts_on, cap in (
+        (SpendPeriod.DAY, day, tenant.daily_budget_cents),
+        (SpendPeriod.MONTH, month, tenant.monthly_budget_cents),
+    ):
+        updated = Spend.objects.filter(
+            tenant=tenant, period=period, starts_on=starts_on, cents__lte=cap - cents
+        ).update(cents=F("cents") + cents)
+        if not updated:
+            raise ReservationConflict(f"{period} budget")
+
+
+def sender_counts_read(*, numbers: Iterable[SendingNumber], day: date) -> dict[int, int]:
+    ids = sorted(number.id for number in numbers)
+    SenderDailyCount.objects.bulk_create(
+        [SenderDailyCount(sending_number_id=number_id, day=day) for number_id in ids], ignore_conflicts=True
+    )
+    return dict(
+        SenderDailyCount.objects.filter(sending_number_id__in=ids, day=day).values_list("sending_number_id", "count")
+    )
+
+
+def sender_counts_reserve(*, counts: dict[int, int], caps: dict[int, int], day: date) -> None:
+    """Add each sender's hand-offs only if it stays within its warmup cap, else raise."""
+    for number_id in sorted(counts):
+        delta = counts[number_id]
+        if delta <= 0:
+            continue
+        updated = SenderDailyCount.objects.filter(
+            sending_number_id=number_id, day=day, count__lte=caps[number_id] - delta
+        ).update(count=F("count") + delta)
+        if not updated:
+            raise ReservationConflict(f"warmup of sender {number_id}")
+
+
 def spend_add(*, tenant: Tenant, day: date, month: date, cents: int) -> None:
     """Add (or, negative, release) cents to the day and month; callers hold the locks or accept a wait."""
     if not cents:

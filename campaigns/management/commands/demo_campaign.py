@@ -209,7 +209,7 @@ class Command(BaseCommand):
             .annotate(first=Min("next_attempt_at"))
             .values_list("gate", "first")
         }
-        messages = Message.objects.filter(tenant=tenant, send_job__campaign=campaign)
+        messages = Message.objects.filter(tenant=tenant, send_jobs__campaign=campaign)
         statuses = dict(messages.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
         # Duplicates counted from the data: live messages per (campaign, contact) beyond the first,
         # and provider ids handed out twice.
