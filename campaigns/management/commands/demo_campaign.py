@@ -13,6 +13,7 @@ allowed time rather than waited for.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import secrets
 import time
@@ -89,6 +90,7 @@ class Command(BaseCommand):
             raise CommandError(f"SMS_BACKEND is {settings.SMS_BACKEND!r}: the demo only ever sends on the simulator.")
         # Tasks (the launch's job creation, the simulator's reports) run here, now: no worker needed.
         current_app.conf.task_always_eager = True
+        logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # a line per task otherwise
         settings.SMS_SIMULATOR_CALLBACKS = "http" if server_running() else "inprocess"
         self.ensure_sending_setup(tenant_obj)
         created = self.create_contacts(tenant_obj, contacts)
@@ -97,8 +99,9 @@ class Command(BaseCommand):
         services.campaign_create_jobs(campaign_id=campaign.pk)
         started = time.monotonic()
         backend = get_backend()
+        decisions = dispatch.DispatchStats()
         while time.monotonic() - started < max_seconds:
-            dispatch.dispatch(backend=backend, max_seconds=max_seconds - (time.monotonic() - started))
+            decisions.merge(dispatch.dispatch(backend=backend, max_seconds=max_seconds - (time.monotonic() - started)))
             # Rate-limit deferrals come due within seconds: wait for those; later ones are reported.
             soon = SendJob.objects.filter(
                 campaign=campaign,
@@ -110,6 +113,8 @@ class Command(BaseCommand):
             time.sleep(0.2)
         dispatch.campaigns_advance()
         summary = self.summary(campaign, seconds=time.monotonic() - started)
+        # Every decision the gates took on the way (a job deferred three times counts three).
+        summary["gate_decisions"] = dict(sorted(decisions.outcomes.items()))
         self.stdout.write(json.dumps(summary, indent=2, default=str))
 
     def ensure_sending_setup(self, tenant: Tenant) -> None:
