@@ -3,18 +3,7 @@
 from django.contrib import admin
 
 from campaigns.models import Campaign, SendJob, Template
-from tenants.admin import TenantScopedAdmin
-
-
-class ReadOnlyScopedAdmin(TenantScopedAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from tenants.admin import ReadOnlyScopedAdmin
 
 
 @admin.register(Template)

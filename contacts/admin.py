@@ -9,20 +9,9 @@ from django.urls import reverse
 
 from contacts import services
 from contacts.models import ConsentRecord, Contact, ContactImport, DoNotContact
-from tenants.admin import TenantScopedAdmin, tenant_ids_for
+from tenants.admin import ReadOnlyScopedAdmin, TenantScopedAdmin, tenant_ids_for
 from tenants.models import Tenant
 from tenants.roles import Perm
-
-
-class ReadOnlyAdmin(TenantScopedAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Contact)
@@ -60,7 +49,7 @@ class ContactAdmin(TenantScopedAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyAdmin):
+class ConsentRecordAdmin(ReadOnlyScopedAdmin):
     """Append-only evidence: read here, recorded on the contact page."""
 
     list_display = ["captured_at", "contact", "kind", "withdrawn", "source", "tenant"]
@@ -106,7 +95,7 @@ class ImportUploadForm(forms.Form):
 
 
 @admin.register(ContactImport)
-class ContactImportAdmin(ReadOnlyAdmin):
+class ContactImportAdmin(ReadOnlyScopedAdmin):
     """Uploading here stores the file through the same service, then continues on the import
     page (mapping, consent, dry-run preview, commit)."""
 

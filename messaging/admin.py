@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from messaging import services
 from messaging.models import Message, Price, ProviderAccount, SendingNumber
-from tenants.admin import TenantScopedAdmin
+from tenants.admin import ReadOnlyScopedAdmin, TenantScopedAdmin
 from tenants.roles import Perm
 
 
@@ -60,17 +60,8 @@ class PriceAdmin(TenantScopedAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(TenantScopedAdmin):
+class MessageAdmin(ReadOnlyScopedAdmin):
     list_display = ["created_at", "to_phone", "from_sender", "kind", "status", "segments", "cost_cents", "tenant"]
     list_filter = ["status", "kind"]
     search_fields = ["to_phone", "provider_id"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

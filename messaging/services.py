@@ -242,34 +242,24 @@ class Action:
     PRICE_SAVED = "messaging.price_saved"
 
 
+def _save_audited(obj, *, actor, action: str, data: dict):
+    obj.full_clean()
+    with transaction.atomic():
+        obj.save()
+        audit_record(tenant=obj.tenant, actor=actor, action=action, target=str(obj), data=data)
+    return obj
+
+
 def provider_account_save(*, account: ProviderAccount, actor) -> ProviderAccount:
     """Create or change a provider account. The audit trail names it, never its token."""
-    account.full_clean()
-    with transaction.atomic():
-        account.save()
-        audit_record(
-            tenant=account.tenant,
-            actor=actor,
-            action=Action.PROVIDER_ACCOUNT_SAVED,
-            target=str(account),
-            data={"provider": account.provider, "account_sid": account.account_sid, "active": account.is_active},
-        )
-    return account
+    data = {"provider": account.provider, "account_sid": account.account_sid, "active": account.is_active}
+    return _save_audited(account, actor=actor, action=Action.PROVIDER_ACCOUNT_SAVED, data=data)
 
 
 def price_save(*, price: Price, actor) -> Price:
     """Set what a segment costs from a date on (integer cents)."""
-    price.full_clean()
-    with transaction.atomic():
-        price.save()
-        audit_record(
-            tenant=price.tenant,
-            actor=actor,
-            action=Action.PRICE_SAVED,
-            target=str(price),
-            data={"provider": price.provider, "country": price.country, "cents": price.cents_per_segment},
-        )
-    return price
+    data = {"provider": price.provider, "country": price.country, "cents": price.cents_per_segment}
+    return _save_audited(price, actor=actor, action=Action.PRICE_SAVED, data=data)
 
 
 # --- sending numbers -------------------------------------------------------------------------

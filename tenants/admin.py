@@ -158,6 +158,19 @@ class TenantScopedAdmin(admin.ModelAdmin):
             self.delete_model(request, obj)
 
 
+class ReadOnlyScopedAdmin(TenantScopedAdmin):
+    """A tenant-scoped admin that only shows rows (they are written by services elsewhere)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
     tenant_lookup = "pk"

@@ -1,0 +1,49 @@
+"""The messaging admin: tenant-scoped, tokens never shown back, messages read-only."""
+
+import pytest
+from django.urls import reverse
+
+from campaigns.tests.factories import ProviderAccountFactory
+from messaging.models import Message, ProviderAccount
+from tenants.models import AuditEvent
+from tenants.testing import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_owner(owner):
+    owner.is_staff = True
+    owner.save()
+    return owner
+
+
+def test_provider_accounts_are_scoped_and_their_token_never_shown(staff_owner, tenant, other_tenant):
+    ours = ProviderAccountFactory(tenant=tenant, auth_token="our-secret-token-123")
+    theirs = ProviderAccountFactory(tenant=other_tenant)
+    client = client_for(staff_owner)
+    listing = client.get(reverse("admin:messaging_provideraccount_changelist")).content.decode()
+    assert ours.account_sid in listing and theirs.account_sid not in listing
+    form = client.get(reverse("admin:messaging_provideraccount_change", args=[ours.pk])).content.decode()
+    assert "our-secret-token-123" not in form
+    assert client.get(reverse("admin:messaging_provideraccount_change", args=[theirs.pk])).status_code in (302, 404)
+
+
+def test_saving_an_account_keeps_the_token_and_is_audited_without_it(staff_owner, tenant):
+    account = ProviderAccountFactory(tenant=tenant, auth_token="keep-me-please")
+    response = client_for(staff_owner).post(
+        reverse("admin:messaging_provideraccount_change", args=[account.pk]),
+        {"tenant": tenant.pk, "provider": "twilio", "label": "Main", "account_sid": account.account_sid,
+         "auth_token": "", "is_active": "on"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert ProviderAccount.objects.get(pk=account.pk).auth_token == "keep-me-please"
+    event = AuditEvent.objects.get(action="messaging.provider_account_saved")
+    assert "keep-me-please" not in str(event.data) and event.target == "Main"
+
+
+def test_messages_are_read_only_in_the_admin(staff_owner):
+    client = client_for(staff_owner)
+    assert client.get(reverse("admin:messaging_message_changelist")).status_code == 200
+    assert client.get(reverse("admin:messaging_message_add")).status_code == 403
+    assert not Message.objects.exists()
