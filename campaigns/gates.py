@@ -40,6 +40,8 @@ from messaging.segments import segment_info
 CONSENTING = (ConsentStatus.EXPRESS, ConsentStatus.INFERRED)
 # A message granted a slot goes within this many seconds; quiet hours must hold for all of it.
 SLOT_HORIZON = 1.0
+# How long a job waits when another campaign's message to its contact is mid hand-off.
+BUSY_RETRY = dt.timedelta(minutes=5)
 
 
 @dataclass
@@ -203,15 +205,23 @@ def evaluate(
             verdict = Verdict(job, Gate.DNC, GateOutcome.SKIP, f"Number undeliverable: {contact.undeliverable_reason}")
         elif contact.consent_status not in CONSENTING:
             verdict = Verdict(job, Gate.DNC, GateOutcome.SKIP, "No current consent on file.")
-        elif suppression and (
-            contact.id in busy or (contact.last_sent_at and contact.last_sent_at > now - suppression)
-        ):
-            when = "now" if contact.id in busy else contact.last_sent_at.astimezone(zone).strftime("%d %b %Y")
+        elif suppression and contact.last_sent_at and contact.last_sent_at > now - suppression:
+            when = contact.last_sent_at.astimezone(zone).strftime("%d %b %Y")
             verdict = Verdict(
                 job,
                 Gate.SUPPRESSION,
                 GateOutcome.SKIP,
                 f"Had a campaign message ({when}) within {tenant.suppression_days} days.",
+            )
+        elif suppression and contact.id in busy:
+            # Another campaign's message to this contact is mid hand-off: look again once it has
+            # landed (then this one is suppressed) or failed (then this one may go).
+            verdict = Verdict(
+                job,
+                Gate.SUPPRESSION,
+                GateOutcome.DEFER,
+                "Another campaign's message to this contact is being handed over.",
+                now + BUSY_RETRY,
             )
         else:
             zones = recipient_zones(

@@ -375,3 +375,22 @@ def test_a_custom_field_missing_from_the_batch_renders_its_fallback(tenant, cloc
     launched(tenant, contacts=plain, tags=["plain"], bodies=["See you in {{ suburb|your suburb }} soon"])
     assert dispatch.dispatch().sent == 1
     assert "See you in your suburb soon" in locmem.outbox[0].body
+
+
+@pytest.mark.django_db
+def test_a_contact_mid_hand_off_in_another_campaign_waits_then_is_suppressed(tenant, clock):
+    sending_setup(tenant)
+    contact = sydney_contacts(tenant, 1)[0]
+    first = launched(tenant, contacts=[contact])
+    second = launched(tenant, contacts=[contact])
+    SendJob.objects.filter(campaign=first).update(status=JobStatus.SENDING)  # as if a worker were handing it over
+    dispatch.process_batch(campaign_id=second.pk, backend=get_backend(), batch_size=10)
+    waiting = job_of(second, contact)
+    assert (waiting.status, waiting.gate, waiting.outcome) == (JobStatus.PENDING, Gate.SUPPRESSION, GateOutcome.DEFER)
+    assert locmem.outbox == []
+    # The other message landed: once due again, this one is suppressed for good.
+    SendJob.objects.filter(campaign=first).update(status=JobStatus.SENT)
+    Contact.objects.filter(pk=contact.pk).update(last_sent_at=timezone.now())
+    SendJob.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now())
+    dispatch.process_batch(campaign_id=second.pk, backend=get_backend(), batch_size=10)
+    assert job_of(second, contact).status == JobStatus.SKIPPED and locmem.outbox == []
