@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -364,3 +364,37 @@ def sending_number_create(
             },
         )
     return number
+
+
+# Statuses after which a provider has settled what it charges.
+PRICED_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED)
+
+
+def message_prices_reconcile(*, backend, limit: int = 200, settle_after: timedelta = timedelta(minutes=2)) -> int:
+    """Ask the provider what recent messages cost and correct the reserved estimates.
+
+    Twilio prices a message some time after it is sent (the create call's price is empty), so a
+    periodic task fetches it for messages handed over in the last week that have none yet.
+    Returns how many were corrected.
+    """
+    now = timezone.now()
+    pending = (
+        Message.objects.filter(
+            status__in=PRICED_STATUSES,
+            provider_price_cents__isnull=True,
+            handed_off_at__lt=now - settle_after,
+            handed_off_at__gt=now - timedelta(days=7),
+        )
+        .exclude(provider_id="")
+        .select_related("sending_number__account")
+        .order_by("handed_off_at")[:limit]
+    )
+    corrected = 0
+    for message in pending:
+        if message.sending_number is None:
+            continue
+        price = backend.fetch_price(provider_id=message.provider_id, account=message.sending_number.account.credentials)
+        if price is not None:
+            message_price_reconcile(message=message, price_cents=price)
+            corrected += 1
+    return corrected

@@ -1,11 +1,24 @@
 """Thin tasks of the messaging app."""
 
 from celery import shared_task
+from django.core.cache import cache
 
-from messaging import simulation
+from messaging import services, simulation
+from messaging.backends.base import get_backend
 
 
 @shared_task(name="messaging.simulator_deliver", ignore_result=True)
 def simulator_deliver(callbacks: list[list[str]]) -> None:
     """The simulator reporting delivery of the messages it accepted (see backends.simulator)."""
     simulation.deliver_callbacks(callbacks)
+
+
+@shared_task(name="messaging.reconcile_prices", ignore_result=True)
+def reconcile_prices() -> None:
+    """Periodic: correct reserved spend with what the provider charged. One run at a time."""
+    if not cache.add("lock:messaging.reconcile_prices", 1, timeout=600):
+        return
+    try:
+        services.message_prices_reconcile(backend=get_backend())
+    finally:
+        cache.delete("lock:messaging.reconcile_prices")

@@ -241,6 +241,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "messaging-reconcile-prices": {
+        "task": "messaging.reconcile_prices",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "contacts-resume-stalled-imports": {
         "task": "contacts.resume_stalled_imports",
         "schedule": 60.0,

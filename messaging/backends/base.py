@@ -97,6 +97,10 @@ class SmsBackend:
         """Find a message by our reference; None when this provider cannot tell."""
         return None
 
+    def fetch_price(self, *, provider_id: str, account: ProviderCredentials) -> int | None:
+        """What the provider charged for a message, in positive integer cents; None while unknown."""
+        return None
+
 
 def get_backend(name: str | None = None, **options) -> SmsBackend:
     path = name or settings.SMS_BACKEND

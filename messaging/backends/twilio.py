@@ -35,7 +35,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.exceptions import ProtocolError
 
-from messaging.backends.base import Consequence, OutboundSMS, Outcome, SendResult, SmsBackend
+from messaging.backends.base import Consequence, OutboundSMS, Outcome, ProviderCredentials, SendResult, SmsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +176,16 @@ class TwilioBackend(SmsBackend):
                 result.error_message,
             )
         return result
+
+    def fetch_price(self, *, provider_id: str, account: ProviderCredentials) -> int | None:
+        """Twilio sets a message's price some time after it is sent; None until it has."""
+        client = self.client(account.account_sid, account.auth_token)
+        try:
+            fetched = client.messages(provider_id).fetch()
+        except (TwilioRestException, TwilioServiceException, requests.exceptions.RequestException) as exc:
+            logger.warning("Twilio price of %s (account %s) not fetched: %s", provider_id, account.account_sid, exc)
+            return None
+        return price_cents(fetched.price)
 
     def _api_error(self, sms: OutboundSMS, exc: TwilioRestException | TwilioServiceException) -> SendResult:
         status = int(exc.status or 0)
