@@ -46,6 +46,26 @@ class SendingNumberAdmin(TenantScopedAdmin):
     change_perm = Perm.NUMBERS_MANAGE
     list_display = ["sender", "kind", "sender_id_status", "is_active", "messages_per_second", "tenant"]
 
+    def save_model(self, request, obj, form, change):
+        try:
+            if change:
+                services.sending_number_save(number=obj, actor=request.user)
+            else:
+                created = services.sending_number_create(
+                    tenant=obj.tenant,
+                    actor=request.user,
+                    account=obj.account,
+                    sender=obj.sender,
+                    kind=obj.kind,
+                    sender_id_status=obj.sender_id_status,
+                    messages_per_second=obj.messages_per_second,
+                    warmup_started_on=obj.warmup_started_on,
+                    warmup_curve=obj.warmup_curve,
+                )
+                obj.pk = created.pk
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
 
 @admin.register(Price)
 class PriceAdmin(TenantScopedAdmin):

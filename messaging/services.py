@@ -240,6 +240,8 @@ def contact_consequence(*, contact: Contact, error_code: str, source: str) -> No
 class Action:
     PROVIDER_ACCOUNT_SAVED = "messaging.provider_account_saved"
     PRICE_SAVED = "messaging.price_saved"
+    SENDING_NUMBER_CREATED = "messaging.sending_number_created"
+    SENDING_NUMBER_SAVED = "messaging.sending_number_saved"
 
 
 def _save_audited(obj, *, actor, action: str, data: dict):
@@ -256,6 +258,17 @@ def provider_account_save(*, account: ProviderAccount, actor) -> ProviderAccount
     return _save_audited(account, actor=actor, action=Action.PROVIDER_ACCOUNT_SAVED, data=data)
 
 
+def sending_number_save(*, number: SendingNumber, actor) -> SendingNumber:
+    """Change a sender's settings (active, ACMA status, pace, warmup curve), audited."""
+    data = {
+        "active": number.is_active,
+        "sender_id_status": number.sender_id_status,
+        "messages_per_second": number.messages_per_second,
+        "warmup_curve": number.warmup_curve,
+    }
+    return _save_audited(number, actor=actor, action=Action.SENDING_NUMBER_SAVED, data=data)
+
+
 def price_save(*, price: Price, actor) -> Price:
     """Set what a segment costs from a date on (integer cents)."""
     data = {"provider": price.provider, "country": price.country, "cents": price.cents_per_segment}
@@ -264,7 +277,6 @@ def price_save(*, price: Price, actor) -> Price:
 
 # --- sending numbers -------------------------------------------------------------------------
 
-SENDING_NUMBER_CREATED = "messaging.sending_number_created"
 WARMUP_CURVE_MAX_DAYS = 30
 
 
@@ -353,7 +365,7 @@ def sending_number_create(
         audit_record(
             tenant=tenant,
             actor=actor,
-            action=SENDING_NUMBER_CREATED,
+            action=Action.SENDING_NUMBER_CREATED,
             target=sender,
             data={
                 "kind": kind,

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns.tests.factories import ProviderAccountFactory
-from messaging.models import Message, ProviderAccount
+from messaging.models import Message, ProviderAccount, SendingNumber
 from tenants.models import AuditEvent
 from tenants.testing import client_for
 
@@ -47,3 +47,21 @@ def test_messages_are_read_only_in_the_admin(staff_owner):
     assert client.get(reverse("admin:messaging_message_changelist")).status_code == 200
     assert client.get(reverse("admin:messaging_message_add")).status_code == 403
     assert not Message.objects.exists()
+
+
+def test_sending_numbers_are_added_and_changed_through_the_services(staff_owner, tenant):
+    account = ProviderAccountFactory(tenant=tenant)
+    client = client_for(staff_owner)
+    form = {
+        "tenant": tenant.pk, "account": account.pk, "sender": "+61485000077", "kind": "number",
+        "sender_id_status": "n/a", "is_active": "on", "warmup_started_on": "2026-01-01",
+        "messages_per_second": 10, "warmup_curve": "[50, 100]",
+    }  # fmt: skip
+    assert client.post(reverse("admin:messaging_sendingnumber_add"), form).status_code == 302
+    number = SendingNumber.objects.get(tenant=tenant, sender="+61485000077")
+    form["messages_per_second"] = 5
+    assert client.post(reverse("admin:messaging_sendingnumber_change", args=[number.pk]), form).status_code == 302
+    number.refresh_from_db()
+    assert number.messages_per_second == 5
+    actions = set(AuditEvent.objects.filter(tenant=tenant).values_list("action", flat=True))
+    assert {"messaging.sending_number_created", "messaging.sending_number_saved"} <= actions
