@@ -433,34 +433,47 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
                 "error_message": ("text", [item.message.error_message for item in settled]),
             },
         )
-    for item in unknown:
-        SendJob.objects.filter(id=item.job.id).update(
-            status=JobStatus.UNKNOWN, gate=Gate.PROVIDER, reason="Timed out at hand-off; check before resending."
-        )
+    # Set-wise even here: a 429 storm can send a whole batch back at once.
+    SendJob.objects.filter(id__in=[item.job.id for item in unknown]).update(
+        status=JobStatus.UNKNOWN, gate=Gate.PROVIDER, reason="Timed out at hand-off; check before resending."
+    )
     stats.count("unknown", len(unknown))
-    for item, wait in retry_jobs:
-        SendJob.objects.filter(id=item.job.id).update(
-            status=JobStatus.PENDING,
-            message=None,
-            gate=Gate.PROVIDER,
-            outcome=GateOutcome.DEFER,
-            reason=f"Provider asked to retry ({item.message.error_code or 'temporary error'}).",
-            next_attempt_at=now + wait,
-            decided_at=now,
-        )
+    update_by_id(
+        SendJob,
+        [item.job.id for item, _ in retry_jobs],
+        {
+            "reason": (
+                "text",
+                [
+                    f"Provider asked to retry ({item.message.error_code or 'temporary error'})."
+                    for item, _ in retry_jobs
+                ],
+            ),
+            "next_attempt_at": ("timestamptz", [now + wait for _, wait in retry_jobs]),
+        },
+        fixed={
+            "status": JobStatus.PENDING,
+            "message_id": None,
+            "gate": Gate.PROVIDER,
+            "outcome": GateOutcome.DEFER,
+            "decided_at": now,
+        },
+    )
     stats.count("provider:retry", len(retry_jobs))
-    for item, result in failed_jobs:
-        SendJob.objects.filter(id=item.job.id).update(
-            status=JobStatus.FAILED,
-            gate=Gate.PROVIDER,
-            outcome=GateOutcome.SKIP,
-            reason=f"Provider refused: {result.error_code} {result.error_message}"[:200],
-            decided_at=now,
-        )
-        if result.error_code:
-            contact = Contact.objects.get(pk=item.job.contact_id)
+    update_by_id(
+        SendJob,
+        [item.job.id for item, _ in failed_jobs],
+        {"reason": ("text", [f"Provider refused: {r.error_code} {r.error_message}"[:200] for _, r in failed_jobs])},
+        fixed={"status": JobStatus.FAILED, "gate": Gate.PROVIDER, "outcome": GateOutcome.SKIP, "decided_at": now},
+    )
+    refused = [(item, result) for item, result in failed_jobs if result.error_code]
+    if refused:
+        contacts = Contact.objects.select_related("tenant").in_bulk([item.job.contact_id for item, _ in refused])
+        for item, result in refused:
             messaging_services.contact_consequence(
-                contact=contact, error_code=result.error_code, source=f"message {item.message.reference}"
+                contact=contacts[item.job.contact_id],
+                error_code=result.error_code,
+                source=f"message {item.message.reference}",
             )
     stats.count("provider:failed", len(failed_jobs))
     if released:
