@@ -353,7 +353,11 @@ def assert_paced(handed, seconds):
     actual = [at for _, at in handed]
     bound = int(SENDER_RATE) + 1
     assert max_in_window(slots) <= bound, "the limiter granted too many slots in one second"
-    assert max_in_window(actual) <= bound, "too many hand-offs in one second"
+    # A hand-off never goes before its slot. It may go a little after (a busy machine wakes a
+    # sleeper late), which can put one or two late ones in the same second as on-time ones:
+    # that is scheduling jitter, not the limiter granting too much (checked on slots above).
+    assert all(at >= slot - 0.001 for slot, at in handed), "a hand-off went before its slot"
+    assert max_in_window(actual) <= bound + 2, "too many hand-offs in one second"
     assert SENDER_RATE * seconds * 0.9 <= len(handed) <= SENDER_RATE * seconds + bound
 
 
