@@ -59,6 +59,14 @@ def owner(members):
 
 
 @pytest.fixture
+def staff_owner(owner):
+    """The owner, also allowed into the (tenant-scoped) Django admin."""
+    owner.is_staff = True
+    owner.save()
+    return owner
+
+
+@pytest.fixture
 def other_owner(other_tenant):
     """The owner of another tenant: every object of ``tenant`` must be a 404 for them."""
     return MembershipFactory(tenant=other_tenant, role=Role.OWNER, user=UserFactory(email="owner@rival.test")).user

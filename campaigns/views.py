@@ -18,6 +18,7 @@ from campaigns.rendering import BUILTIN_FIELDS, TemplateError, compile_body, ren
 from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.segments import SegmentInfo, gsm_replace, segment_info
+from tenants.forms import add_service_errors
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
 
@@ -27,14 +28,6 @@ PREPARING_REFRESH_SECONDS = 5
 UNKNOWN_JOBS_SHOWN = 100
 # The service names a variant's problem "Variant N: …", N counting the non-empty bodies.
 _VARIANT_PROBLEM = re.compile(r"^Variant (\d+): (.*)$", re.DOTALL)
-
-
-def _form_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 def _error_message(request, exc: ValidationError) -> None:
@@ -100,7 +93,7 @@ def _previews(template: Template, *, custom: list[str]) -> list[VariantPreview]:
 def _template_save_errors(form: TemplateForm, exc: ValidationError, fields: list[str]) -> None:
     """Put each "Variant N: …" problem next to the box it came from; the rest on the form."""
     if hasattr(exc, "error_dict"):
-        _form_errors(form, exc)
+        add_service_errors(form, exc)
         return
     for message in exc.messages:
         match = _VARIANT_PROBLEM.match(message)
@@ -286,7 +279,7 @@ class CampaignCreateView(TenantScopedMixin, View):
             try:
                 campaign = services.campaign_create(tenant=request.tenant, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                _form_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, f"Campaign {campaign.name!r} created as a draft.")
                 return redirect("campaigns:detail", pk=campaign.pk)
@@ -441,7 +434,7 @@ class SendingNumberListView(TenantScopedMixin, View):
                     tenant=request.tenant, actor=request.user, **form.cleaned_data
                 )
             except ValidationError as exc:
-                _form_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, f"{number.sender} added.")
                 return redirect("campaigns:numbers")

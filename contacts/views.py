@@ -12,6 +12,7 @@ from contacts import csvfiles, selectors, services
 from contacts.forms import ConsentForm, ContactForm, DncAddForm, DncRemoveForm, ImportSettingsForm, UploadForm
 from contacts.imports import media_path
 from contacts.models import ConsentMode, ConsentStatus, Contact, ContactImport, DoNotContact, ImportOutcome
+from tenants.forms import add_service_errors
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
 from tenants.services import audit_record
@@ -20,14 +21,6 @@ from tenants.services import audit_record
 def _after(request) -> int | None:
     value = request.GET.get("after", "")
     return int(value) if value.isdigit() else None
-
-
-def _form_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -80,7 +73,7 @@ class ContactCreateView(TenantScopedMixin, View):
                     tenant=request.tenant, actor=request.user, phone=data.pop("phone"), consent=consent, **data
                 )
             except ValidationError as exc:
-                _form_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, f"{contact.display_name} added.")
                 return redirect("contacts:detail", pk=contact.pk)
@@ -106,7 +99,7 @@ class ContactUpdateView(TenantScopedMixin, View):
             try:
                 services.contact_update(contact=contact, actor=request.user, phone=data.pop("phone"), **data)
             except ValidationError as exc:
-                _form_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, "Contact saved.")
                 return redirect("contacts:detail", pk=contact.pk)
@@ -388,7 +381,7 @@ class ImportDetailView(TenantScopedMixin, View):
                     consent_evidence=data["consent_evidence"],
                 )
             except ValidationError as exc:
-                _form_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 return redirect("contacts:import", pk=contact_import.pk)
         return self._render(request, contact_import, form=form, status=400)

@@ -241,7 +241,7 @@ class MembershipAdmin(TenantScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(TenantScopedAdmin):
+class AuditEventAdmin(ReadOnlyScopedAdmin):
     """Read-only: the audit log is append-only."""
 
     list_display = ["at", "tenant", "actor", "action", "target"]
@@ -260,15 +260,6 @@ class AuditEventAdmin(TenantScopedAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(tenant_id__in=tenant_ids_for(request, Perm.AUDIT_VIEW))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

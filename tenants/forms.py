@@ -1,8 +1,18 @@
 from django import forms
+from django.core.exceptions import ValidationError
 
 from tenants.models import Tenant
 from tenants.roles import Role
 from tenants.services import SETTINGS_FIELDS
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: by field where it names one, else on top."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
 
 
 class LoginForm(forms.Form):

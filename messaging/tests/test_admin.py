@@ -11,13 +11,6 @@ from tenants.testing import client_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_owner(owner):
-    owner.is_staff = True
-    owner.save()
-    return owner
-
-
 def test_provider_accounts_are_scoped_and_their_token_never_shown(staff_owner, tenant, other_tenant):
     ours = ProviderAccountFactory(tenant=tenant, auth_token="our-secret-token-123")
     theirs = ProviderAccountFactory(tenant=other_tenant)

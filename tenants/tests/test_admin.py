@@ -13,13 +13,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff_owner(owner):
-    owner.is_staff = True
-    owner.save()
-    return owner
-
-
-@pytest.fixture
 def rival_membership(other_tenant, other_owner):
     return Membership.objects.get(tenant=other_tenant, user=other_owner)
 
