@@ -35,7 +35,9 @@ from django.utils import timezone
 
 from campaigns import gates
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
+from contacts import guard
 from contacts.models import Contact
+from messaging import events
 from messaging import services as messaging_services
 from messaging.backends.base import OutboundSMS, Outcome, SendResult, SmsBackend, get_backend
 from messaging.models import Message, MessageKind, MessageStatus
@@ -169,7 +171,8 @@ def _process_batch(*, campaign_id: int, backend: SmsBackend, batch_size: int, lo
         stats.batches, stats.claimed = 1, len(jobs)
         contacts = {
             contact.id: contact
-            for contact in Contact.objects.select_for_update()
+            # NO KEY: rows that merely point at a contact (an inbound text) are not held up.
+            for contact in Contact.objects.select_for_update(no_key=True)
             .filter(id__in=[job.contact_id for job in jobs])
             .order_by("id")
         }
@@ -259,6 +262,7 @@ def _insert_messages(going: list, *, now: datetime) -> None:
             "reference": column("uuid", "reference"),
             "tenant_id": column("bigint", "tenant_id"),
             "contact_id": column("bigint", "contact_id"),
+            "campaign_id": column("bigint", "campaign_id"),
             "sending_number_id": column("bigint", "sending_number_id"),
             "kind": ("text", [MessageKind.CAMPAIGN] * len(drafts)),
             "to_phone": column("text", "to_phone"),
@@ -339,8 +343,17 @@ def hand_off(*, campaign: Campaign, outgoing: list, backend: SmsBackend, decisio
     return sent
 
 
+# What a job gets when its number went on the do-not-contact list after the batch was decided.
+OPTED_OUT_MEANWHILE = "opted_out_meanwhile"
+
+
 def _send_paced(items: list, backend: SmsBackend) -> list[SendResult]:
-    """Hand each message over once its rate-limit slot has come, in groups of those due."""
+    """Hand each message over once its rate-limit slot has come, in groups of those due.
+
+    Each group's numbers are held against opt-outs for the provider call and the
+    do-not-contact list is read again for them (contacts.guard): a number that opted out
+    since the batch was decided is not handed over.
+    """
     results: list[SendResult] = []
     position = 0
     while position < len(items):
@@ -352,7 +365,22 @@ def _send_paced(items: list, backend: SmsBackend) -> list[SendResult]:
         while end < len(items) and items[end].slot <= now:
             end += 1
         end = max(end, position + 1)
-        results.extend(backend.send([item.outbound for item in items[position:end]]))
+        group = items[position:end]
+        with guard.numbers_held(group[0].message.tenant_id, [item.outbound.to for item in group]) as blocked:
+            going = [item for item in group if item.outbound.to not in blocked]
+            sent = iter(backend.send([item.outbound for item in going]) if going else [])
+            for item in group:
+                if item.outbound.to in blocked:
+                    results.append(
+                        SendResult(
+                            reference=item.outbound.reference,
+                            outcome=Outcome.REJECTED,
+                            status=OPTED_OUT_MEANWHILE,
+                            error_message="Opted out just before hand-off; not sent.",
+                        )
+                    )
+                else:
+                    results.append(next(sent))
         position = end
     return results
 
@@ -392,10 +420,14 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 def _record_results(*, campaign: Campaign, items: list, results: list[SendResult], decision, stats) -> int:
     now = timezone.now()
-    accepted, released, retry_jobs, failed_jobs, unknown = [], [], [], [], []
+    accepted, released, retry_jobs, failed_jobs, unknown, opted_out = [], [], [], [], [], []
     for item, result in zip(items, results, strict=True):
         message = item.message
-        if result.outcome == Outcome.ACCEPTED:
+        if result.status == OPTED_OUT_MEANWHILE:
+            message.status, message.error_message = MessageStatus.REJECTED, result.error_message
+            released.append(item)
+            opted_out.append(item)
+        elif result.outcome == Outcome.ACCEPTED:
             message.status, message.provider_id, message.handed_off_at = MessageStatus.QUEUED, result.provider_id, now
             accepted.append(item)
             if result.price_cents is not None:
@@ -422,6 +454,16 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
         SendJob.objects.filter(id__in=[item.job.id for item in accepted]).update(status=JobStatus.SENT)
         Contact.objects.filter(id__in=[item.job.contact_id for item in accepted]).update(last_sent_at=now)
         stats.count("sent", len(accepted))
+        # Status callbacks that beat us here waited for these provider ids.
+        events.events_apply_pending(sids=[item.message.provider_id for item in accepted])
+    SendJob.objects.filter(id__in=[item.job.id for item in opted_out]).update(
+        status=JobStatus.SKIPPED,
+        gate=Gate.DNC,
+        outcome=GateOutcome.SKIP,
+        reason="Opted out just before hand-off.",
+        decided_at=now,
+    )
+    stats.count(f"{Gate.DNC}:{GateOutcome.SKIP}", len(opted_out))
     if released or unknown:
         settled = released + unknown
         update_by_id(

@@ -59,6 +59,7 @@ class Draft:
 
     tenant_id: int
     contact_id: int
+    campaign_id: int
     sending_number_id: int
     to_phone: str
     from_sender: str
@@ -358,6 +359,7 @@ def evaluate(
         message = Draft(
             tenant_id=tenant.id,
             contact_id=contact.id,
+            campaign_id=campaign.id,
             sending_number_id=sender.id,
             to_phone=contact.phone_e164,
             from_sender=sender.sender,

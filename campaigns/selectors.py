@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
-from messaging.segments import SegmentInfo, segment_info
 
 from campaigns.models import Campaign, JobStatus, SendJob
 from campaigns.rendering import compile_body, render_message
 from contacts.models import ConsentStatus, Contact
 from contacts.selectors import tag_filter
 from messaging import selectors as messaging_selectors
+from messaging.segments import SegmentInfo, segment_info
 from tenants.models import Tenant
 
 # Longest personalisation we plan for when a tenant has no contacts yet.

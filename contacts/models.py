@@ -152,6 +152,7 @@ class ConsentRecord(models.Model):
 
 class DncReason(models.TextChoices):
     STOP_KEYWORD = "stop_keyword", "Replied STOP"
+    OPT_OUT_REQUEST = "opt_out_request", "Asked to stop in other words"
     COMPLAINT = "complaint", "Complaint"
     MANUAL = "manual", "Added by staff"
     PROVIDER_OPT_OUT = "provider_opt_out", "Provider opt-out"
@@ -159,7 +160,7 @@ class DncReason(models.TextChoices):
 
 
 # Reasons an opt-in keyword (START) may lift; a complaint or a manual entry never lifts by keyword.
-DNC_REASONS_LIFTED_BY_OPT_IN = (DncReason.STOP_KEYWORD, DncReason.PROVIDER_OPT_OUT)
+DNC_REASONS_LIFTED_BY_OPT_IN = (DncReason.STOP_KEYWORD, DncReason.OPT_OUT_REQUEST, DncReason.PROVIDER_OPT_OUT)
 
 
 class DoNotContact(models.Model):

@@ -16,8 +16,9 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from contacts import csvfiles, imports
+from contacts import csvfiles, guard, imports
 from contacts.models import (
+    DNC_REASONS_LIFTED_BY_OPT_IN,
     ConsentKind,
     ConsentMode,
     ConsentRecord,
@@ -181,11 +182,18 @@ def dnc_add(
     """Put a number on the tenant's do-not-contact list; (entry, created). Idempotent.
 
     Accepts any number that parses (a landline too: it may become a mobile's number later).
+    No message to the number is handed to the provider after this returns (contacts.guard).
     """
+    return _dnc_add(tenant=tenant, phone=phone, reason=reason, actor=actor, note=note, source=source, lock=True)
+
+
+def _dnc_add(*, tenant, phone, reason, actor, note, source, lock: bool) -> tuple[DoNotContact, bool]:
     parsed = normalize_phone(phone)
     if parsed.e164 is None:
         raise ValidationError(f"{phone} is not a valid phone number.")
     with transaction.atomic():
+        if lock:  # else the caller holds the tenant-wide lock
+            guard.lock_number_exclusively(tenant.id, parsed.e164)
         entry, created = DoNotContact.objects.get_or_create(
             tenant=tenant,
             phone_e164=parsed.e164,
@@ -229,8 +237,11 @@ def dnc_add_many(*, tenant: Tenant, text: str, actor, reason: str = DncReason.MA
         return DncBulkResult(0, 0, invalid)
     added = already = 0
     with transaction.atomic():
+        guard.lock_tenant_exclusively(tenant.id)  # one lock, however long the list
         for _, item in lines:
-            _, created = dnc_add(tenant=tenant, phone=item, reason=reason, actor=actor, note=note)
+            _, created = _dnc_add(
+                tenant=tenant, phone=item, reason=reason, actor=actor, note=note, source="", lock=False
+            )
             added += created
             already += not created
     return DncBulkResult(added, already, [])
@@ -249,6 +260,29 @@ def dnc_remove(*, entry: DoNotContact, actor, reason: str) -> None:
             data={"reason": reason.strip()[:500], "entry_reason": entry.reason, "added": entry.created_at.isoformat()},
         )
         DoNotContact.objects.filter(pk=entry.pk).delete()
+
+
+def dnc_opt_in(*, tenant: Tenant, phone: str, source: str) -> str:
+    """Someone asked to hear from the tenant again (START): lift an opt-out entry, never more.
+
+    Returns "lifted", "absent" (no entry), or "kept" (the entry is a complaint, a manual entry
+    or a hard bounce, which only staff may lift).
+    """
+    with transaction.atomic():
+        entry = DoNotContact.objects.select_for_update().filter(tenant=tenant, phone_e164=phone).first()
+        if entry is None:
+            return "absent"
+        if entry.reason not in DNC_REASONS_LIFTED_BY_OPT_IN:
+            return "kept"
+        audit_record(
+            tenant=tenant,
+            actor=None,
+            action=Action.DNC_REMOVED,
+            target=entry.phone_e164,
+            data={"reason": f"Opted back in ({source})"[:500], "entry_reason": entry.reason},
+        )
+        DoNotContact.objects.filter(pk=entry.pk).delete()
+    return "lifted"
 
 
 # --- imports --------------------------------------------------------------------------------

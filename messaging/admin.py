@@ -1,6 +1,7 @@
 """Admin for messaging: tenant-scoped; accounts and prices are saved through the services."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
@@ -14,7 +15,10 @@ class ProviderAccountForm(forms.ModelForm):
     auth_token = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
-        help_text="Leave empty to keep the current token. It is never shown again.",
+        help_text=(
+            "Stored encrypted and never shown again. Leave empty to keep the current token, or, for a new "
+            "account, to use its entry in TWILIO_AUTH_TOKENS."
+        ),
     )
 
     class Meta:
@@ -23,8 +27,9 @@ class ProviderAccountForm(forms.ModelForm):
 
     def clean_auth_token(self):
         token = self.cleaned_data.get("auth_token", "")
-        if not token and not (self.instance and self.instance.pk):
-            raise ValidationError("A new account needs its auth token.")
+        in_environment = self.data.get("account_sid", "") in settings.TWILIO_AUTH_TOKENS
+        if not token and not (self.instance and self.instance.pk) and not in_environment:
+            raise ValidationError("A new account needs its auth token (or an entry in TWILIO_AUTH_TOKENS).")
         return token or self.instance.auth_token
 
 

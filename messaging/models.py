@@ -3,10 +3,13 @@
 import uuid
 from datetime import date
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
 from contacts.models import Contact
+from messaging.keywords import Intent
+from smscrm.crypto import EncryptedTextField
 from tenants.models import Tenant
 
 
@@ -19,14 +22,15 @@ class ProviderAccount(models.Model):
     """A provider (sub)account a tenant sends through.
 
     Webhooks name the account (Twilio's AccountSid); its auth token validates their signature.
-    The token is a secret: it is never shown back in full, logged or exported.
+    The token is a secret: stored encrypted (or, left empty, read from TWILIO_AUTH_TOKENS in
+    the environment), never shown back in full, logged or exported.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="provider_accounts")
     provider = models.CharField(max_length=12, choices=Provider.choices, default=Provider.TWILIO)
     label = models.CharField(max_length=80, blank=True)
     account_sid = models.CharField(max_length=64, unique=True)
-    auth_token = models.CharField(max_length=128)
+    auth_token = EncryptedTextField(blank=True, help_text="Empty: taken from TWILIO_AUTH_TOKENS.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -37,7 +41,12 @@ class ProviderAccount(models.Model):
     def credentials(self):
         from messaging.backends.base import ProviderCredentials
 
-        return ProviderCredentials(account_sid=self.account_sid, auth_token=self.auth_token)
+        return ProviderCredentials(account_sid=self.account_sid, auth_token=self.token)
+
+    @property
+    def token(self) -> str:
+        """The auth token: the stored one, else the environment's for this account ("" if none)."""
+        return self.auth_token or settings.TWILIO_AUTH_TOKENS.get(self.account_sid, "")
 
 
 class SenderKind(models.TextChoices):
@@ -134,14 +143,25 @@ class Price(models.Model):
 
 
 class MessageStatus(models.TextChoices):
-    """A message's life.
+    """A message's life, and how the provider's status words map onto it.
 
-    Outbound: ``sending`` (committed before the provider call, budget reserved) → ``queued``
-    (the provider accepted it and gave an id) → ``sent`` → ``delivered``, or ``undelivered`` /
-    ``failed`` at any point after hand-off. ``rejected``: the provider refused it at hand-off
-    (nothing sent, nothing charged). ``unknown``: a worker died between marking it sending and
-    learning the outcome and the provider could not tell; a person decides. Later statuses never
-    give way to earlier ones (callbacks arrive out of order). Inbound: ``received``.
+    Outbound::
+
+        sending ──► queued ──► sent ──► failed < undelivered < delivered
+           │          (provider: queued, accepted, scheduled, sending)
+           ├──► rejected   (refused at hand-off: nothing sent, nothing charged)
+           └──► unknown    (a worker died mid hand-off and the provider cannot tell)
+
+    ``sending`` is ours: committed, budget reserved, before the provider call. The provider's
+    ``queued``, ``accepted``, ``scheduled`` and ``sending`` all mean "at the provider" (queued);
+    ``read`` counts as delivered, ``partially_delivered`` as delivered (the handset got some of
+    it), ``canceled`` as failed. Every report is ranked and a message only moves up the ranks:
+    queued 1 < sent 2 < failed 3 < undelivered 4 < delivered 5. Callbacks arrive out of order
+    and twice, so a late ``sent`` never overwrites ``delivered`` and the final state is the
+    highest report received whatever the order (a delivery receipt is the strongest evidence).
+    Each report is kept, with its time, as a ProviderEvent in the message's history.
+
+    Inbound: ``received``.
     """
 
     SENDING = "sending", "Sending"
@@ -157,7 +177,7 @@ class MessageStatus(models.TextChoices):
 
 class MessageKind(models.TextChoices):
     CAMPAIGN = "campaign", "Campaign"
-    REPLY = "reply", "Reply"
+    REPLY = "reply", "Automatic reply"  # our answer to STOP, START or HELP (TwiML)
     INBOUND = "inbound", "Inbound"
 
 
@@ -169,6 +189,11 @@ class Message(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, related_name="messages", db_index=False)
     sending_number = models.ForeignKey(
         SendingNumber, on_delete=models.PROTECT, null=True, related_name="messages", db_index=False
+    )
+    # The campaign an outbound message belongs to; for an inbound one, the campaign whose message
+    # reached that number last (within INBOUND_ATTRIBUTION_DAYS), to which it is attributed.
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", db_index=False
     )
     kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.CAMPAIGN)
     to_phone = models.CharField(max_length=16)
@@ -188,6 +213,15 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     handed_off_at = models.DateTimeField(null=True, blank=True)
     status_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(
+        null=True, blank=True, help_text="From the carrier's receipt (RawDlrDoneDate) when given, else its arrival."
+    )
+    # Inbound only: what the text asked for, the keyword or phrase that matched, and whether
+    # staff have read it in the inbox.
+    # Database defaults too: the dispatcher's bulk INSERT names only the columns it sets.
+    intent = models.CharField(max_length=16, choices=Intent.choices, blank=True, default="", db_default="")
+    matched = models.CharField(max_length=100, blank=True, default="", db_default="")
+    read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -205,6 +239,10 @@ class Message(models.Model):
             # A contact's messages, newest first (timelines, sticky sender; deleting a contact).
             models.Index(fields=["contact", "-created_at"], name="message_contact_created"),
             models.Index(fields=["tenant", "-created_at"], name="message_tenant_created"),
+            # Campaign analytics count a campaign's messages by status.
+            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
+            # The inbox: a tenant's inbound texts, newest first.
+            models.Index(fields=["tenant", "-created_at"], condition=models.Q(kind="inbound"), name="message_inbox"),
         ]
 
     def __str__(self) -> str:
@@ -250,3 +288,44 @@ class RateLimitState(models.Model):
 
     key = models.CharField(max_length=100, primary_key=True)
     tat = models.FloatField(default=0.0, help_text="Theoretical arrival time of the next message (epoch seconds).")
+
+
+class EventKind(models.TextChoices):
+    STATUS = "status", "Status callback"
+    INBOUND = "inbound", "Inbound message"
+
+
+class ProviderEvent(models.Model):
+    """One webhook the provider sent us, kept as it came, once.
+
+    Keyed by (MessageSid, MessageStatus) for status callbacks and by MessageSid for inbound
+    messages (status "inbound"), so a replay inserts nothing and changes nothing. The events of
+    a message, by ``received_at``, are its history. A status callback that arrives before the
+    dispatcher has recorded the message's provider id waits here unapplied (``message`` empty)
+    until the dispatcher or the sweeper links and applies it.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=8, choices=EventKind.choices)
+    message_sid = models.CharField(max_length=64)
+    status = models.CharField(max_length=24)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="events", db_index=False
+    )
+    error_code = models.CharField(max_length=10, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True, help_text="RawDlrDoneDate, read as UTC.")
+    applied = models.BooleanField(default=False)
+    received_at = models.DateTimeField()
+    params = models.JSONField(default=dict, help_text="Every parameter posted (the signature covered them all).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message_sid", "status"], name="provider_event_once"),
+        ]
+        indexes = [
+            models.Index(fields=["message", "received_at"], name="provider_event_history"),
+            models.Index(fields=["received_at"], condition=models.Q(applied=False), name="provider_event_unapplied"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_sid} {self.status}"

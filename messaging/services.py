@@ -27,35 +27,11 @@ from tenants.services import audit_record
 
 logger = logging.getLogger(__name__)
 
-# How far along its life a status is: a callback may only move a message forward.
-STATUS_RANK = {
-    MessageStatus.SENDING: 0,
-    MessageStatus.UNKNOWN: 0,
-    MessageStatus.QUEUED: 1,
-    "accepted": 1,
-    "scheduled": 1,
-    "sending_provider": 2,
-    MessageStatus.SENT: 3,
-    MessageStatus.DELIVERED: 4,
-    MessageStatus.UNDELIVERED: 4,
-    MessageStatus.FAILED: 4,
-    MessageStatus.REJECTED: 4,
-}
-# Provider statuses we keep as they are; others map onto ours.
-PROVIDER_STATUS = {
-    "queued": MessageStatus.QUEUED,
-    "accepted": MessageStatus.QUEUED,
-    "scheduled": MessageStatus.QUEUED,
-    "sending": MessageStatus.QUEUED,
-    "sent": MessageStatus.SENT,
-    "delivered": MessageStatus.DELIVERED,
-    "read": MessageStatus.DELIVERED,
-    "undelivered": MessageStatus.UNDELIVERED,
-    "failed": MessageStatus.FAILED,
-    "canceled": MessageStatus.FAILED,
-}
-# Final failures that say the number itself is bad (twilio.md): stop messaging it.
-HARD_BOUNCE_CODES = {"21211", "21614", "30005", "30006"}
+# Error codes (twilio.md): what each says beyond the one message.
+PROVIDER_OPT_OUT_CODE = "21610"  # the recipient replied STOP to this sender: do-not-contact
+HARD_BOUNCE_CODES = {"21211", "21614", "30005", "30006"}  # the number itself is bad: stop messaging it
+TRANSIENT_CODES = {"30003", "30008"}  # kept as a failure of this message only; the contact stays
+CONTENT_FILTERED_CODE = "30007"  # carriers filtered the wording: shown on the campaign
 
 
 def local_periods(tenant: Tenant, at: datetime) -> tuple[date, date]:
@@ -186,44 +162,9 @@ def message_price_reconcile(*, message: Message, price_cents: int) -> None:
         Message.objects.filter(pk=locked.pk).update(provider_price_cents=price_cents)
 
 
-def message_status_apply(
-    *, account: ProviderAccount, provider_id: str, status: str, error_code: str = "", at: datetime | None = None
-) -> Message | None:
-    """Apply a provider's status report; a status never moves a message backwards.
-
-    Returns the message, or None when no message of the account's tenant has that id. A hard
-    bounce marks the contact undeliverable; 21610 puts the number on the do-not-contact list.
-    """
-    new = PROVIDER_STATUS.get(status)
-    if new is None:
-        return None
-    at = at or timezone.now()
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("contact")
-            .filter(tenant_id=account.tenant_id, provider_id=provider_id)
-            .first()
-        )
-        if message is None:
-            return None
-        if STATUS_RANK.get(new, 0) <= STATUS_RANK.get(message.status, 0) and message.status != MessageStatus.UNKNOWN:
-            return message  # a late or repeated report
-        message.status = new
-        message.status_at = at
-        fields = ["status", "status_at"]
-        if error_code:
-            message.error_code = error_code[:10]
-            fields.append("error_code")
-        message.save(update_fields=fields)
-        if error_code and message.contact_id:
-            contact_consequence(contact=message.contact, error_code=error_code, source=f"message {provider_id}")
-    return message
-
-
 def contact_consequence(*, contact: Contact, error_code: str, source: str) -> None:
     """What an error code means for the contact beyond one message (twilio.md's table)."""
-    if error_code == "21610":
+    if error_code == PROVIDER_OPT_OUT_CODE:
         contact_services.dnc_add(
             tenant=contact.tenant,
             phone=contact.phone_e164,

@@ -42,11 +42,10 @@ def callback_params(*, provider_id: str, account_sid: str, sender: str, to: str,
 def deliver_callbacks(callbacks: list[list[str]]) -> int:
     """Post each message's callbacks; returns how many were accepted (HTTP 2xx)."""
     mix = parse_mix(settings.SMS_SIMULATOR_MIX)
-    tokens = dict(
-        ProviderAccount.objects.filter(account_sid__in={c[1] for c in callbacks}).values_list(
-            "account_sid", "auth_token"
-        )
-    )
+    tokens = {
+        account.account_sid: account.token
+        for account in ProviderAccount.objects.filter(account_sid__in={c[1] for c in callbacks})
+    }
     delivered = 0
     for provider_id, account_sid, sender, to, url in callbacks:
         token = tokens.get(account_sid)

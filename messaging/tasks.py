@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.core.cache import cache
 
-from messaging import services, simulation
+from messaging import events, services, simulation
 from messaging.backends.base import get_backend
 
 
@@ -22,3 +22,9 @@ def reconcile_prices() -> None:
         services.message_prices_reconcile(backend=get_backend())
     finally:
         cache.delete("lock:messaging.reconcile_prices")
+
+
+@shared_task(name="messaging.apply_pending_events", ignore_result=True)
+def apply_pending_events() -> int:
+    """Periodic: status callbacks that beat their message's provider id (see messaging.events)."""
+    return events.events_apply_pending()

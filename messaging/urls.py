@@ -5,5 +5,7 @@ from messaging import webhooks
 app_name = "messaging"
 
 urlpatterns = [
+    path("webhooks/provider", webhooks.provider, name="provider_webhook"),
     path("webhooks/twilio/status", webhooks.status_callback, name="status_callback"),
+    path("webhooks/twilio/inbound", webhooks.inbound_message, name="inbound_webhook"),
 ]

@@ -1,14 +1,25 @@
-"""Provider webhooks: status callbacks, signature-verified.
+"""Provider webhooks: status callbacks and inbound texts, signature first.
 
-The URL a signature covers is rebuilt from PUBLIC_BASE_URL and the request's path and query,
-never from the Host header (a proxy sits in front in production). The token that validates a
-request is the auth token of the account its AccountSid names; an unknown account or a bad
-signature gets 403 and changes nothing.
+``POST /webhooks/provider`` takes both kinds (told apart by their parameters);
+``/webhooks/twilio/status`` and ``/webhooks/twilio/inbound`` take one each and are the URLs the
+backends and the numbers page give out.
+
+Every request is checked in this order, and a refusal stores nothing:
+
+1. size: a body over WEBHOOK_MAX_BYTES (64 KB) gets 413 before it is parsed;
+2. signature: ``X-Twilio-Signature`` validated by twilio's RequestValidator with the auth token
+   of the account its AccountSid names. The URL it covers is rebuilt from PUBLIC_BASE_URL (or,
+   with WEBHOOK_TRUST_PROXY_HEADERS, from the proxy's X-Forwarded-* headers), never from the
+   Host header; the validator accepts it with and without the default port. A missing or wrong
+   signature or an unknown account gets 403 and one log line naming the account, never a token;
+3. tenant: the account's, confirmed by OUR number (a status callback's From, an inbound To)
+   among that account's senders; a number of another account or tenant never matches.
 """
 
 from __future__ import annotations
 
 import logging
+from xml.sax.saxutils import escape
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -16,44 +27,124 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
-from messaging import services
-from messaging.models import ProviderAccount
+from messaging import events, inbound
+from messaging.models import ProviderAccount, SendingNumber
 
 logger = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+INBOUND_STATUSES = {"received", "receiving"}
+
+
+def twiml(reply: str) -> HttpResponse:
+    if not reply:
+        return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(reply)}</Message></Response>'
+    return HttpResponse(body, content_type="text/xml")
+
+
+def refuse(request: HttpRequest, status: int, reason: str) -> HttpResponse:
+    logger.warning(
+        "webhook refused (%s): %s from account %s", request.path, reason, request.POST.get("AccountSid", "?")[:64]
+    )
+    return HttpResponse(reason, status=status, content_type="text/plain")
 
 
 def public_url(request: HttpRequest) -> str:
+    """The URL the provider called, as it signed it."""
+    if settings.WEBHOOK_TRUST_PROXY_HEADERS and request.headers.get("X-Forwarded-Host"):
+        proto = request.headers.get("X-Forwarded-Proto", "https").split(",")[0].strip()
+        host = request.headers["X-Forwarded-Host"].split(",")[0].strip()
+        port = request.headers.get("X-Forwarded-Port", "").split(",")[0].strip()
+        if port and ":" not in host:
+            host = f"{host}:{port}"
+        return f"{proto}://{host}{request.get_full_path()}"
     return settings.PUBLIC_BASE_URL + request.get_full_path()
 
 
-def verified_account(request: HttpRequest) -> ProviderAccount | None:
-    """The account that signed the request, or None when the signature does not hold."""
+def verified_account(request: HttpRequest) -> tuple[ProviderAccount | None, str]:
+    """The account that signed the request, or (None, why not)."""
     sid = request.POST.get("AccountSid", "")
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not sid or not signature:
-        return None
-    account = ProviderAccount.objects.filter(account_sid=sid, is_active=True).first()
+    if not signature:
+        return None, "missing signature"
+    if not sid:
+        return None, "no AccountSid"
+    account = ProviderAccount.objects.filter(account_sid=sid, is_active=True).select_related("tenant").first()
     if account is None:
-        return None
+        return None, "unknown account"
+    token = account.token
     # The validator reads repeated keys through QueryDict.getlist and signs whatever was posted.
-    if not RequestValidator(account.auth_token).validate(public_url(request), request.POST, signature):
-        return None
-    return account
+    if not token or not RequestValidator(token).validate(public_url(request), request.POST, signature):
+        return None, "invalid signature"
+    return account, ""
+
+
+def tenant_of(account: ProviderAccount, our_number: str):
+    """The tenant of OUR number among the account's senders; the account's tenant otherwise."""
+    number = (
+        SendingNumber.objects.filter(account=account, sender=our_number).select_related("tenant").first()
+        if our_number
+        else None
+    )
+    return number.tenant if number is not None else account.tenant
+
+
+def is_inbound(request: HttpRequest) -> bool:
+    status = (request.POST.get("MessageStatus") or request.POST.get("SmsStatus") or "").lower()
+    if status and status not in INBOUND_STATUSES:
+        return False
+    return "Body" in request.POST or status in INBOUND_STATUSES
+
+
+def _checked(request: HttpRequest):
+    """(account, None) for a request that may be handled, else (None, the refusal)."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > settings.WEBHOOK_MAX_BYTES:
+        return None, HttpResponse("Request body too large", status=413, content_type="text/plain")
+    if len(request.body) > settings.WEBHOOK_MAX_BYTES:
+        return None, HttpResponse("Request body too large", status=413, content_type="text/plain")
+    account, why = verified_account(request)
+    if account is None:
+        return None, refuse(request, 403, f"Forbidden: {why}")
+    return account, None
+
+
+def _status(request: HttpRequest, account: ProviderAccount) -> HttpResponse:
+    tenant = tenant_of(account, request.POST.get("From", ""))
+    events.status_callback_record(tenant_id=tenant.id, params=request.POST.dict())
+    return twiml("")
+
+
+def _inbound(request: HttpRequest, account: ProviderAccount) -> HttpResponse:
+    tenant = tenant_of(account, request.POST.get("To", ""))
+    received = inbound.inbound_receive(tenant=tenant, params=request.POST.dict())
+    return twiml(received.reply)
+
+
+@csrf_exempt
+@require_POST
+def provider(request: HttpRequest) -> HttpResponse:
+    """Status callbacks and inbound texts at one URL."""
+    account, refusal = _checked(request)
+    if refusal is not None:
+        return refusal
+    return _inbound(request, account) if is_inbound(request) else _status(request, account)
 
 
 @csrf_exempt
 @require_POST
 def status_callback(request: HttpRequest) -> HttpResponse:
-    account = verified_account(request)
-    if account is None:
-        logger.warning("status callback refused: bad or missing signature (account %s)", request.POST.get("AccountSid"))
-        return HttpResponse("Invalid signature", status=403, content_type="text/plain")
-    services.message_status_apply(
-        account=account,
-        provider_id=request.POST.get("MessageSid", ""),
-        status=request.POST.get("MessageStatus", ""),
-        error_code=request.POST.get("ErrorCode", ""),
-    )
-    return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+    account, refusal = _checked(request)
+    if refusal is not None:
+        return refusal
+    return _status(request, account)
+
+
+@csrf_exempt
+@require_POST
+def inbound_message(request: HttpRequest) -> HttpResponse:
+    account, refusal = _checked(request)
+    if refusal is not None:
+        return refusal
+    return _inbound(request, account)

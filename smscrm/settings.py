@@ -241,6 +241,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "messaging-apply-pending-events": {
+        "task": "messaging.apply_pending_events",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "messaging-reconcile-prices": {
         "task": "messaging.reconcile_prices",
         "schedule": 300.0,
@@ -263,6 +268,18 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # SMS provider: "simulator" (default: no account needed), "twilio", or "locmem" (tests).
 SMS_BACKEND = env.str("SMS_BACKEND", default="locmem" if TESTING else "simulator")
+# Auth tokens of provider accounts kept in the environment rather than the database:
+# "ACxxxx=token,ACyyyy=token". An account whose stored token is empty uses its entry here.
+TWILIO_AUTH_TOKENS = env.dict("TWILIO_AUTH_TOKENS", default={})
+# Fernet keys that encrypt secrets at rest (newest first); empty: derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# Webhooks: the URL a signature covers is PUBLIC_BASE_URL + the request's path, unless the
+# proxy in front is trusted to say which URL it was called on (X-Forwarded-Proto/Host/Port).
+WEBHOOK_TRUST_PROXY_HEADERS = env.bool("WEBHOOK_TRUST_PROXY_HEADERS", default=False)
+WEBHOOK_MAX_BYTES = 64 * 1024
+# An opt-out or reply is attributed to the campaign whose message reached the number last,
+# within this many days.
+INBOUND_ATTRIBUTION_DAYS = env.int("INBOUND_ATTRIBUTION_DAYS", default=30)
 # Twilio's API base; tests point it at a local fake server (never the real API).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 # Seconds a message may wait in the provider's queue before it expires (Twilio: at most 36,000).

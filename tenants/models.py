@@ -18,6 +18,21 @@ def validate_timezone(value: str) -> None:
 LATEST_SEND_HOUR = 21
 EARLIEST_SEND_HOUR = 9
 
+# Replies to the keywords (as TwiML in the webhook's response); tenants may reword them.
+DEFAULT_OPT_OUT_REPLY = "You've been unsubscribed from {business}. No more messages will be sent."
+DEFAULT_OPT_IN_REPLY = "You're subscribed to messages from {business} again. Reply STOP to opt out."
+DEFAULT_HELP_REPLY = "{business}: {contact}. Reply STOP to opt out."
+
+
+def reply_problem(text: str) -> str:
+    """Why a keyword reply template is unusable, or "" (it must name the business)."""
+    if "{business}" not in text:
+        return "Include {business} so the reply identifies the business (Spam Act s17)."
+    leftover = text.replace("{business}", "").replace("{contact}", "")
+    if "{" in leftover or "}" in leftover:
+        return "Only {business} and {contact} can be filled in."
+    return ""
+
 
 class Tenant(models.Model):
     """A business using the product. Every row of every domain app belongs to one tenant.
@@ -58,6 +73,30 @@ class Tenant(models.Model):
         default="Reply STOP to opt out",
         help_text="Ends every campaign message (Spam Act s18); must name STOP.",
     )
+    contact_details = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="How people reach the business (phone, email or web), given in HELP replies.",
+    )
+    opt_out_reply = models.CharField(
+        max_length=320,
+        default=DEFAULT_OPT_OUT_REPLY,
+        help_text="Sent when someone opts out. {business} becomes the business name.",
+    )
+    opt_in_reply = models.CharField(
+        max_length=320,
+        default=DEFAULT_OPT_IN_REPLY,
+        help_text="Sent when someone replies START. {business} becomes the business name.",
+    )
+    help_reply = models.CharField(
+        max_length=320,
+        default=DEFAULT_HELP_REPLY,
+        help_text="Sent when someone replies HELP. {business} and {contact} are filled in.",
+    )
+    opt_out_phrases = models.TextField(
+        blank=True,
+        help_text="Requests in other words that count as an opt-out, one per line. Empty: the built-in list.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -83,6 +122,18 @@ class Tenant(models.Model):
             raise ValidationError({"quiet_hours_end": "Sending must resume before quiet hours start."})
         if self.daily_budget_cents > self.monthly_budget_cents:
             raise ValidationError({"daily_budget_cents": "The daily cap cannot exceed the monthly cap."})
+        errors = {}
+        for field in ("opt_out_reply", "opt_in_reply", "help_reply"):
+            problem = reply_problem(getattr(self, field))
+            if problem:
+                errors[field] = problem
+        if errors:
+            raise ValidationError(errors)
+
+    def keyword_reply(self, field: str) -> str:
+        """A keyword reply with the business name and contact details filled in."""
+        contact = self.contact_details.strip() or "reply to this message"
+        return getattr(self, field).replace("{business}", self.business_name).replace("{contact}", contact)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

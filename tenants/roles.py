@@ -35,6 +35,7 @@ class Perm:
     CAMPAIGNS_LAUNCH = "campaigns.launch"
     NUMBERS_MANAGE = "numbers.manage"
     DNC_MANAGE = "dnc.manage"
+    INBOX_MANAGE = "inbox.manage"
     BUDGETS_MANAGE = "budgets.manage"
     SETTINGS_MANAGE = "settings.manage"
     KILL_SWITCH = "tenant.kill_switch"
@@ -53,6 +54,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     Perm.CAMPAIGNS_LAUNCH: Role.ADMIN,
     Perm.NUMBERS_MANAGE: Role.ADMIN,
     Perm.DNC_MANAGE: Role.ADMIN,
+    Perm.INBOX_MANAGE: Role.STAFF,
     Perm.BUDGETS_MANAGE: Role.ADMIN,
     Perm.SETTINGS_MANAGE: Role.ADMIN,
     Perm.KILL_SWITCH: Role.ADMIN,

@@ -173,6 +173,11 @@ SETTINGS_FIELDS = (
     "quiet_hours_start",
     "quiet_hours_end",
     *BUDGET_FIELDS,
+    "contact_details",
+    "opt_out_reply",
+    "opt_in_reply",
+    "help_reply",
+    "opt_out_phrases",
 )
 
 

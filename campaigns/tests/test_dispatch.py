@@ -11,6 +11,7 @@ from itertools import count
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from campaigns import dispatch, services
@@ -22,22 +23,8 @@ from messaging.backends.base import Consequence, get_backend
 from messaging.models import Message, MessageStatus, Price, ProviderAccount, SenderDailyCount, SendingNumber, Spend
 from tenants import services as tenant_services
 
-NOON_SYDNEY = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
 SYDNEY = "Australia/Sydney"
 _sids = count(1)
-
-
-@pytest.fixture(autouse=True)
-def _outbox():
-    locmem.reset()
-    yield
-    locmem.reset()
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOON_SYDNEY, tick=True) as traveller:
-        yield traveller
 
 
 def sending_setup(tenant, *, senders=1, curve=(1000,), mps=1000, price=5):
@@ -342,18 +329,27 @@ def test_reconciler_settles_jobs_a_dead_worker_left_sending(tenant, clock):
 
 @pytest.mark.django_db
 def test_a_dispatcher_batch_costs_a_fixed_number_of_queries(tenant, clock, django_assert_max_num_queries, monkeypatch):
-    """Not one query per job: 120 jobs cost what 5 do (plus SQLite splitting a long INSERT)."""
+    """Not one query per job: 120 jobs cost what 5 do (plus SQLite splitting a long INSERT, and
+    the do-not-contact re-check of each provider call, whose count the rate limiter decides)."""
     monkeypatch.setattr(dispatch, "HANDOFF_CHUNK", 1000)  # one hand-off chunk for both sizes
+    calls = []
+    real_held = dispatch.guard.numbers_held
+    monkeypatch.setattr(dispatch.guard, "numbers_held", lambda *a, **kw: calls.append(1) or real_held(*a, **kw))
     sending_setup(tenant)
     small = launched(tenant, contacts=sydney_contacts(tenant, 5))
     with django_assert_max_num_queries(60) as captured:
         dispatch.process_batch(campaign_id=small.pk, backend=get_backend(), batch_size=500)
-    few = len(captured.captured_queries)
+    few, small_calls = len(captured.captured_queries), len(calls)
     tenant.suppression_days = 0
     tenant.save(update_fields=["suppression_days"])
     big = launched(tenant, contacts=sydney_contacts(tenant, 120, tags=["big"]), tags=["big"])
-    with django_assert_max_num_queries(few + 3):
+    calls.clear()
+    with django_assert_max_num_queries(1000) as captured:
         assert dispatch.process_batch(campaign_id=big.pk, backend=get_backend(), batch_size=500).sent == 120
+    # Per provider call (as many as the rate limiter's slots make): the re-read of the list,
+    # and on PostgreSQL taking and releasing the advisory locks around it.
+    per_call = 5 if connection.vendor == "postgresql" else 1
+    assert len(captured.captured_queries) - per_call * len(calls) <= few - per_call * small_calls + 4
 
 
 def test_mobile_from_unknown_zone_waits_for_every_australian_zone():

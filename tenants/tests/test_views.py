@@ -76,6 +76,11 @@ def test_budget_change_is_validated_and_audited(tenant, members):
         "quiet_hours_end": 9,
         "daily_budget_cents": 5_000,
         "monthly_budget_cents": 100_000,
+        "contact_details": "",
+        "opt_out_reply": tenant.opt_out_reply,
+        "opt_in_reply": tenant.opt_in_reply,
+        "help_reply": tenant.help_reply,
+        "opt_out_phrases": "",
     }
     assert client.post(reverse("tenants:settings"), data).status_code == 302
     tenant.refresh_from_db()
@@ -89,6 +94,8 @@ def test_budget_change_is_validated_and_audited(tenant, members):
         {"quiet_hours_end": 7},
         {"daily_budget_cents": 200_000},
         {"timezone": "Mars/Base"},
+        {"opt_out_reply": "You have been unsubscribed."},  # must name the business
+        {"help_reply": "{business}: call {phone}"},  # only {business} and {contact}
     ):
         response = client.post(reverse("tenants:settings"), {**data, **bad})
         assert response.status_code == 400, bad

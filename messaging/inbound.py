@@ -1,0 +1,229 @@
+"""Inbound texts: opt-outs take effect before we answer; everything is kept once.
+
+``inbound_receive`` runs inside the webhook. An opt-out writes the do-not-contact row in its own
+short transaction first (the product promises it within a second; the dispatcher checks the
+list again under a lock right before each hand-off, see contacts.guard), then the text itself
+is stored, attributed to the campaign whose message reached the number last, and the reply
+(TwiML) is chosen. A replay of the same MessageSid stores nothing and answers the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from contacts import services as contact_services
+from contacts.models import ConsentKind, Contact, DncReason
+from contacts.phones import normalize_phone
+from messaging.events import event_insert
+from messaging.keywords import Classification, Intent, classify
+from messaging.models import EventKind, Message, MessageKind, MessageStatus, ProviderEvent
+from tenants.models import Tenant
+from tenants.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+
+class Action:
+    OPTED_OUT = "inbound.opted_out"
+    OPTED_IN = "inbound.opted_in"
+
+
+# Statuses of a campaign message that reached the provider (an inbound text can answer it).
+HANDED_OVER = (
+    MessageStatus.QUEUED,
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.UNKNOWN,
+)
+
+
+@dataclass(frozen=True)
+class Received:
+    reply: str  # the text of our answer ("" for none)
+    intent: Intent
+    replay: bool = False
+    message: Message | None = None
+
+
+def sender_phone(raw: str) -> str:
+    """The texter's number in E.164 when it parses, else as given (short codes, odd senders)."""
+    parsed = normalize_phone(raw)
+    return parsed.e164 or (raw or "").strip()[:16]
+
+
+def reply_for(tenant: Tenant, intent: Intent, opt_in_outcome: str = "") -> str:
+    if intent in (Intent.OPT_OUT, Intent.OPT_OUT_PHRASE):
+        return tenant.keyword_reply("opt_out_reply")
+    if intent == Intent.OPT_IN:
+        if opt_in_outcome == "kept":
+            contact = tenant.contact_details.strip()
+            how = f" at {contact}" if contact else ""
+            return (
+                f"{tenant.business_name} keeps your number off its list at your earlier request. "
+                f"Please contact {tenant.business_name}{how} to change this."
+            )
+        return tenant.keyword_reply("opt_in_reply")
+    if intent == Intent.HELP:
+        return tenant.keyword_reply("help_reply")
+    return ""
+
+
+def attributed_campaign_id(*, contact: Contact | None, at: datetime) -> int | None:
+    """The campaign whose message reached this contact last, within INBOUND_ATTRIBUTION_DAYS."""
+    if contact is None:
+        return None
+    since = at - timedelta(days=settings.INBOUND_ATTRIBUTION_DAYS)
+    return (
+        Message.objects.filter(
+            contact=contact,
+            kind=MessageKind.CAMPAIGN,
+            created_at__gte=since,
+            status__in=HANDED_OVER,
+            campaign__isnull=False,
+        )
+        .order_by("-created_at")
+        .values_list("campaign_id", flat=True)
+        .first()
+    )
+
+
+def _replay(tenant: Tenant, sid: str) -> Received:
+    stored = Message.objects.filter(tenant=tenant, provider_id=sid, kind=MessageKind.INBOUND).first()
+    intent = Intent(stored.intent) if stored is not None and stored.intent else Intent.REPLY
+    # The provider only retries when it did not get our answer, so it gets the same one again.
+    reply = ""
+    if stored is not None:
+        reply = (
+            Message.objects.filter(tenant=tenant, kind=MessageKind.REPLY, dedupe_key=f"reply:{sid}")
+            .values_list("body", flat=True)
+            .first()
+            or ""
+        )
+    return Received(reply=reply, intent=intent, replay=True, message=stored)
+
+
+def inbound_receive(*, tenant: Tenant, params: dict[str, str], at: datetime | None = None) -> Received:
+    """Handle one inbound text addressed to one of the tenant's numbers."""
+    at = at or timezone.now()
+    sid = params.get("MessageSid", "")[:64]
+    if sid and ProviderEvent.objects.filter(message_sid=sid, status=EventKind.INBOUND).exists():
+        return _replay(tenant, sid)
+    phone = sender_phone(params.get("From", ""))
+    our_number = (params.get("To", "") or "").strip()[:16]
+    body = params.get("Body", "")
+    found = classify(body, opt_out_type=params.get("OptOutType", ""), phrases=tenant.opt_out_phrases)
+
+    if found.opts_out and phone.startswith("+"):
+        # Committed before anything else, and before we answer.
+        reason = DncReason.STOP_KEYWORD if found.intent == Intent.OPT_OUT else DncReason.OPT_OUT_REQUEST
+        contact_services.dnc_add(
+            tenant=tenant,
+            phone=phone,
+            reason=reason,
+            actor=None,
+            note=f"Texted {body.strip()[:100]!r}",
+            source=f"inbound {sid}",
+        )
+
+    with transaction.atomic():
+        event_id = event_insert(
+            tenant_id=tenant.id,
+            kind=EventKind.INBOUND,
+            sid=sid,
+            status=EventKind.INBOUND,
+            message_id=None,
+            error_code="",
+            done_at=None,
+            at=at,
+            params=params,
+        )
+        if event_id is None:  # the same text, delivered twice at once: the other one handles it
+            transaction.set_rollback(True)
+            return Received(reply=reply_for(tenant, found.intent), intent=found.intent, replay=True)
+        contact = Contact.objects.filter(tenant=tenant, phone_e164=phone).first()
+        campaign_id = attributed_campaign_id(contact=contact, at=at)
+        message = Message.objects.create(
+            tenant=tenant,
+            contact=contact,
+            campaign_id=campaign_id,
+            kind=MessageKind.INBOUND,
+            status=MessageStatus.RECEIVED,
+            to_phone=our_number,
+            from_sender=phone,
+            body=body,
+            segments=_int(params.get("NumSegments"), 1),
+            provider_id=sid,
+            intent=found.intent,
+            matched=found.matched[:100],
+            status_at=at,
+        )
+        ProviderEvent.objects.filter(pk=event_id).update(message=message, applied=True)
+        outcome = _act(tenant=tenant, found=found, contact=contact, phone=phone, message=message, at=at)
+        reply = reply_for(tenant, found.intent, outcome)
+        if reply:
+            Message.objects.create(
+                tenant=tenant,
+                contact=contact,
+                campaign_id=campaign_id,
+                kind=MessageKind.REPLY,
+                status=MessageStatus.QUEUED,
+                to_phone=phone,
+                from_sender=our_number,
+                body=reply,
+                dedupe_key=f"reply:{sid}"[:40],
+                handed_off_at=at,
+            )
+    return Received(reply=reply, intent=found.intent, message=message)
+
+
+def _act(*, tenant: Tenant, found: Classification, contact: Contact | None, phone: str, message: Message, at) -> str:
+    """What an opt-out or opt-in does beyond the do-not-contact list; the opt-in's outcome."""
+    evidence = f"Inbound text {message.provider_id} from {phone} at {at.isoformat()}: {message.body[:300]!r}"
+    if found.opts_out:
+        if contact is not None:
+            contact_services.consent_record_add(
+                contact=contact,
+                actor=None,
+                kind=contact.consent_status if contact.has_consent else ConsentKind.EXPRESS,
+                source=f"opt-out by text ({found.matched})",
+                captured_at=at,
+                evidence=evidence,
+                withdrawn=True,
+            )
+        audit_record(
+            tenant=tenant,
+            actor=None,
+            action=Action.OPTED_OUT,
+            target=phone,
+            data={"matched": found.matched, "intent": found.intent, "campaign": message.campaign_id},
+        )
+        return ""
+    if found.intent == Intent.OPT_IN:
+        outcome = contact_services.dnc_opt_in(tenant=tenant, phone=phone, source=f"texted {found.matched}")
+        if contact is not None:
+            contact_services.consent_record_add(
+                contact=contact,
+                actor=None,
+                kind=ConsentKind.EXPRESS,
+                source=f"keyword {found.matched}",
+                captured_at=at,
+                evidence=evidence,
+            )
+        data = {"dnc": outcome, "contact": contact is not None}
+        audit_record(tenant=tenant, actor=None, action=Action.OPTED_IN, target=phone, data=data)
+        return outcome
+    return ""
+
+
+def _int(value, default: int) -> int:
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError):
+        return default
