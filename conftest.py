@@ -31,6 +31,9 @@ def _fresh_cache():
         from messaging import ratelimit
 
         ratelimit.reset()  # the send rate limiter's keys (the database store goes with the test's rows)
+    from messaging import webhooks
+
+    webhooks.signers_forget()  # accounts the webhooks remembered, for rows rolled back since
     yield
 
 

@@ -19,6 +19,8 @@ Every request is checked in this order, and a refusal stores nothing:
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from django.conf import settings
@@ -29,6 +31,7 @@ from twilio.request_validator import RequestValidator
 
 from messaging import events, inbound
 from messaging.models import ProviderAccount, SendingNumber
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +65,47 @@ def public_url(request: HttpRequest) -> str:
     return settings.PUBLIC_BASE_URL + request.get_full_path()
 
 
-def verified_account(request: HttpRequest) -> tuple[ProviderAccount | None, str]:
+@dataclass(frozen=True)
+class Signer:
+    """What a webhook needs to know about an account: its token and whose numbers are whose."""
+
+    account_id: int
+    tenant_id: int
+    token: str = field(repr=False)
+    numbers: dict[str, int]  # our sender → its tenant, among this account's senders
+
+    def tenant_id_of(self, our_number: str) -> int:
+        return self.numbers.get(our_number, self.tenant_id)
+
+
+# Accounts by AccountSid for a few seconds: a busy webhook would otherwise spend two of its
+# three database round trips finding the same account again. Saving an account or a number
+# clears it in this process; other processes see a change within SIGNER_TTL seconds.
+SIGNER_TTL = 10.0
+_signers: dict[str, tuple[float, Signer | None]] = {}
+
+
+def signers_forget(**_kwargs) -> None:
+    _signers.clear()
+
+
+def signer_for(sid: str) -> Signer | None:
+    now = time.monotonic()
+    cached = _signers.get(sid)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    account = ProviderAccount.objects.filter(account_sid=sid, is_active=True).first()
+    signer = None
+    if account is not None:
+        numbers = dict(SendingNumber.objects.filter(account=account).values_list("sender", "tenant_id"))
+        signer = Signer(account.id, account.tenant_id, account.token, numbers)
+    if len(_signers) > 10_000:
+        _signers.clear()
+    _signers[sid] = (now + SIGNER_TTL, signer)
+    return signer
+
+
+def verified_signer(request: HttpRequest) -> tuple[Signer | None, str]:
     """The account that signed the request, or (None, why not)."""
     sid = request.POST.get("AccountSid", "")
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -70,24 +113,13 @@ def verified_account(request: HttpRequest) -> tuple[ProviderAccount | None, str]
         return None, "missing signature"
     if not sid:
         return None, "no AccountSid"
-    account = ProviderAccount.objects.filter(account_sid=sid, is_active=True).select_related("tenant").first()
-    if account is None:
+    signer = signer_for(sid[:64])
+    if signer is None:
         return None, "unknown account"
-    token = account.token
     # The validator reads repeated keys through QueryDict.getlist and signs whatever was posted.
-    if not token or not RequestValidator(token).validate(public_url(request), request.POST, signature):
+    if not signer.token or not RequestValidator(signer.token).validate(public_url(request), request.POST, signature):
         return None, "invalid signature"
-    return account, ""
-
-
-def tenant_of(account: ProviderAccount, our_number: str):
-    """The tenant of OUR number among the account's senders; the account's tenant otherwise."""
-    number = (
-        SendingNumber.objects.filter(account=account, sender=our_number).select_related("tenant").first()
-        if our_number
-        else None
-    )
-    return number.tenant if number is not None else account.tenant
+    return signer, ""
 
 
 def is_inbound(request: HttpRequest) -> bool:
@@ -98,26 +130,27 @@ def is_inbound(request: HttpRequest) -> bool:
 
 
 def _checked(request: HttpRequest):
-    """(account, None) for a request that may be handled, else (None, the refusal)."""
+    """(signer, None) for a request that may be handled, else (None, the refusal)."""
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > settings.WEBHOOK_MAX_BYTES:
         return None, HttpResponse("Request body too large", status=413, content_type="text/plain")
     if len(request.body) > settings.WEBHOOK_MAX_BYTES:
         return None, HttpResponse("Request body too large", status=413, content_type="text/plain")
-    account, why = verified_account(request)
-    if account is None:
+    signer, why = verified_signer(request)
+    if signer is None:
         return None, refuse(request, 403, f"Forbidden: {why}")
-    return account, None
+    return signer, None
 
 
-def _status(request: HttpRequest, account: ProviderAccount) -> HttpResponse:
-    tenant = tenant_of(account, request.POST.get("From", ""))
-    events.status_callback_record(tenant_id=tenant.id, params=request.POST.dict())
+def _status(request: HttpRequest, signer: Signer) -> HttpResponse:
+    tenant_id = signer.tenant_id_of(request.POST.get("From", ""))  # our number sent it
+    events.status_callback_record(tenant_id=tenant_id, params=request.POST.dict())
     return twiml("")
 
 
-def _inbound(request: HttpRequest, account: ProviderAccount) -> HttpResponse:
-    tenant = tenant_of(account, request.POST.get("To", ""))
+def _inbound(request: HttpRequest, signer: Signer) -> HttpResponse:
+    # Read afresh: the replies and phrases it uses may have just been edited.
+    tenant = Tenant.objects.get(pk=signer.tenant_id_of(request.POST.get("To", "")))  # our number received it
     received = inbound.inbound_receive(tenant=tenant, params=request.POST.dict())
     return twiml(received.reply)
 
@@ -126,25 +159,25 @@ def _inbound(request: HttpRequest, account: ProviderAccount) -> HttpResponse:
 @require_POST
 def provider(request: HttpRequest) -> HttpResponse:
     """Status callbacks and inbound texts at one URL."""
-    account, refusal = _checked(request)
+    signer, refusal = _checked(request)
     if refusal is not None:
         return refusal
-    return _inbound(request, account) if is_inbound(request) else _status(request, account)
+    return _inbound(request, signer) if is_inbound(request) else _status(request, signer)
 
 
 @csrf_exempt
 @require_POST
 def status_callback(request: HttpRequest) -> HttpResponse:
-    account, refusal = _checked(request)
+    signer, refusal = _checked(request)
     if refusal is not None:
         return refusal
-    return _status(request, account)
+    return _status(request, signer)
 
 
 @csrf_exempt
 @require_POST
 def inbound_message(request: HttpRequest) -> HttpResponse:
-    account, refusal = _checked(request)
+    signer, refusal = _checked(request)
     if refusal is not None:
         return refusal
-    return _inbound(request, account)
+    return _inbound(request, signer)
