@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from messaging import services
-from messaging.models import Message, Price, ProviderAccount, SendingNumber
+from messaging.models import Message, Price, ProviderAccount, ProviderEvent, SendingNumber
 from tenants.admin import ReadOnlyScopedAdmin, TenantScopedAdmin
 from tenants.roles import Perm
 
@@ -89,4 +89,14 @@ class MessageAdmin(ReadOnlyScopedAdmin):
     list_display = ["created_at", "to_phone", "from_sender", "kind", "status", "segments", "cost_cents", "tenant"]
     list_filter = ["status", "kind"]
     search_fields = ["to_phone", "provider_id"]
+    show_full_result_count = False
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(ReadOnlyScopedAdmin):
+    """Every webhook as it came (the signature covered all its parameters): for investigations."""
+
+    list_display = ["received_at", "kind", "message_sid", "status", "error_code", "applied", "tenant"]
+    list_filter = ["kind", "status", "applied"]
+    search_fields = ["message_sid"]
     show_full_result_count = False

@@ -173,7 +173,7 @@ def inbound_receive(*, tenant: Tenant, params: dict[str, str], at: datetime | No
                 contact=contact,
                 campaign_id=campaign_id,
                 kind=MessageKind.REPLY,
-                status=MessageStatus.QUEUED,
+                status=MessageStatus.SENT,  # handed over as TwiML in our answer; no callback follows
                 to_phone=phone,
                 from_sender=our_number,
                 body=reply,

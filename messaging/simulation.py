@@ -1,4 +1,4 @@
-"""How the simulator reports delivery: signed status callbacks through our own webhook.
+"""How the simulator reports delivery, and people reply: signed webhooks through our own views.
 
 Each accepted message gets a "sent" callback, then its final status from SMS_SIMULATOR_MIX,
 signed with the account's auth token exactly as Twilio signs them. They travel over HTTP to
@@ -12,13 +12,15 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 from django.conf import settings
 from django.test import RequestFactory
+from django.urls import resolve, reverse
 from twilio.request_validator import RequestValidator
 
 from messaging.backends.simulator import final_status, parse_mix
-from messaging.models import ProviderAccount
+from messaging.models import ProviderAccount, SendingNumber
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,33 @@ def deliver_callbacks(callbacks: list[list[str]]) -> int:
     return delivered
 
 
+def simulate_inbound(*, number: SendingNumber, phone: str, body: str) -> tuple[int, str]:
+    """A person texting ``body`` from ``phone`` to one of our numbers, as Twilio would post it.
+
+    Signed with the number's account token and posted to the inbound webhook (HTTP or in-process,
+    like the status callbacks). Returns (HTTP status, the TwiML we answered).
+    """
+    url = settings.PUBLIC_BASE_URL + reverse("messaging:inbound_webhook")
+    params = {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "AccountSid": number.account.account_sid,
+        "From": phone,
+        "To": number.sender,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+    signature = RequestValidator(number.account.token).compute_signature(url, params)
+    return exchange(url, params, signature)
+
+
 def post(url: str, params: dict, signature: str) -> bool:
+    return 200 <= exchange(url, params, signature)[0] < 300
+
+
+def exchange(url: str, params: dict, signature: str) -> tuple[int, str]:
     if settings.SMS_SIMULATOR_CALLBACKS == "http" and url.startswith(("http://", "https://")):
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
             url,
@@ -75,13 +103,15 @@ def post(url: str, params: dict, signature: str) -> bool:
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http(s) only, checked above
-                return 200 <= response.status < 300
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            logger.warning("simulator: webhook %s answered %s", url, exc.code)
+            return exc.code, ""
         except (urllib.error.URLError, OSError) as exc:
-            logger.warning("simulator: status callback to %s failed: %s", url, exc)
-            return False
-    from messaging.webhooks import status_callback
-
+            logger.warning("simulator: webhook %s failed: %s", url, exc)
+            return 0, ""
     parsed = urllib.parse.urlsplit(url)
     path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
     request = RequestFactory().post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
-    return 200 <= status_callback(request).status_code < 300
+    response = resolve(parsed.path).func(request)  # the same view the URL names
+    return response.status_code, response.content.decode()

@@ -9,7 +9,9 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from campaigns.models import JobStatus, SendJob
-from messaging.models import Message, MessageStatus
+from contacts.models import DoNotContact
+from messaging.keywords import Intent
+from messaging.models import Message, MessageKind, MessageStatus
 
 
 @pytest.mark.django_db(transaction=True)  # commits for real, so status callbacks follow at once
@@ -30,6 +32,13 @@ def test_demo_campaign_runs_through_gates_and_status_callbacks(tenant, settings,
     assert Message.objects.filter(status=MessageStatus.QUEUED).count() == 0
     assert summary["spend_cents"]["today"] == sum(Message.objects.values_list("cost_cents", flat=True))
     assert summary["status_callbacks"] == "inprocess"
+    # Three recipients answered through the signed inbound webhook: two opted out, one asked.
+    assert [answer["http"] for answer in summary["inbound"].values()] == [200, 200, 200]
+    assert "unsubscribed from Acme Bakery" in summary["inbound"]["STOP"]["answered"]
+    assert DoNotContact.objects.filter(tenant=tenant).count() == 2
+    inbound = Message.objects.filter(kind=MessageKind.INBOUND).order_by("id")
+    assert [m.intent for m in inbound] == [Intent.OPT_OUT, Intent.OPT_OUT_PHRASE, Intent.REPLY]
+    assert {m.campaign_id for m in inbound} == {summary["campaign"]["id"]}
 
 
 @pytest.mark.django_db

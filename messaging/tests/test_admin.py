@@ -58,3 +58,19 @@ def test_sending_numbers_are_added_and_changed_through_the_services(staff_owner,
     assert number.messages_per_second == 5
     actions = set(AuditEvent.objects.filter(tenant=tenant).values_list("action", flat=True))
     assert {"messaging.sending_number_created", "messaging.sending_number_saved"} <= actions
+
+
+def test_provider_events_are_read_only_and_scoped(staff_owner, tenant, other_tenant):
+    from django.utils import timezone
+
+    from messaging.models import ProviderEvent
+
+    at = timezone.now()
+    ProviderEvent.objects.create(tenant=tenant, kind="status", message_sid="SMours", status="sent", received_at=at)
+    ProviderEvent.objects.create(
+        tenant=other_tenant, kind="status", message_sid="SMtheirs", status="sent", received_at=at
+    )
+    client = client_for(staff_owner)
+    listing = client.get(reverse("admin:messaging_providerevent_changelist")).content.decode()
+    assert "SMours" in listing and "SMtheirs" not in listing
+    assert client.get(reverse("admin:messaging_providerevent_add")).status_code == 403

@@ -564,3 +564,18 @@ def test_another_tenants_number_or_account_never_matches(client, tenant, number,
     signed(client, "messaging:inbound_webhook", params, token="u" * 32)
     assert not DoNotContact.objects.filter(tenant=tenant, phone_e164=mobile(602)).exists()
     assert DoNotContact.objects.filter(tenant=other_tenant, phone_e164=mobile(602)).exists()
+
+
+@pytest.mark.django_db
+def test_simulate_inbound_posts_a_signed_text_through_the_webhook(tenant, number, contact):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("simulate_inbound", tenant=tenant.slug, phone="0412 000 501", body="STOP", stdout=out)
+    assert "unsubscribed from Acme Bakery" in out.getvalue()
+    assert DoNotContact.objects.filter(tenant=tenant, phone_e164=contact.phone_e164).exists()
+    assert ProviderEvent.objects.filter(kind=EventKind.INBOUND).count() == 1
+    with pytest.raises(CommandError, match="not a phone number"):
+        call_command("simulate_inbound", tenant=tenant.slug, phone="hello", body="STOP")

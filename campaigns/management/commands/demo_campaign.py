@@ -31,6 +31,7 @@ from campaigns import dispatch, services
 from campaigns.models import Campaign, GateOutcome, JobStatus, SendJob, Template
 from contacts import services as contact_services
 from contacts.models import ConsentKind, Contact
+from messaging import simulation
 from messaging.backends.base import get_backend
 from messaging.models import (
     Message,
@@ -55,6 +56,7 @@ VARIANTS = [
     "{{ first_name|Hello }}, fresh roast just landed. Grab 20% off before Sunday: {{ link }}",
 ]
 DEMO_SENDERS = ["+61485000101", "+61485000102", "+61485000103", "+61485000104"]
+DEMO_REPLIES = ["STOP", "Please remove me from your list", "Do you open on Sunday?"]
 
 
 def server_running() -> bool:
@@ -112,7 +114,9 @@ class Command(BaseCommand):
                 break
             time.sleep(0.2)
         dispatch.campaigns_advance()
+        replies = self.simulate_replies(campaign)
         summary = self.summary(campaign, seconds=time.monotonic() - started)
+        summary["inbound"] = replies
         # Every decision the gates took on the way (a job deferred three times counts three).
         summary["gate_decisions"] = dict(sorted(decisions.outcomes.items()))
         self.stdout.write(json.dumps(summary, indent=2, default=str))
@@ -194,6 +198,20 @@ class Command(BaseCommand):
             tags=[tag],
             link_url="https://example.com/spring",
         )
+
+    def simulate_replies(self, campaign: Campaign) -> dict:
+        """A few recipients answer, through the signed inbound webhook: an opt-out keyword, an
+        opt-out in other words and a question (the inbox shows them; the first two are listed)."""
+        reached = list(
+            Message.objects.filter(campaign=campaign, kind=MessageKind.CAMPAIGN, status=MessageStatus.DELIVERED)
+            .select_related("sending_number__account")
+            .order_by("id")[:3]
+        )
+        answers = {}
+        for message, body in zip(reached, DEMO_REPLIES, strict=False):
+            code, twiml = simulation.simulate_inbound(number=message.sending_number, phone=message.to_phone, body=body)
+            answers[body] = {"http": code, "answered": twiml}
+        return answers
 
     def summary(self, campaign: Campaign, *, seconds: float) -> dict:
         campaign.refresh_from_db()
