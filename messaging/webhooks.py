@@ -139,6 +139,8 @@ def _checked(request: HttpRequest):
     signer, why = verified_signer(request)
     if signer is None:
         return None, refuse(request, 403, f"Forbidden: {why}")
+    if not request.POST.get("MessageSid"):
+        return None, refuse(request, 400, "Bad request: no MessageSid")
     return signer, None
 
 

@@ -229,6 +229,14 @@ def test_a_trusted_proxy_says_which_url_was_called(client, message):
 
 
 @pytest.mark.django_db
+def test_a_signed_request_without_a_message_sid_is_400_and_stores_nothing(client, message):
+    params = status_params(message, "delivered")
+    del params["MessageSid"]
+    assert signed(client, "messaging:provider_webhook", params).status_code == 400
+    assert fresh(message).status == MessageStatus.QUEUED and not ProviderEvent.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_body_over_64_kb_is_413_and_stores_nothing(client, message):
     params = status_params(message, "delivered", Padding="x" * (64 * 1024))
     assert signed(client, "messaging:provider_webhook", params).status_code == 413
