@@ -125,3 +125,17 @@ def gate_counts(*, campaign: Campaign) -> list[tuple[str, str, int]]:
 
 def campaigns_for(*, tenant: Tenant) -> QuerySet[Campaign]:
     return Campaign.objects.filter(tenant=tenant).select_related("template").order_by("-created_at")
+
+
+def responses(*, campaign: Campaign) -> dict[str, int]:
+    """Content filtering (Twilio 30007), opt-outs and replies attributed to the campaign: one query."""
+    from django.db.models import Count, Q
+
+    from messaging.models import Message, MessageKind
+    from messaging.services import CONTENT_FILTERED_CODE
+
+    return Message.objects.filter(campaign=campaign).aggregate(
+        content_filtered=Count("id", filter=Q(kind=MessageKind.CAMPAIGN, error_code=CONTENT_FILTERED_CODE)),
+        opt_outs=Count("id", filter=Q(kind=MessageKind.INBOUND, intent__in=("opt_out", "opt_out_phrase"))),
+        replies=Count("id", filter=Q(kind=MessageKind.INBOUND, intent="reply")),
+    )

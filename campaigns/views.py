@@ -5,10 +5,12 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views import View
 
 from campaigns import selectors, services
@@ -315,6 +317,7 @@ class CampaignDetailView(TenantScopedMixin, View):
                 ],
                 "unknown_jobs": unknown_jobs,
                 "unknown_total": job_counts.get(JobStatus.UNKNOWN, 0),
+                "responses": selectors.responses(campaign=campaign) if campaign.launched_at else None,
                 "preparing": preparing,
                 "refresh_seconds": PREPARING_REFRESH_SECONDS,
                 "can_pause": campaign.status in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),
@@ -421,7 +424,13 @@ class SendingNumberListView(TenantScopedMixin, View):
 
     def _render(self, request, form, status=200):
         numbers = messaging_selectors.senders_of(tenant=request.tenant)
-        return render(request, "campaigns/numbers.html", {"numbers": numbers, "form": form}, status=status)
+        base = settings.PUBLIC_BASE_URL
+        webhooks = {
+            "inbound_webhook": base + reverse("messaging:inbound_webhook"),
+            "status_webhook": base + reverse("messaging:status_callback"),
+            "provider_webhook": base + reverse("messaging:provider_webhook"),
+        }
+        return render(request, "campaigns/numbers.html", {"numbers": numbers, "form": form, **webhooks}, status=status)
 
     def get(self, request):
         return self._render(request, SendingNumberForm(tenant=request.tenant))

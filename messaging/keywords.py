@@ -15,35 +15,14 @@ from functools import lru_cache
 
 from django.db import models
 
+# The built-in clear requests in other words live with the tenant setting they default.
+from tenants.models import DEFAULT_OPT_OUT_PHRASES
+
 OPT_OUT_KEYWORDS = frozenset(
     {"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "OPT OUT", "REVOKE"}
 )
 OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
-
-# Clear requests in other words. Matched as whole words anywhere in the body, after the body is
-# lower-cased, its apostrophes and punctuation dropped and its spaces collapsed. Erring towards
-# an opt-out is the safe side: a wrong match costs one contact, a missed one breaks the law.
-DEFAULT_OPT_OUT_PHRASES = (
-    "stop",
-    "unsubscribe",
-    "opt out",
-    "optout",
-    "remove me",
-    "take me off",
-    "dont text",
-    "dont message",
-    "dont contact",
-    "do not text",
-    "do not message",
-    "do not contact",
-    "no more texts",
-    "no more messages",
-    "stop texting",
-    "stop messaging",
-    "stop sending",
-    "leave me alone",
-)
 
 
 class Intent(models.TextChoices):

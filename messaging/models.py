@@ -320,6 +320,7 @@ class ProviderEvent(models.Model):
     params = models.JSONField(default=dict, help_text="Every parameter posted (the signature covered them all).")
 
     class Meta:
+        ordering = ["received_at", "id"]  # a message's history reads oldest first
         constraints = [
             models.UniqueConstraint(fields=["message_sid", "status"], name="provider_event_once"),
         ]

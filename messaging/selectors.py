@@ -40,3 +40,37 @@ def senders_for_sending(*, tenant: Tenant) -> list[SendingNumber]:
 
 def senders_of(*, tenant: Tenant) -> QuerySet[SendingNumber]:
     return SendingNumber.objects.filter(tenant=tenant).select_related("account").order_by("id")
+
+
+# --- the inbox -------------------------------------------------------------------------------
+
+INBOX_STATES = ("unread", "read", "all")
+INBOX_INTENTS = {
+    "all": None,
+    "opt_outs": ("opt_out", "opt_out_phrase"),
+    "flagged": ("opt_out_phrase",),  # opt-outs in other words: staff should see what matched
+    "replies": ("reply",),
+}
+
+
+def inbox(*, tenant: Tenant, state: str = "unread", campaign_id: int | None = None, intent: str = "all") -> QuerySet:
+    """The tenant's inbound texts, newest first, filtered as the inbox page asks."""
+    from messaging.models import Message, MessageKind
+
+    texts = Message.objects.filter(tenant=tenant, kind=MessageKind.INBOUND)
+    if state == "unread":
+        texts = texts.filter(read_at__isnull=True)
+    elif state == "read":
+        texts = texts.filter(read_at__isnull=False)
+    if campaign_id is not None:
+        texts = texts.filter(campaign_id=campaign_id)
+    intents = INBOX_INTENTS.get(intent)
+    if intents:
+        texts = texts.filter(intent__in=intents)
+    return texts.select_related("contact", "campaign").order_by("-created_at", "-id")
+
+
+def inbox_unread(*, tenant: Tenant) -> int:
+    from messaging.models import Message, MessageKind
+
+    return Message.objects.filter(tenant=tenant, kind=MessageKind.INBOUND, read_at__isnull=True).count()

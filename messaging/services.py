@@ -14,6 +14,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, DncReason
 from messaging.models import (
     Message,
+    MessageKind,
     MessageStatus,
     Price,
     ProviderAccount,
@@ -176,6 +177,14 @@ def contact_consequence(*, contact: Contact, error_code: str, source: str) -> No
         Contact.objects.filter(pk=contact.pk).update(
             undeliverable=True, undeliverable_reason=f"Provider error {error_code} ({source})"[:200]
         )
+
+
+def inbox_mark(*, tenant: Tenant, actor, message_ids, read: bool) -> int:
+    """Mark inbound texts of ``tenant`` read (or unread again); others' ids change nothing."""
+    texts = Message.objects.filter(tenant=tenant, kind=MessageKind.INBOUND, pk__in=list(message_ids))
+    if read:
+        return texts.filter(read_at__isnull=True).update(read_at=timezone.now())
+    return texts.exclude(read_at__isnull=True).update(read_at=None)
 
 
 class Action:

@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from tenants.models import Tenant
+from tenants.models import DEFAULT_OPT_OUT_PHRASES, Tenant
 from tenants.roles import Role
 from tenants.services import SETTINGS_FIELDS
 
@@ -37,7 +37,20 @@ class TenantSettingsForm(forms.ModelForm):
             "suppression_days": "Suppression window (days)",
             "quiet_hours_start": "No sending from (hour, recipient local)",
             "quiet_hours_end": "Sending resumes at (hour, recipient local)",
+            "contact_details": "Contact details for HELP replies",
+            "opt_out_reply": "Opt-out confirmation",
+            "opt_in_reply": "Opt-in confirmation",
+            "help_reply": "HELP reply",
+            "opt_out_phrases": "Opt-out phrases",
         }
+        widgets = {"opt_out_phrases": forms.Textarea(attrs={"rows": 6})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["opt_out_phrases"].help_text = (
+            "Texts containing any of these, as whole words, opt out (Australian law honours any clear request). "
+            "One per line; empty uses the built-in list: " + ", ".join(f"“{p}”" for p in DEFAULT_OPT_OUT_PHRASES) + "."
+        )
 
 
 class MemberAddForm(forms.Form):

@@ -23,6 +23,30 @@ DEFAULT_OPT_OUT_REPLY = "You've been unsubscribed from {business}. No more messa
 DEFAULT_OPT_IN_REPLY = "You're subscribed to messages from {business} again. Reply STOP to opt out."
 DEFAULT_HELP_REPLY = "{business}: {contact}. Reply STOP to opt out."
 
+# Clear requests in other words. Matched as whole words anywhere in the body, after the body is
+# lower-cased, its apostrophes and punctuation dropped and its spaces collapsed. Erring towards
+# an opt-out is the safe side: a wrong match costs one contact, a missed one breaks the law.
+DEFAULT_OPT_OUT_PHRASES = (
+    "stop",
+    "unsubscribe",
+    "opt out",
+    "optout",
+    "remove me",
+    "take me off",
+    "dont text",
+    "dont message",
+    "dont contact",
+    "do not text",
+    "do not message",
+    "do not contact",
+    "no more texts",
+    "no more messages",
+    "stop texting",
+    "stop messaging",
+    "stop sending",
+    "leave me alone",
+)
+
 
 def reply_problem(text: str) -> str:
     """Why a keyword reply template is unusable, or "" (it must name the business)."""

@@ -350,8 +350,10 @@ def main(argv: list[str]) -> int:
         stop_p50 = percentile(stop_latencies, 0.50) * 1000
         stop_p99 = percentile(stop_latencies, 0.99) * 1000
         print()
-        print(f"server: gunicorn, {args.web_workers} workers x {args.threads} threads (gthread); "
-              f"{args.clients} keep-alive clients; {os.cpu_count()} cores shared by server, PostgreSQL and client")  # fmt: skip
+        print(
+            f"server: gunicorn, {args.web_workers} workers x {args.threads} threads (gthread); {args.clients} "
+            f"keep-alive clients; {os.cpu_count()} cores shared by server, PostgreSQL, client"
+        )
         print(f"{'signed status callbacks':34} {len(callbacks):>10,} in {elapsed:6.2f} s = {rate:8,.0f}/s "
               f"(incl. {len(callbacks) - distinct:,} replays)")  # fmt: skip
         print(f"{'  latency p50 / p99 / max':34} {percentile(latencies, .5) * 1000:7.1f} / "
