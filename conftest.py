@@ -1,11 +1,14 @@
 """Fixtures every app's tests share: two tenants, a user per role, service checks."""
 
+import datetime as dt
 import os
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.core.cache import cache
 
+from messaging.backends import locmem
 from tenants.roles import Role
 from tenants.tests.factories import MembershipFactory, TenantFactory, UserFactory
 
@@ -73,3 +76,21 @@ def staff_owner(owner):
 def other_owner(other_tenant):
     """The owner of another tenant: every object of ``tenant`` must be a 404 for them."""
     return MembershipFactory(tenant=other_tenant, role=Role.OWNER, user=UserFactory(email="owner@rival.test")).user
+
+
+# 14:00 in Sydney (daylight saving, UTC+11) and 11:00 in Perth: inside the sending window everywhere.
+NOON_SYDNEY = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _outbox():
+    """The locmem provider's outbox, empty for every test."""
+    locmem.reset()
+    yield
+    locmem.reset()
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(NOON_SYDNEY, tick=True) as traveller:
+        yield traveller

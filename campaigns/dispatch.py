@@ -37,6 +37,7 @@ from campaigns import gates
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
 from contacts import guard
 from contacts.models import Contact
+from links import services as links_services
 from messaging import events
 from messaging import services as messaging_services
 from messaging.backends.base import OutboundSMS, Outcome, SendResult, SmsBackend, get_backend
@@ -224,6 +225,15 @@ def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now:
     except IntegrityError:
         going = _drop_duplicates(going, now=now, stats=stats)
         _insert_messages(going, now=now)
+    links_services.links_record(
+        tenant=campaign.tenant,
+        rows=[
+            (link, item.message.id, campaign.id, item.message.contact_id)
+            for item in going
+            for link in item.message.links
+        ],
+        now=now,
+    )
     for item in going:
         item.job.attempts += 1
     update_by_id(

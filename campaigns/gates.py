@@ -30,6 +30,7 @@ from campaigns.quiet_hours import next_allowed_at
 from campaigns.rendering import compile_body, placeholders, render_message
 from contacts.models import ConsentStatus, Contact, DoNotContact
 from contacts.timezones import recipient_zones
+from links.services import Shortener
 from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.backends.base import OutboundSMS
@@ -74,6 +75,7 @@ class Draft:
     provider_id: str = ""
     error_code: str = ""
     error_message: str = ""
+    links: list = field(default_factory=list)  # links.services.PendingLink, stored with the message
 
     @property
     def pk(self) -> int | None:
@@ -178,6 +180,9 @@ def evaluate(
     window = {"start_hour": tenant.quiet_hours_end, "end_hour": tenant.quiet_hours_start}
     later = now + dt.timedelta(seconds=SLOT_HORIZON)
 
+    # Every URL becomes a per-recipient short link (existing ones reused: one query).
+    shortener = Shortener(tenant, [job.id for job in jobs])
+
     # Per job: cost, and the verdict of gates 3-5.
     prepared = []
     for job in jobs:
@@ -195,6 +200,7 @@ def evaluate(
             business_name=tenant.business_name,
             opt_out_line=tenant.opt_out_line,
         )
+        body, links = shortener.for_job(job.id, body)  # counted in the segments below
         info = segment_info(body)
         country = messaging_selectors.country_of(contact.phone_e164)
         known = [prices[(provider, country)] for provider in providers if (provider, country) in prices]
@@ -253,14 +259,14 @@ def evaluate(
                     f"Quiet hours for {', '.join(zones)}; next allowed {local} ({tenant.timezone}).",
                     allowed,
                 )
-        prepared.append((job, contact, body, info, price, verdict))
+        prepared.append((job, contact, body, info, price, verdict, links))
 
     # Gates 7 then 6 for the jobs still in: a sender with warmup room, then a rate-limit slot.
     room = {sender.id: sender.daily_cap(day) - counts.get(sender.id, 0) for sender in senders}
     by_id = {sender.id: sender for sender in senders}
     later_verdict: dict[int, Verdict] = {}
     wanting = []
-    for job, contact, _body, _info, _price, verdict in prepared:
+    for job, contact, _body, _info, _price, verdict, _links in prepared:
         if verdict is not None:
             continue
         if not senders:
@@ -308,7 +314,7 @@ def evaluate(
     # Gate 2 last in computation, first in precedence: a running total of what goes.
     left_day = tenant.daily_budget_cents - spent_day
     left_month = tenant.monthly_budget_cents - spent_month
-    for job, contact, body, info, price, verdict in prepared:
+    for job, contact, body, info, price, verdict, links in prepared:
         if price is None:
             country = messaging_selectors.country_of(contact.phone_e164) or "this country"
             decision.stopped.append(
@@ -368,6 +374,7 @@ def evaluate(
             segments=info.segments,
             cost_cents=cost,
             dedupe_key=f"campaign:{campaign.id}:{contact.id}",
+            links=links,
         )
         outbound = OutboundSMS(
             reference=str(message.reference),

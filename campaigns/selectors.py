@@ -12,6 +12,7 @@ from campaigns.models import Campaign, JobStatus, SendJob
 from campaigns.rendering import compile_body, render_message
 from contacts.models import ConsentStatus, Contact
 from contacts.selectors import tag_filter
+from links import services as links_services
 from messaging import selectors as messaging_selectors
 from messaging.segments import SegmentInfo, segment_info
 from tenants.models import Tenant
@@ -70,6 +71,12 @@ def longest_values(*, tenant: Tenant, link: str) -> dict[str, str]:
     return {"first_name": "W" * first, "last_name": "W" * last, "link": link or "x" * PLAUSIBLE_LENGTHS["link"]}
 
 
+def as_sent(text: str, *, tenant: Tenant) -> str:
+    """A rendered body as it leaves: every URL a short link of the tenant's (placeholder token)."""
+    short = links_services.placeholder_url(tenant)
+    return links_services.shorten(text, lambda _url: short)
+
+
 def estimate(*, campaign: Campaign) -> Estimate:
     tenant = campaign.tenant
     size = audience(campaign=campaign).count() if campaign.status == "draft" else campaign.jobs_total
@@ -86,8 +93,8 @@ def estimate(*, campaign: Campaign) -> Estimate:
     for variant in campaign.template.variants.all():
         compiled = compile_body(variant.body, custom_fields=custom)
         options = {"business_name": tenant.business_name, "opt_out_line": tenant.opt_out_line}
-        preview = render_message(compiled, typical_values, **options)
-        worst = render_message(compiled, worst_values, **options)
+        preview = as_sent(render_message(compiled, typical_values, **options), tenant=tenant)
+        worst = as_sent(render_message(compiled, worst_values, **options), tenant=tenant)
         variants.append(VariantEstimate(variant.body, preview, segment_info(preview), segment_info(worst)))
     prices = messaging_selectors.prices_on(tenant=tenant, day=timezone.localdate(timezone=tenant.zone))
     au = [cents for (provider, country), cents in prices.items() if country == "AU"]

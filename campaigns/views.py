@@ -17,6 +17,7 @@ from campaigns import selectors, services
 from campaigns.forms import CampaignForm, SendingNumberForm, TemplateForm
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob, Template
 from campaigns.rendering import BUILTIN_FIELDS, TemplateError, compile_body, render_message
+from links import selectors as links_selectors
 from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.segments import SegmentInfo, gsm_replace, segment_info
@@ -86,8 +87,8 @@ def _previews(template: Template, *, custom: list[str]) -> list[VariantPreview]:
         except TemplateError as exc:
             previews.append(VariantPreview(number, variant.body, "", None, None, exc.errors))
             continue
-        preview = render_message(compiled, typical_values, **options)
-        worst = segment_info(render_message(compiled, worst_values, **options))
+        preview = selectors.as_sent(render_message(compiled, typical_values, **options), tenant=tenant)
+        worst = segment_info(selectors.as_sent(render_message(compiled, worst_values, **options), tenant=tenant))
         previews.append(VariantPreview(number, variant.body, preview, segment_info(preview), worst, []))
     return previews
 
@@ -318,6 +319,11 @@ class CampaignDetailView(TenantScopedMixin, View):
                 "unknown_jobs": unknown_jobs,
                 "unknown_total": job_counts.get(JobStatus.UNKNOWN, 0),
                 "responses": selectors.responses(campaign=campaign) if campaign.launched_at else None,
+                "clicks": (
+                    links_selectors.click_through(tenant=request.tenant, campaign_id=campaign.pk)
+                    if campaign.launched_at and campaign.link_url
+                    else None
+                ),
                 "preparing": preparing,
                 "refresh_seconds": PREPARING_REFRESH_SECONDS,
                 "can_pause": campaign.status in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),

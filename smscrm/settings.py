@@ -86,6 +86,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Short domains and /s/<token> are answered here, before sessions and tenancy (links/middleware.py).
+    "links.middleware.ShortLinkMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -242,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "links-flush-clicks": {
+        "task": "links.flush_clicks",
+        "schedule": 2.0,
+        "options": {"expires": 10},
+    },
     "messaging-apply-pending-events": {
         "task": "messaging.apply_pending_events",
         "schedule": 30.0,
@@ -281,6 +288,13 @@ WEBHOOK_MAX_BYTES = 64 * 1024
 # An opt-out or reply is attributed to the campaign whose message reached the number last,
 # within this many days.
 INBOUND_ATTRIBUTION_DAYS = env.int("INBOUND_ATTRIBUTION_DAYS", default=30)
+# Short links: the default short domain (a tenant may set its own; each must also be in
+# ALLOWED_HOSTS). Empty: links are served at PUBLIC_BASE_URL/s/<token>.
+SHORT_DOMAIN = env.str("SHORT_DOMAIN", default="").lower()
+# Clicks keep a salted hash of the visitor's address, never the address.
+CLICK_IP_SALT = env.str("CLICK_IP_SALT", default=f"click-ip:{SECRET_KEY}")
+# Take the visitor's address from X-Forwarded-For (set only behind a proxy that overwrites it).
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 # Twilio's API base; tests point it at a local fake server (never the real API).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 # Seconds a message may wait in the provider's queue before it expires (Twilio: at most 36,000).

@@ -1,3 +1,4 @@
+import re
 import zoneinfo
 
 from django.conf import settings
@@ -46,6 +47,14 @@ DEFAULT_OPT_OUT_PHRASES = (
     "stop sending",
     "leave me alone",
 )
+
+
+_HOST = re.compile(r"^(?=.{1,100}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def validate_short_domain(value: str) -> None:
+    if value and not _HOST.match(value):
+        raise ValidationError(f"{value!r} is not a host name (e.g. go.acme.com.au: no scheme, path or port).")
 
 
 def reply_problem(text: str) -> str:
@@ -117,6 +126,17 @@ class Tenant(models.Model):
         default=DEFAULT_HELP_REPLY,
         help_text="Sent when someone replies HELP. {business} and {contact} are filled in.",
     )
+    short_domain = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[validate_short_domain],
+        help_text="Host name of the business's own short links (e.g. go.acme.com.au); empty: SHORT_DOMAIN.",
+    )
+    link_ttl_days = models.PositiveSmallIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Days a short link keeps working after it is sent.",
+    )
     opt_out_phrases = models.TextField(
         blank=True,
         help_text="Requests in other words that count as an opt-out, one per line. Empty: the built-in list.",
@@ -135,6 +155,9 @@ class Tenant(models.Model):
             models.CheckConstraint(
                 condition=models.Q(daily_budget_cents__lte=models.F("monthly_budget_cents")),
                 name="tenant_daily_cap_within_monthly_cap",
+            ),
+            models.UniqueConstraint(
+                fields=["short_domain"], condition=~models.Q(short_domain=""), name="tenant_short_domain_unique"
             ),
         ]
 

@@ -178,6 +178,8 @@ SETTINGS_FIELDS = (
     "opt_in_reply",
     "help_reply",
     "opt_out_phrases",
+    "short_domain",
+    "link_ttl_days",
 )
 
 

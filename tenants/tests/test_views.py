@@ -81,6 +81,8 @@ def test_budget_change_is_validated_and_audited(tenant, members):
         "opt_in_reply": tenant.opt_in_reply,
         "help_reply": tenant.help_reply,
         "opt_out_phrases": "",
+        "short_domain": "go.acme.com.au",
+        "link_ttl_days": 60,
     }
     assert client.post(reverse("tenants:settings"), data).status_code == 302
     tenant.refresh_from_db()
@@ -96,6 +98,8 @@ def test_budget_change_is_validated_and_audited(tenant, members):
         {"timezone": "Mars/Base"},
         {"opt_out_reply": "You have been unsubscribed."},  # must name the business
         {"help_reply": "{business}: call {phone}"},  # only {business} and {contact}
+        {"short_domain": "https://go.acme.com.au/x"},  # a host name, not a URL
+        {"link_ttl_days": 0},
     ):
         response = client.post(reverse("tenants:settings"), {**data, **bad})
         assert response.status_code == 400, bad

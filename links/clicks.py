@@ -1,0 +1,195 @@
+"""The click queue: the redirect never waits on writing a click.
+
+The redirect appends one small JSON record to a queue and answers. A flusher (the beat task
+``links.flush_clicks`` every 2 s, or a thread of the web process when there is no Redis) takes
+records in batches, classifies them (links.bots, with each link's delivery time and the
+burst rule over the batch and the second before it) and inserts them in one statement.
+
+No click is lost or counted twice:
+- With Redis (production) the queue is a Redis list: a web process that restarts loses
+  nothing, as the records already sit in Redis. The flusher reads a batch (LRANGE), inserts
+  it, and only then removes it (LTRIM); a flusher that dies in between leaves the batch to
+  the next, and each record's ``request_id`` (unique) makes the second insert a no-op.
+- Without Redis (development, SQLite) the queue is a list in the web process, flushed every
+  second by a thread and once more at exit; only a killed process loses its last second.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import close_old_connections, connection
+from django.db.models import F
+from django.db.models.functions import Coalesce
+
+from links import bots
+from links.models import Click, ShortLink
+
+logger = logging.getLogger(__name__)
+
+BATCH = 2000
+_local: deque[str] = deque()
+_thread_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def _redis():
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+def queue_key() -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'smscrm')}:links:clicks"
+
+
+def ip_hash(ip: str) -> str:
+    """A salted hash of the client's address: enough to tell repeat visitors apart, never the address."""
+    return hashlib.sha256(f"{settings.CLICK_IP_SALT}|{ip}".encode()).hexdigest()
+
+
+def enqueue(*, link: dict, method: str, user_agent: str, ip: str) -> None:
+    record = json.dumps(
+        {
+            "id": uuid.uuid4().hex,
+            "link": link["id"],
+            "tenant": link["tenant"],
+            "campaign": link["campaign"],
+            "contact": link["contact"],
+            "at": time.time(),
+            "method": method[:10],
+            "ua": (user_agent or "")[:500],
+            "ip": ip_hash(ip),
+        },
+        separators=(",", ":"),
+    )
+    if settings.REDIS_URL:
+        _redis().rpush(queue_key(), record)
+        return
+    _local.append(record)
+    if not settings.TESTING:
+        _ensure_thread()
+
+
+def pending() -> int:
+    return _redis().llen(queue_key()) if settings.REDIS_URL else len(_local)
+
+
+def flush(*, limit: int | None = None) -> int:
+    """Record queued clicks in batches until the queue is empty (or ``limit`` recorded)."""
+    recorded = 0
+    if settings.REDIS_URL:
+        if not cache.add("lock:links.flush_clicks", 1, timeout=120):
+            return 0  # another flusher is at it
+        try:
+            redis = _redis()
+            while limit is None or recorded < limit:
+                items = redis.lrange(queue_key(), 0, BATCH - 1)
+                if not items:
+                    break
+                record([json.loads(item) for item in items])
+                redis.ltrim(queue_key(), len(items), -1)
+                recorded += len(items)
+        finally:
+            cache.delete("lock:links.flush_clicks")
+        return recorded
+    while _local and (limit is None or recorded < limit):
+        items = [_local.popleft() for _ in range(min(BATCH, len(_local)))]
+        try:
+            record([json.loads(item) for item in items])
+        except Exception:
+            _local.extendleft(reversed(items))  # keep them for the next flush
+            raise
+        recorded += len(items)
+    return recorded
+
+
+def record(items: list[dict]) -> int:
+    """Classify and insert queued click records (a record already stored is skipped)."""
+    if not items:
+        return 0
+    link_ids = {item["link"] for item in items}
+    delivered = dict(
+        ShortLink.objects.filter(id__in=link_ids).values_list(
+            "id", Coalesce(F("message__delivered_at"), F("message__handed_off_at"))
+        )
+    )
+    verdicts: dict[str, bots.Verdict] = {}
+    for item in items:
+        at = delivered.get(item["link"])
+        since = item["at"] - at.timestamp() if at is not None else None
+        verdicts[item["id"]] = bots.classify(item["ua"], method=item["method"], seconds_since_delivery=since)
+    # Bursts: the batch's human-looking fetches, with the same links' clicks of the second before.
+    earliest = min(item["at"] for item in items) - bots.BURST_SECONDS
+    recent = Click.objects.filter(
+        link_id__in=link_ids, at__gte=datetime.fromtimestamp(earliest, UTC), is_human=True
+    ).values_list("request_id", "link_id", "at", "user_agent")
+    fetches = [(str(rid.hex), link_id, at.timestamp(), ua) for rid, link_id, at, ua in recent]
+    fetches += [(i["id"], i["link"], i["at"], i["ua"]) for i in items if verdicts[i["id"]].is_human]
+    burst = bots.bursts(fetches)
+    for key in burst:
+        if key in verdicts:
+            verdicts[key] = bots.Verdict(False, "burst")
+    earlier_in_burst = [uuid.UUID(key) for key in burst if key not in verdicts]
+    if earlier_in_burst:
+        Click.objects.filter(request_id__in=earlier_in_burst).update(is_human=False, reason="burst")
+    Click.objects.bulk_create(
+        [
+            Click(
+                tenant_id=item["tenant"],
+                link_id=item["link"],
+                campaign_id=item["campaign"],
+                contact_id=item["contact"],
+                request_id=uuid.UUID(item["id"]),
+                at=datetime.fromtimestamp(item["at"], UTC),
+                method=item["method"],
+                user_agent=item["ua"],
+                ip_hash=item["ip"],
+                is_human=verdicts[item["id"]].is_human,
+                reason=verdicts[item["id"]].reason or "",
+            )
+            for item in items
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    return len(items)
+
+
+def _ensure_thread() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _thread_lock:
+        if _thread is not None and _thread.is_alive():
+            return
+        _thread = threading.Thread(target=_flush_forever, name="click-flusher", daemon=True)
+        _thread.start()
+        atexit.register(_flush_quietly)
+
+
+def _flush_quietly() -> None:
+    try:
+        flush()
+    except Exception:  # a flusher must never take the web process down
+        logger.exception("recording clicks failed; they stay queued")
+    finally:
+        close_old_connections()
+        connection.close()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(1.0)
+        if _local:
+            _flush_quietly()
