@@ -244,6 +244,23 @@ class Message(models.Model):
             models.Index(fields=["campaign"], name="message_campaign", condition=models.Q(campaign__isnull=False)),
             # The inbox: a tenant's inbound texts, newest first.
             models.Index(fields=["tenant", "-created_at"], condition=models.Q(kind="inbound"), name="message_inbox"),
+            # The unread ones: the nav's count on every page and the inbox's default view, over
+            # the unread texts only. read_at changes only when staff mark inbound texts.
+            models.Index(
+                fields=["tenant", "-created_at"],
+                condition=models.Q(kind="inbound", read_at__isnull=True),
+                name="message_inbox_unread",
+            ),
+            # Opt-outs and replies attributed to a campaign (its page, the inbox's campaign
+            # filter) without reading the campaign's outbound messages.
+            models.Index(
+                fields=["campaign", "intent"],
+                condition=models.Q(kind="inbound", campaign__isnull=False),
+                name="message_campaign_inbound",
+            ),
+            # Messages carriers filtered as content (Twilio 30007), counted on the campaign page.
+            # Rare, so tiny; error_code is set once, on a failure, never on the delivered path.
+            models.Index(fields=["campaign"], condition=models.Q(error_code="30007"), name="message_content_filtered"),
         ]
 
     def __str__(self) -> str:

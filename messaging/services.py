@@ -179,8 +179,13 @@ def contact_consequence(*, contact: Contact, error_code: str, source: str) -> No
         )
 
 
-def inbox_mark(*, tenant: Tenant, actor, message_ids, read: bool) -> int:
-    """Mark inbound texts of ``tenant`` read (or unread again); others' ids change nothing."""
+def inbox_mark(*, tenant: Tenant, actor, message_ids: Iterable[int], read: bool) -> int:
+    """Mark inbound texts of ``tenant`` read (or unread again); returns how many changed.
+
+    Only the tenant's inbound texts are touched: another tenant's id, or an outbound message's,
+    changes nothing. One UPDATE, so atomic by itself. Not audited: read/unread is a working aid
+    for staff, not a record; ``actor`` is taken like every service's, unused until it is.
+    """
     texts = Message.objects.filter(tenant=tenant, kind=MessageKind.INBOUND, pk__in=list(message_ids))
     if read:
         return texts.filter(read_at__isnull=True).update(read_at=timezone.now())

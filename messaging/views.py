@@ -1,5 +1,7 @@
 """The inbox: what people texted back. Thin: parse the filters, call a selector or a service, render."""
 
+import re
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import QueryDict
@@ -13,18 +15,26 @@ from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
 
 INBOX_PAGE_SIZE = 50
+# Campaigns offered in the filter (the newest; a campaign filtered on is always offered too).
+CAMPAIGNS_OFFERED = 200
 # Through the by-name foreign key (docs/architecture.md): messaging code does not import campaigns.
 Campaign = Message.campaign.field.related_model
+
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _id(value: str | None) -> int | None:
+    """A database id from a form value (ASCII digits only), else None."""
+    return int(value) if value and _ID.fullmatch(value) else None
 
 
 def _filters(request, source: QueryDict) -> dict:
     """The inbox filters from a query string; a campaign not of this tenant filters to nothing."""
     state = source.get("state", "unread")
     intent = source.get("intent", "all")
-    campaign_id = None
-    raw = source.get("campaign", "")
-    if raw.isdigit():
-        campaign_id = int(raw) if Campaign.objects.filter(tenant=request.tenant, pk=raw).exists() else -1
+    campaign_id = _id(source.get("campaign"))
+    if campaign_id is not None and not Campaign.objects.filter(tenant=request.tenant, pk=campaign_id).exists():
+        campaign_id = -1  # never another tenant's texts, never a hint that the campaign exists
     return {
         "state": state if state in selectors.INBOX_STATES else "unread",
         "intent": intent if intent in selectors.INBOX_INTENTS else "all",
@@ -40,8 +50,22 @@ def _query(filters: dict) -> str:
     return query.urlencode()
 
 
+def _campaigns(request, selected: int | None) -> list:
+    """The campaigns the filter offers: the newest, and the one filtered on wherever it is."""
+    campaigns = Campaign.objects.filter(tenant=request.tenant).only("id", "name")
+    offered = list(campaigns.order_by("-id")[:CAMPAIGNS_OFFERED])
+    if selected and selected > 0 and all(c.pk != selected for c in offered):
+        offered += list(campaigns.filter(pk=selected))
+    return offered
+
+
 class InboxView(TenantScopedMixin, View):
-    """GET: the tenant's inbound texts; POST (staff and up): mark one, or all shown, read or unread."""
+    """GET: the tenant's inbound texts, newest first, filtered by read state, campaign and kind.
+
+    POST (staff and up): mark one text, or every text shown on the page, read or unread. "All
+    shown" is the ids the page listed, re-checked against the filters: a text that arrived
+    after the page was drawn, or sits on another page, is never marked read unseen.
+    """
 
     post_permission = Perm.INBOX_MANAGE
 
@@ -54,9 +78,10 @@ class InboxView(TenantScopedMixin, View):
             "messaging/inbox.html",
             {
                 "page": page,
+                "unread_shown": [text.pk for text in page.object_list if text.read_at is None],
                 "filters": filters,
                 "query": _query(filters),
-                "campaigns": Campaign.objects.filter(tenant=request.tenant).order_by("-id").only("id", "name")[:200],
+                "campaigns": _campaigns(request, filters["campaign_id"]),
                 "states": [("unread", "Unread"), ("read", "Read"), ("all", "All")],
                 "intents": [
                     ("all", "Everything"),
@@ -70,12 +95,14 @@ class InboxView(TenantScopedMixin, View):
     def post(self, request):
         filters = _filters(request, request.POST)
         read = request.POST.get("read", "1") == "1"
-        if request.POST.get("all") == "1":
-            ids = list(selectors.inbox(tenant=request.tenant, **filters).values_list("id", flat=True)[:10_000])
-        else:
-            ids = [int(v) for v in request.POST.getlist("message") if v.isdigit()]
+        ids = [i for i in map(_id, request.POST.getlist("message")[:INBOX_PAGE_SIZE]) if i is not None]
+        if request.POST.get("all") == "1":  # the rows the page showed, as far as they still match its filters
+            shown = selectors.inbox(tenant=request.tenant, **filters).filter(pk__in=ids)
+            ids = list(shown.values_list("id", flat=True))
         changed = services.inbox_mark(tenant=request.tenant, actor=request.user, message_ids=ids, read=read)
         messages.success(
             request, f"Marked {changed} message{'s' if changed != 1 else ''} {'read' if read else 'unread'}."
         )
-        return redirect(f"{reverse('messaging:inbox')}?{_query(filters)}")
+        # Back to the page the action came from (clamped to the last page if it shrank).
+        page = _id(request.POST.get("page"))
+        return redirect(f"{reverse('messaging:inbox')}?{_query(filters)}" + (f"&page={page}" if page else ""))

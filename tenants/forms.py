@@ -25,6 +25,10 @@ class PauseForm(forms.Form):
     reason = forms.CharField(label="Reason (optional, kept in the activity log)", max_length=200, required=False)
 
 
+# What the keyword reply templates may contain (tenants.models.reply_problem enforces it).
+_PLACEHOLDERS = "Must include {business} (the business name); {contact} becomes the contact details."
+
+
 class TenantSettingsForm(forms.ModelForm):
     """Validates tenant settings; the view hands the cleaned data to tenant_update_settings."""
 
@@ -43,7 +47,17 @@ class TenantSettingsForm(forms.ModelForm):
             "help_reply": "HELP reply",
             "opt_out_phrases": "Opt-out phrases",
         }
-        widgets = {"opt_out_phrases": forms.Textarea(attrs={"rows": 6})}
+        help_texts = {
+            "opt_out_reply": f"Sent when someone opts out (STOP or a request in other words). {_PLACEHOLDERS}",
+            "opt_in_reply": f"Sent when someone replies START. {_PLACEHOLDERS}",
+            "help_reply": f"Sent when someone replies HELP or INFO. {_PLACEHOLDERS}",
+        }
+        widgets = {
+            "opt_out_reply": forms.Textarea(attrs={"rows": 2}),
+            "opt_in_reply": forms.Textarea(attrs={"rows": 2}),
+            "help_reply": forms.Textarea(attrs={"rows": 2}),
+            "opt_out_phrases": forms.Textarea(attrs={"rows": 6}),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
