@@ -37,6 +37,11 @@ def _fresh_cache():
     from messaging import webhooks
 
     webhooks.signers_forget()  # accounts the webhooks remembered, for rows rolled back since
+    from links import middleware as link_hosts
+    from links import views as link_views
+
+    link_views._local.clear()  # short links a process remembered
+    link_hosts.hosts_forget()
     yield
 
 

@@ -35,3 +35,12 @@ accesslog = "-"
 # (%(f)s) is left out too: with SECURE_REFERRER_POLICY = "same-origin" a request made from the
 # magic-link page carries that page's full URL, token included, in its Referer header.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def worker_exit(server, worker):
+    """A stopping worker hands its buffered short-link clicks to Redis first (links/clicks.py)."""
+    try:
+        from links import clicks
+    except Exception:  # the app never loaded in this worker: nothing was buffered
+        return
+    clicks.drain_local()

@@ -1,17 +1,19 @@
 """The click queue: the redirect never waits on writing a click.
 
-The redirect appends one small JSON record to a queue and answers. A flusher (the beat task
-``links.flush_clicks`` every 2 s, or a thread of the web process when there is no Redis) takes
-records in batches, classifies them (links.bots, with each link's delivery time and the
-burst rule over the batch and the second before it) and inserts them in one statement.
+The redirect appends one small JSON record to this process's buffer and answers. From there:
 
-No click is lost or counted twice:
-- With Redis (production) the queue is a Redis list: a web process that restarts loses
-  nothing, as the records already sit in Redis. The flusher reads a batch (LRANGE), inserts
-  it, and only then removes it (LTRIM); a flusher that dies in between leaves the batch to
-  the next, and each record's ``request_id`` (unique) makes the second insert a no-op.
-- Without Redis (development, SQLite) the queue is a list in the web process, flushed every
-  second by a thread and once more at exit; only a killed process loses its last second.
+- With Redis (production) a thread of the web process moves the buffer to a Redis list every
+  PUSH_SECONDS (50 ms) in one RPUSH, and a gunicorn ``worker_exit`` hook (and ``atexit``) pushes
+  what is left when a worker stops, so a restart loses nothing; only a process killed outright
+  can lose its last 50 ms. The beat task ``links.flush_clicks`` (every 2 s) reads a batch of the
+  list (LRANGE), inserts it, and only then trims it (LTRIM): a flusher that dies in between
+  leaves the batch to the next, and each record's ``request_id`` (unique) makes the second
+  insert a no-op. Records sit in Redis, not in the web process, until they are stored.
+- Without Redis (development, SQLite) a thread of the web process records the buffer in the
+  database every second, and once more at exit.
+
+Recording classifies each click (links.bots, with its link's delivery time and the burst
+rule over the batch and the second before it) and inserts the batch in one statement.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from links.models import Click, ShortLink
 logger = logging.getLogger(__name__)
 
 BATCH = 2000
+PUSH_SECONDS = 0.05
 _local: deque[str] = deque()
 _thread_lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -73,15 +76,30 @@ def enqueue(*, link: dict, method: str, user_agent: str, ip: str) -> None:
         },
         separators=(",", ":"),
     )
-    if settings.REDIS_URL:
-        _redis().rpush(queue_key(), record)
-        return
     _local.append(record)
-    if not settings.TESTING:
+    if settings.TESTING:
+        push()  # tests see the queue at once, without a thread
+    else:
         _ensure_thread()
 
 
+def push() -> int:
+    """Move this process's buffer to the Redis list (one RPUSH); without Redis, nothing to do."""
+    if not settings.REDIS_URL or not _local:
+        return 0
+    items = []
+    while _local and len(items) < 10_000:
+        items.append(_local.popleft())
+    try:
+        _redis().rpush(queue_key(), *items)
+    except Exception:
+        _local.extendleft(reversed(items))  # Redis unreachable: keep them for the next push
+        raise
+    return len(items)
+
+
 def pending() -> int:
+    """Clicks waiting to be recorded: the shared list (Redis) or this process's buffer."""
     return _redis().llen(queue_key()) if settings.REDIS_URL else len(_local)
 
 
@@ -89,6 +107,7 @@ def flush(*, limit: int | None = None) -> int:
     """Record queued clicks in batches until the queue is empty (or ``limit`` recorded)."""
     recorded = 0
     if settings.REDIS_URL:
+        push()  # this process's own buffer first (the beat worker's is empty)
         if not cache.add("lock:links.flush_clicks", 1, timeout=120):
             return 0  # another flusher is at it
         try:
@@ -103,7 +122,7 @@ def flush(*, limit: int | None = None) -> int:
         finally:
             cache.delete("lock:links.flush_clicks")
         return recorded
-    while _local and (limit is None or recorded < limit):
+    while _local and not settings.REDIS_URL and (limit is None or recorded < limit):
         items = [_local.popleft() for _ in range(min(BATCH, len(_local)))]
         try:
             record([json.loads(item) for item in items])
@@ -175,21 +194,27 @@ def _ensure_thread() -> None:
             return
         _thread = threading.Thread(target=_flush_forever, name="click-flusher", daemon=True)
         _thread.start()
-        atexit.register(_flush_quietly)
+        atexit.register(drain_local)
 
 
-def _flush_quietly() -> None:
+def drain_local() -> None:
+    """Hand over this process's buffer before it stops (gunicorn worker_exit, atexit)."""
     try:
-        flush()
-    except Exception:  # a flusher must never take the web process down
-        logger.exception("recording clicks failed; they stay queued")
-    finally:
-        close_old_connections()
-        connection.close()
+        if settings.REDIS_URL:
+            while _local:
+                push()
+        else:
+            flush()
+    except Exception:  # never take the web process down; say so
+        logger.exception("handing over %d buffered clicks failed", len(_local))
 
 
 def _flush_forever() -> None:
+    interval = PUSH_SECONDS if settings.REDIS_URL else 1.0
     while True:
-        time.sleep(1.0)
+        time.sleep(interval)
         if _local:
-            _flush_quietly()
+            drain_local()
+            if not settings.REDIS_URL:
+                close_old_connections()
+                connection.close()  # this thread's own connection

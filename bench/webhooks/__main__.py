@@ -225,7 +225,7 @@ async def _load(port: int, callbacks: list[bytes], stops: list[bytes], clients: 
     return elapsed, codes, latencies, stop_latencies, stop_codes
 
 
-def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_server(port: int, workers: int, threads: int, worker_class: str = "gthread") -> subprocess.Popen:
     env = {
         **os.environ,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
@@ -234,7 +234,7 @@ def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
     }
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"],
+         "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     deadline = time.time() + 30

@@ -259,3 +259,22 @@ def test_ctr_is_never_above_100_percent(tenant):
 
     assert ClickThrough(3, 3, 3, 2).human_ctr == 1.0
     assert ClickThrough(0, 0, 0, 0).human_ctr is None
+
+
+@pytest.mark.django_db
+def test_a_stopping_worker_hands_over_its_buffered_clicks(tenant, settings):
+    """gunicorn's worker_exit hook (and atexit) call drain_local: nothing buffered is lost."""
+    link = a_link(tenant)
+    data = {"id": link.id, "tenant": tenant.id, "campaign": None, "contact": None}
+    settings.TESTING = False  # buffer as a web process does (the thread is not needed here)
+    clicks._ensure_thread = lambda: None
+    try:
+        clicks.enqueue(link=data, method="GET", user_agent=IPHONE, ip="1.1.1.1")
+        clicks.enqueue(link=data, method="GET", user_agent=IPHONE, ip="1.1.1.1")
+        assert len(clicks._local) == 2
+        clicks.drain_local()
+    finally:
+        del clicks._ensure_thread
+    assert not clicks._local
+    clicks.flush()
+    assert Click.objects.filter(link=link).count() == 2
