@@ -8,37 +8,49 @@ names it as well, for reverse(). Short domains must be in ALLOWED_HOSTS.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponseNotFound
 
 from links.services import TOKEN_PATTERN
 from links.views import follow
 from tenants.models import Tenant
 
+logger = logging.getLogger(__name__)
 ROOT_TOKEN = re.compile(rf"^/({TOKEN_PATTERN})/?$")
 MAIN_TOKEN = re.compile(rf"^/s/({TOKEN_PATTERN})/?$")
 HOSTS_TTL = 60.0
-_hosts: tuple[float, frozenset[str]] = (0.0, frozenset())
+_hosts: tuple[float, dict[str, int | None]] = (0.0, {})
 
 
-def short_hosts() -> frozenset[str]:
-    """SHORT_DOMAIN and every tenant's short domain, re-read once a minute."""
+def short_hosts() -> dict[str, int | None]:
+    """{short domain: its tenant's id}, SHORT_DOMAIN → None (every tenant's), re-read once a minute."""
     global _hosts
     now = time.monotonic()
     if _hosts[0] <= now:
-        domains = set(Tenant.objects.exclude(short_domain="").values_list("short_domain", flat=True))
+        ttl = HOSTS_TTL
+        try:
+            domains: dict[str, int | None] = dict(
+                Tenant.objects.exclude(short_domain="").values_list("short_domain", "id")
+            )
+        except DatabaseError:
+            # The database is down: every other page (and /health, which must say so) still
+            # answers; tenants' own domains are looked for again in a few seconds.
+            logger.warning("short domains unavailable: the database did not answer")
+            domains, ttl = {}, 5.0
         if settings.SHORT_DOMAIN:
-            domains.add(settings.SHORT_DOMAIN)
-        _hosts = (now + HOSTS_TTL, frozenset(domains))
+            domains[settings.SHORT_DOMAIN] = None
+        _hosts = (now + ttl, domains)
     return _hosts[1]
 
 
 def hosts_forget(**_kwargs) -> None:
     global _hosts
-    _hosts = (0.0, frozenset())
+    _hosts = (0.0, {})
 
 
 class ShortLinkMiddleware:
@@ -48,11 +60,12 @@ class ShortLinkMiddleware:
     def __call__(self, request):
         path = request.path_info
         host = request.META.get("HTTP_HOST", "").split(":")[0].lower()
-        if host and host in short_hosts():
+        hosts = short_hosts()
+        if host and host in hosts:
             found = ROOT_TOKEN.match(path)
             if found is None:
                 return HttpResponseNotFound("Not found", content_type="text/plain")
-            return follow(request, found.group(1), host=host)
+            return follow(request, found.group(1), only_tenant=hosts[host])
         found = MAIN_TOKEN.match(path)
         if found is not None:
             return follow(request, found.group(1))

@@ -54,8 +54,7 @@ def _shared_link_data(token: str) -> dict:
         link = (
             ShortLink.objects.filter(token=token)
             .select_related("tenant")
-            .only("id", "destination", "expires_at", "campaign_id", "contact_id", "tenant__business_name",
-                  "tenant__short_domain")
+            .only("id", "destination", "expires_at", "campaign_id", "contact_id", "tenant__business_name")
             .first()
         )  # fmt: skip
         data = _MISSING
@@ -68,7 +67,6 @@ def _shared_link_data(token: str) -> dict:
                 "to": link.destination,
                 "expires": link.expires_at.timestamp(),
                 "business": link.tenant.business_name,
-                "domain": link.tenant.short_domain,
             }
         cache.set(key, data, CACHE_SECONDS)
     return data
@@ -89,10 +87,11 @@ def _plain(status: int, title: str, text: str) -> HttpResponse:
     return response
 
 
-def follow(request, token: str, *, host: str | None = None) -> HttpResponse:
-    """Serve one short link. ``host``: the short domain it was asked on (None: /s/ on the main host)."""
+def follow(request, token: str, *, only_tenant: int | None = None) -> HttpResponse:
+    """Serve one short link. ``only_tenant``: asked on that tenant's own short domain, where
+    another tenant's link does not exist."""
     data = link_data(token)
-    if data.get("missing") or (host is not None and host not in (data["domain"], settings.SHORT_DOMAIN)):
+    if data.get("missing") or (only_tenant is not None and data["tenant"] != only_tenant):
         return _plain(404, "Link not found", "This link does not exist. Check that it was copied in full.")
     if data["expires"] <= time.time():
         return _plain(410, "Link expired", f"This link from {data['business']} has expired.")

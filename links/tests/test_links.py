@@ -278,3 +278,18 @@ def test_a_stopping_worker_hands_over_its_buffered_clicks(tenant, settings):
     assert not clicks._local
     clicks.flush()
     assert Click.objects.filter(link=link).count() == 2
+
+
+@pytest.mark.django_db
+def test_links_are_read_only_and_scoped_in_the_admin(staff_owner, tenant, other_tenant):
+    from django.urls import reverse
+
+    from tenants.testing import client_for
+
+    a_link(tenant, token="OursToken1")
+    a_link(other_tenant, token="TheirToken")
+    client = client_for(staff_owner)
+    listing = client.get(reverse("admin:links_shortlink_changelist")).content.decode()
+    assert "OursToken1" in listing and "TheirToken" not in listing
+    assert client.get(reverse("admin:links_shortlink_add")).status_code == 403
+    assert client.get(reverse("admin:links_click_changelist")).status_code == 200
