@@ -7,7 +7,8 @@ import pytest
 
 from links.bots import bursts, classify
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "user-agents"
+# A copy of shared/data/user-agents (see its README), so it travels with the repository.
+CORPUS = Path(__file__).resolve().parent / "data" / "user-agents"
 
 
 def rows(name: str) -> list[dict]:
