@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("contacts/", include("contacts.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("", include("reporting.urls")),
     path("", include("links.urls")),
     path("", include("messaging.urls")),
     path("", include("tenants.urls")),
