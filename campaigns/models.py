@@ -72,6 +72,9 @@ class Campaign(models.Model):
     launched_at = models.DateTimeField(null=True, blank=True)
     jobs_created_at = models.DateTimeField(null=True, blank=True)
     jobs_total = models.PositiveIntegerField(default=0)
+    estimated_cost_cents = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The worst-case estimate shown when it was launched."
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

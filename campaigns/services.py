@@ -141,7 +141,8 @@ def campaign_launch(*, campaign: Campaign, actor) -> Campaign:
         )
         locked.launched_at = now
         locked.launched_by = actor if actor is not None and actor.is_authenticated else None
-        locked.save(update_fields=["status", "launched_at", "launched_by"])
+        locked.estimated_cost_cents = selectors.estimate(campaign=locked).cost_cents  # kept for the report
+        locked.save(update_fields=["status", "launched_at", "launched_by", "estimated_cost_cents"])
         audit_record(
             tenant=locked.tenant,
             actor=actor,

@@ -244,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "reporting-refresh-stats": {
+        "task": "reporting.refresh_stats",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "links-flush-clicks": {
         "task": "links.flush_clicks",
         "schedule": 2.0,

@@ -1,0 +1,259 @@
+"""A campaign's report figures, computed set-wise and stored (reporting.models.CampaignStats).
+
+``campaign_stats_compute`` runs a fixed number of aggregate queries (about twenty, whatever the
+campaign's size) and returns plain JSON-able data; ``campaign_stats_refresh`` stores it. The
+report page only reads the stored row. Every figure names its rows: jobs by status and gate,
+campaign messages by status and error code, clicks by verdict, inbound texts by intent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import timedelta
+
+from django.db.models import BigIntegerField, Count, Exists, Min, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce, TruncHour
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignStatus, JobStatus, SendJob
+from links.models import Click
+from messaging.models import Message, MessageKind, MessageStatus
+from reporting.models import CampaignStats
+
+# What each provider error code means (twilio.md), for the report's failure breakdown.
+ERROR_MEANINGS = {
+    "21610": "Recipient had replied STOP to this sender",
+    "21211": "Invalid number",
+    "21614": "Not a mobile number",
+    "30001": "Queue overflow (sent too fast)",
+    "30003": "Handset unreachable",
+    "30004": "Message blocked",
+    "30005": "Unknown or inactive number",
+    "30006": "Landline or unreachable carrier",
+    "30007": "Filtered by the carrier as content",
+    "30008": "Unknown error",
+}
+OPT_OUT_INTENTS = ("opt_out", "opt_out_phrase")
+FINAL = (MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED)
+PACE_WINDOW = timedelta(minutes=5)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if not whole else min(part, whole) / whole
+
+
+def compare(a: tuple[int, int], b: tuple[int, int]) -> dict:
+    """Two proportions (hits, trials): the difference and whether it means anything (a two-sided
+    two-proportion z-test at 95%; fewer than 30 trials on a side is always too few)."""
+    (x1, n1), (x2, n2) = a, b
+    if min(n1, n2) < 30:
+        return {"z": None, "meaningful": False, "why": "too few messages to tell"}
+    p1, p2 = x1 / n1, x2 / n2
+    pooled = (x1 + x2) / (n1 + n2)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if spread == 0:
+        return {"z": 0.0, "meaningful": False, "why": "no difference"}
+    z = (p1 - p2) / spread
+    meaningful = abs(z) >= 1.96
+    return {
+        "z": round(z, 2),
+        "meaningful": meaningful,
+        "why": "" if meaningful else "difference too small to mean anything",
+    }
+
+
+def campaign_stats_compute(campaign: Campaign) -> dict:
+    tenant = campaign.tenant
+    now = timezone.now()
+    jobs = SendJob.objects.filter(campaign=campaign)
+    messages = Message.objects.filter(campaign=campaign, kind=MessageKind.CAMPAIGN)
+    live = messages.exclude(status=MessageStatus.REJECTED)
+    clicks = Click.objects.filter(tenant=tenant, campaign_id=campaign.pk)
+    inbound = Message.objects.filter(campaign=campaign, kind=MessageKind.INBOUND)
+
+    job_status = dict(jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    gates = [
+        {"gate": gate, "outcome": outcome, "status": status, "n": n}
+        for gate, outcome, status, n in jobs.exclude(gate="")
+        .values_list("gate", "outcome", "status")
+        .annotate(n=Count("id"))
+        .order_by("gate", "outcome", "status")
+    ]
+    reasons = [
+        {"gate": gate, "reason": reason, "n": n}
+        for gate, reason, n in jobs.exclude(gate="")
+        .values_list("gate", "reason")
+        .annotate(n=Count("id"))
+        .order_by("-n")[:40]
+    ]
+    by_status = {}
+    errors = []
+    for status, code, n in messages.values_list("status", "error_code").annotate(n=Count("id")):
+        by_status[status] = by_status.get(status, 0) + n
+        if code:
+            errors.append({"status": status, "code": code, "meaning": ERROR_MEANINGS.get(code, ""), "n": n})
+    errors.sort(key=lambda row: -row["n"])
+    money = live.aggregate(
+        reserved=Coalesce(Sum("cost_cents"), 0),
+        actual=Coalesce(Sum(Coalesce("provider_price_cents", "cost_cents", output_field=BigIntegerField())), 0),
+        priced=Count("provider_price_cents"),
+        handed_off=Count("id", filter=Q(handed_off_at__isnull=False)),
+    )
+    click_rows = list(clicks.values_list("is_human", "reason").annotate(n=Count("id")))
+    human_clickers = clicks.filter(is_human=True).values("contact_id").distinct().count()
+    intents = dict(inbound.values_list("intent").annotate(n=Count("id")).values_list("intent", "n"))
+
+    # Per variant: sent, delivered, people who clicked, opt-outs (each traced through the job).
+    per_variant: dict[int, dict] = {}
+
+    def variant(index: int) -> dict:
+        return per_variant.setdefault(index, {"index": index, "jobs": 0, "sent": 0, "delivered": 0, "finals": 0,
+                                              "clickers": 0, "opt_outs": 0})  # fmt: skip
+
+    for index, n in jobs.values_list("variant_index").annotate(n=Count("id")):
+        variant(index)["jobs"] = n
+    for index, sent, delivered, finals in (
+        jobs.filter(message__isnull=False)
+        .values_list("variant_index")
+        .annotate(
+            sent=Count("id", filter=Q(message__handed_off_at__isnull=False) & ~Q(message__status="rejected")),
+            delivered=Count("id", filter=Q(message__status=MessageStatus.DELIVERED)),
+            finals=Count("id", filter=Q(message__status__in=FINAL)),
+        )
+    ):
+        variant(index).update(sent=sent, delivered=delivered, finals=finals)
+    clicked = Click.objects.filter(link__send_job_id=OuterRef("id"), is_human=True)
+    for index, n in (
+        jobs.annotate(clicked=Exists(clicked)).filter(clicked=True).values_list("variant_index").annotate(n=Count("id"))
+    ):
+        variant(index)["clickers"] = n
+    quitters = inbound.filter(intent__in=OPT_OUT_INTENTS, contact__isnull=False).values("contact_id")
+    for index, n in jobs.filter(contact_id__in=quitters).values_list("variant_index").annotate(n=Count("id")):
+        variant(index)["opt_outs"] = n
+    variants = [per_variant[i] for i in sorted(per_variant)]
+    bodies = list(campaign.template.variants.order_by("position").values_list("body", flat=True))
+    for row in variants:
+        row["body"] = bodies[row["index"] % len(bodies)] if bodies else ""
+        row["delivery_rate"] = _rate(row["delivered"], row["finals"])
+        row["ctr"] = _rate(row["clickers"], row["delivered"])
+        row["opt_out_rate"] = _rate(row["opt_outs"], row["delivered"])
+    verdicts = {}
+    if len(variants) > 1:
+        for measure, hits, trials in (("delivery", "delivered", "finals"), ("ctr", "clickers", "delivered"),
+                                      ("opt_outs", "opt_outs", "delivered")):  # fmt: skip
+            ranked = sorted(variants, key=lambda r: -(r[hits] / r[trials] if r[trials] else 0))
+            best, second = ranked[0], ranked[1]
+            if measure == "opt_outs":
+                best, second = ranked[-1], ranked[-2]  # fewest opt-outs wins
+            verdicts[measure] = {
+                "best": best["index"],
+                **compare((best[hits], best[trials]), (second[hits], second[trials])),
+            }
+
+    def hourly(queryset, field: str) -> dict[str, int]:
+        rows = (
+            queryset.exclude(**{f"{field}__isnull": True})
+            .annotate(hour=TruncHour(field))
+            .values_list("hour")
+            .annotate(n=Count("id"))
+            .order_by("hour")
+        )
+        return {hour.isoformat(): n for hour, n in rows}
+
+    timeline = {
+        "sends": hourly(live, "handed_off_at"),
+        "deliveries": hourly(messages.filter(status=MessageStatus.DELIVERED), "delivered_at"),
+        "clicks": hourly(clicks.filter(is_human=True), "at"),
+        "opt_outs": hourly(inbound.filter(intent__in=OPT_OUT_INTENTS), "created_at"),
+    }
+    recent = live.filter(handed_off_at__gte=now - PACE_WINDOW).count()
+    waiting = jobs.filter(status=JobStatus.PENDING).aggregate(
+        n=Count("id"), due=Count("id", filter=Q(next_attempt_at__lte=now)), next=Min("next_attempt_at")
+    )
+    total = campaign.jobs_total or sum(job_status.values())
+    done = total - job_status.get(JobStatus.PENDING, 0) - job_status.get(JobStatus.SENDING, 0)
+    pace = recent / PACE_WINDOW.total_seconds()
+    remaining = total - done
+    # At the current pace; jobs a gate holds (quiet hours, caps) show their next attempt instead.
+    eta = now + timedelta(seconds=remaining / pace) if remaining and pace > 0 and waiting["due"] else None
+
+    delivered = by_status.get(MessageStatus.DELIVERED, 0)
+    finals = sum(by_status.get(s, 0) for s in FINAL)
+    human_clicks = sum(n for human, _, n in click_rows if human)
+    opt_outs = sum(intents.get(i, 0) for i in OPT_OUT_INTENTS)
+    return {
+        "audience": total,
+        "jobs": job_status,
+        "gates": gates,
+        "reasons": reasons,
+        "messages": by_status,
+        "errors": errors,
+        "handed_off": money["handed_off"],
+        "reported_sent": sum(
+            by_status.get(s, 0) for s in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
+        ),  # fmt: skip
+        "delivered": delivered,
+        "finals": finals,
+        "clicks": {
+            "raw": sum(n for _, _, n in click_rows),
+            "human": human_clicks,
+            "human_clickers": human_clickers,
+            "by_reason": {reason: n for human, reason, n in click_rows if not human},
+        },
+        "inbound": intents,
+        "opt_outs": opt_outs,
+        "replies": intents.get("reply", 0),
+        "rates": {
+            "delivery": _rate(delivered, finals),
+            "human_ctr": _rate(human_clickers, delivered),
+            "opt_out": _rate(opt_outs, delivered),
+            "reply": _rate(intents.get("reply", 0), delivered),
+        },
+        "money": {
+            "estimated": campaign.estimated_cost_cents,
+            "reserved": money["reserved"],
+            "actual": money["actual"],
+            "priced": money["priced"],
+            "per_delivered": round(money["actual"] / delivered, 2) if delivered else None,
+            "per_human_click": round(money["actual"] / human_clickers, 2) if human_clickers else None,
+        },
+        "variants": variants,
+        "verdicts": verdicts,
+        "hourly": timeline,
+        "progress": {
+            "total": total,
+            "done": done,
+            "pace_per_second": round(pace, 2),
+            "pending": waiting["n"],
+            "due_now": waiting["due"],
+            "next_attempt": waiting["next"].isoformat() if waiting["next"] else None,
+            "eta": eta.isoformat() if eta else None,
+        },
+    }
+
+
+def campaign_stats_refresh(campaign: Campaign) -> CampaignStats:
+    started = time.perf_counter()
+    data = campaign_stats_compute(campaign)
+    stats, _ = CampaignStats.objects.update_or_create(
+        campaign=campaign,
+        defaults={
+            "tenant": campaign.tenant,
+            "computed_at": timezone.now(),
+            "seconds": round(time.perf_counter() - started, 3),
+            "data": data,
+        },
+    )
+    return stats
+
+
+def campaigns_to_refresh(*, now=None) -> list[int]:
+    """Running or paused campaigns, and those that finished in the last day (late callbacks)."""
+    now = now or timezone.now()
+    return list(
+        Campaign.objects.filter(
+            Q(status__in=(CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED))
+            | Q(completed_at__gte=now - timedelta(days=1))
+        ).values_list("id", flat=True)
+    )

@@ -1,0 +1,28 @@
+"""Thin tasks of the reporting app."""
+
+from celery import shared_task
+from django.core.cache import cache
+
+from campaigns.models import Campaign
+from reporting import stats
+
+
+@shared_task(name="reporting.refresh_campaign", ignore_result=True)
+def refresh_campaign(campaign_id: int) -> None:
+    """Recompute one campaign's figures (a report page found them stale). One run per campaign at a time."""
+    lock = f"lock:reporting.refresh_campaign:{campaign_id}"
+    if not cache.add(lock, 1, timeout=300):
+        return
+    try:
+        campaign = Campaign.objects.select_related("tenant", "template").filter(pk=campaign_id).first()
+        if campaign is not None:
+            stats.campaign_stats_refresh(campaign)
+    finally:
+        cache.delete(lock)
+
+
+@shared_task(name="reporting.refresh_stats", ignore_result=True)
+def refresh_stats() -> None:
+    """Periodic (30 s): every campaign still moving, and those that ended in the last day."""
+    for campaign_id in stats.campaigns_to_refresh():
+        refresh_campaign(campaign_id)

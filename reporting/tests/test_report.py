@@ -1,0 +1,159 @@
+"""The campaign report: every figure against a hand-counted campaign, the page, the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns import dispatch
+from campaigns.tests.test_dispatch import launched, sending_setup, sydney_contacts
+from contacts.models import DoNotContact
+from links import clicks
+from links.models import ShortLink
+from messaging import events, inbound
+from messaging.models import Message
+from reporting import stats
+from reporting.models import CampaignStats
+from tenants.testing import assert_roles, client_for
+
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 Version/18.6 Mobile Safari/604.1"
+PREVIEW = "WhatsApp/2.23.20.0"
+
+
+def callback(message, status, code=""):
+    params = {"MessageSid": message.provider_id, "MessageStatus": status}
+    if code:
+        params["ErrorCode"] = code
+    events.status_callback_record(tenant_id=message.tenant_id, params=params)
+
+
+def click(client, message, agent):
+    token = ShortLink.objects.filter(message=message).values_list("token", flat=True).first()
+    assert client.get(f"/s/{token}", HTTP_USER_AGENT=agent).status_code == 302
+
+
+@pytest.fixture
+def campaign(tenant, clock, client, settings):
+    """Ten contacts, two variants; hand-counted outcomes below."""
+    sending_setup(tenant)
+    contacts = sydney_contacts(tenant, 10)
+    campaign = launched(
+        tenant,
+        contacts=contacts,
+        bodies=("A: sale {{ link }}", "B: big sale {{ link }}"),
+        link_url="https://acme.example/sale",
+    )
+    DoNotContact.objects.create(tenant=tenant, phone_e164=contacts[9].phone_e164, reason="manual")  # skipped
+    dispatch.dispatch()
+    messages = list(Message.objects.filter(campaign=campaign).order_by("contact_id"))
+    assert len(messages) == 9
+    # Out of order and twice: delivered before sent, and a repeated delivered.
+    for message in messages[:6]:
+        callback(message, "delivered")
+        callback(message, "sent")
+        callback(message, "delivered")
+    callback(messages[6], "undelivered", "30005")
+    callback(messages[7], "failed", "30007")
+    callback(messages[8], "sent")
+    for message in messages[:6]:
+        Message.objects.filter(pk=message.pk).update(delivered_at=timezone.now() - dt.timedelta(minutes=10))
+    for _ in range(3):
+        click(client, messages[0], IPHONE)  # one person, three clicks
+    click(client, messages[1], PREVIEW)  # a preview only
+    click(client, messages[2], PREVIEW)
+    click(client, messages[2], IPHONE)  # a preview, then the person
+    clicks.flush()
+    number = messages[0].sending_number
+    for message, body in ((messages[3], "STOP"), (messages[4], "what time?")):
+        inbound.inbound_receive(
+            tenant=tenant,
+            params={
+                "MessageSid": f"SMin{message.pk:030d}",
+                "From": message.to_phone,
+                "To": number.sender,
+                "Body": body,
+            },
+        )
+    return campaign
+
+
+@pytest.mark.django_db
+def test_every_figure_matches_the_hand_count(campaign):
+    data = stats.campaign_stats_compute(campaign)
+    assert data["audience"] == 10
+    assert data["jobs"] == {"sent": 9, "skipped": 1}
+    assert [(g["gate"], g["n"]) for g in data["gates"]] == [("dnc", 1)]
+    assert data["handed_off"] == 9 and data["reported_sent"] == 8
+    assert data["messages"] == {"delivered": 6, "undelivered": 1, "failed": 1, "sent": 1}
+    assert (data["delivered"], data["finals"]) == (6, 8)
+    assert {e["code"]: e["n"] for e in data["errors"]} == {"30005": 1, "30007": 1}
+    assert data["clicks"] == {"raw": 6, "human": 4, "human_clickers": 2, "by_reason": {"link_preview": 2}}
+    assert (data["opt_outs"], data["replies"]) == (1, 1)
+    assert data["rates"]["delivery"] == 6 / 8 and data["rates"]["human_ctr"] == 2 / 6
+    assert data["rates"]["opt_out"] == 1 / 6
+    money = data["money"]
+    assert money["reserved"] == money["actual"] == 9 * 5 and money["estimated"] is not None
+    assert money["per_delivered"] == round(45 / 6, 2) and money["per_human_click"] == 22.5
+    variants = {v["index"]: v for v in data["variants"]}
+    assert sum(v["jobs"] for v in variants.values()) == 10 and sum(v["sent"] for v in variants.values()) == 9
+    assert sum(v["delivered"] for v in variants.values()) == 6
+    assert sum(v["clickers"] for v in variants.values()) == 2 and sum(v["opt_outs"] for v in variants.values()) == 1
+    assert all(not verdict["meaningful"] for verdict in data["verdicts"].values())  # a handful of messages
+    hourly = data["hourly"]
+    assert sum(hourly["sends"].values()) == 9 and sum(hourly["clicks"].values()) == 4
+    assert sum(hourly["opt_outs"].values()) == 1
+    assert data["progress"]["done"] == 10 and data["progress"]["total"] == 10
+
+
+def test_compare_says_when_a_difference_means_something():
+    assert stats.compare((900, 1000), (800, 1000))["meaningful"]
+    assert not stats.compare((510, 1000), (500, 1000))["meaningful"]
+    assert stats.compare((5, 10), (1, 10))["why"] == "too few messages to tell"
+
+
+@pytest.mark.django_db
+def test_the_page_reads_stored_figures_in_a_fixed_number_of_queries(campaign, owner):
+    client = client_for(owner)
+    url = reverse("reporting:campaign_report", args=[campaign.pk])
+    shown = client.get(url).content.decode()
+    assert CampaignStats.objects.filter(campaign=campaign).exists()  # computed on first view
+    assert "75.0%" in shown and "33.3%" in shown and "Filtered by the carrier as content" in shown
+    assert "<svg" in shown and 'id="variants"' in shown
+    with CaptureQueriesContext(connection) as small:
+        client.get(url)
+    # Ten times the rows behind the figures: the page still reads one stored row.
+    CampaignStats.objects.filter(campaign=campaign).update(
+        data={**CampaignStats.objects.get(campaign=campaign).data, "audience": 10_000_000}
+    )
+    with CaptureQueriesContext(connection) as large:
+        assert "10000000" in client.get(url).content.decode()
+    assert len(large) == len(small) <= 12
+
+
+@pytest.mark.django_db
+def test_report_roles_and_tenant_isolation(campaign, members, other_owner):
+    url = reverse("reporting:campaign_report", args=[campaign.pk])
+    assert_roles(url, members=members, allowed={"viewer", "staff", "admin", "owner"})
+    assert client_for(other_owner).get(url).status_code == 404
+    export = reverse("reporting:campaign_jobs_csv", args=[campaign.pk])
+    assert_roles(export, members=members, allowed={"admin", "owner"})
+    assert client_for(other_owner).get(export).status_code == 404
+
+
+@pytest.mark.django_db
+def test_jobs_export_has_every_job_with_clicks_and_safe_cells(campaign, owner):
+    response = client_for(owner).get(reverse("reporting:campaign_jobs_csv", args=[campaign.pk]))
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 10
+    assert all(row["phone"].startswith("'+61") for row in rows)  # a leading + is neutralised
+    assert sorted(int(row["human_clicks"]) for row in rows)[-2:] == [1, 3]
+    assert sum(int(row["all_fetches"]) for row in rows) == 6
+    assert {row["job_status"] for row in rows} == {"sent", "skipped"}

@@ -1,0 +1,164 @@
+"""Report pages: they read stored figures (reporting.models) so their time never grows with a campaign."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views import View
+
+from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
+from contacts import csvfiles
+from contacts.services import Action as ContactAction
+from links.models import Click
+from reporting import stats as stats_module
+from reporting.models import CampaignStats
+from reporting.tasks import refresh_campaign
+from tenants.mixins import TenantScopedMixin
+from tenants.roles import Perm
+from tenants.services import audit_record
+
+# Figures of a campaign still moving are recomputed when older than this (in the background).
+STALE_AFTER = timedelta(seconds=30)
+SERIES = (("sends", "Sent", "#2563eb"), ("deliveries", "Delivered", "#16a34a"), ("clicks", "Human clicks", "#9333ea"),
+          ("opt_outs", "Opt-outs", "#dc2626"))  # fmt: skip
+
+
+def _campaign(request, pk) -> Campaign:
+    return get_object_or_404(Campaign.objects.filter(tenant=request.tenant).select_related("template"), pk=pk)
+
+
+def campaign_stats(campaign: Campaign) -> CampaignStats:
+    """The stored figures; computed now the first time, refreshed in the background when stale."""
+    stored = CampaignStats.objects.filter(campaign=campaign).first()
+    if stored is None:
+        return stats_module.campaign_stats_refresh(campaign)
+    moving = campaign.status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED)
+    if moving and timezone.now() - stored.computed_at > STALE_AFTER:
+        refresh_campaign.delay(campaign.pk)
+    return stored
+
+
+def hourly_chart(hourly: dict[str, dict[str, int]], zone) -> str:
+    """A small SVG line chart of the hourly series (numbers and fixed labels only: safe)."""
+    hours = sorted({hour for series in hourly.values() for hour in series})
+    if not hours:
+        return ""
+    first = datetime.fromisoformat(hours[0])
+    last = datetime.fromisoformat(hours[-1])
+    span = max(int((last - first).total_seconds() // 3600), 1)
+    peak = max([n for series in hourly.values() for n in series.values()] + [1])
+    width, height, left, bottom = 640, 220, 48, 28
+    plot_w, plot_h = width - left - 10, height - bottom - 10
+
+    def x(hour: str) -> float:
+        return left + plot_w * ((datetime.fromisoformat(hour) - first).total_seconds() / 3600) / span
+
+    def y(n: int) -> float:
+        return 10 + plot_h * (1 - n / peak)
+
+    base = 10 + plot_h
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Per hour" class="chart">',
+        f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#999"/>',
+        f'<text x="4" y="16" font-size="11">{peak}</text><text x="4" y="{base}" font-size="11">0</text>',
+    ]
+    for key, label, colour in SERIES:
+        series = hourly.get(key, {})
+        points = " ".join(f"{x(h):.1f},{y(series.get(h, 0)):.1f}" for h in hours)
+        line = f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
+        parts.append(f"{line}<title>{label}</title></polyline>")
+    for hour in (hours[0], hours[-1]):
+        local = datetime.fromisoformat(hour).astimezone(zone).strftime("%d %b %H:00")
+        anchor = "start" if hour == hours[0] else "end"
+        parts.append(f'<text x="{x(hour):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}">{local}</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - built from numbers, dates and our own labels
+
+
+class CampaignReportView(TenantScopedMixin, View):
+    def get(self, request, pk):
+        campaign = _campaign(request, pk)
+        stored = campaign_stats(campaign)
+        data = stored.data
+        gates, outcomes = dict(Gate.choices), dict(GateOutcome.choices)
+        progress = data["progress"]
+        return render(
+            request,
+            "reporting/campaign_report.html",
+            {
+                "campaign": campaign,
+                "stored": stored,
+                "data": data,
+                "jobs": [(label, data["jobs"].get(value, 0)) for value, label in JobStatus.choices],
+                "gates": [
+                    {
+                        **row,
+                        "gate_label": gates.get(row["gate"], row["gate"]),
+                        "outcome_label": outcomes.get(row["outcome"], row["outcome"]),
+                    }
+                    for row in data["gates"]
+                ],  # fmt: skip
+                "chart": hourly_chart(data["hourly"], request.tenant.zone),
+                "series": SERIES,
+                "percent_done": round(100 * progress["done"] / progress["total"]) if progress["total"] else 0,
+                "eta": datetime.fromisoformat(progress["eta"]) if progress["eta"] else None,
+                "next_attempt": datetime.fromisoformat(progress["next_attempt"]) if progress["next_attempt"] else None,
+                "running": campaign.status in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),
+            },
+        )
+
+
+class CampaignJobsExportView(TenantScopedMixin, View):
+    """Every job of a campaign as CSV, streamed, formula-injection safe, audited."""
+
+    permission = Perm.CONTACTS_EXPORT
+
+    def get(self, request, pk):
+        campaign = _campaign(request, pk)
+        zone = request.tenant.zone
+
+        def clicks(human: bool | None):
+            scope = Click.objects.filter(link__send_job_id=OuterRef("id"))
+            if human is not None:
+                scope = scope.filter(is_human=human)
+            counted = scope.order_by().values("link__send_job_id").annotate(n=Count("id")).values("n")
+            return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+        jobs = (
+            SendJob.objects.filter(campaign=campaign)
+            .annotate(human=clicks(True), fetches=clicks(None))
+            .values_list(
+                "contact__phone_e164", "contact__first_name", "contact__last_name", "variant_index", "status",
+                "gate", "outcome", "reason", "message__status", "message__error_code", "message__cost_cents",
+                "message__provider_price_cents", "message__handed_off_at", "human", "fetches",
+            )
+            .order_by("id")
+        )  # fmt: skip
+        rows = (
+            [
+                phone, first, last, variant + 1, status, gate, outcome, reason, message_status or "", code or "",
+                price if price is not None else cost, handed.astimezone(zone).isoformat() if handed else "",
+                human, fetches,
+            ]
+            for (phone, first, last, variant, status, gate, outcome, reason, message_status, code, cost, price,
+                 handed, human, fetches) in jobs.iterator(chunk_size=5000)
+        )  # fmt: skip
+        header = [
+            "phone", "first_name", "last_name", "variant", "job_status", "gate", "outcome", "reason",
+            "message_status", "error_code", "cost_cents", "handed_off_at", "human_clicks", "all_fetches",
+        ]  # fmt: skip
+        audit_record(
+            tenant=request.tenant,
+            actor=request.user,
+            action=ContactAction.EXPORTED,
+            target=f"campaign {campaign.pk} jobs",
+        )
+        response = StreamingHttpResponse(csvfiles.csv_bytes_iter(rows, header), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-jobs.csv"'
+        return response
