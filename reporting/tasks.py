@@ -26,3 +26,20 @@ def refresh_stats() -> None:
     """Periodic (30 s): every campaign still moving, and those that ended in the last day."""
     for campaign_id in stats.campaigns_to_refresh():
         refresh_campaign(campaign_id)
+
+
+@shared_task(name="reporting.refresh_tenant", ignore_result=True)
+def refresh_tenant(tenant_id: int) -> None:
+    """Recompute a tenant's dashboard figures (its dashboard found them stale)."""
+    from reporting.dashboard import tenant_stats_refresh
+    from tenants.models import Tenant
+
+    lock = f"lock:reporting.refresh_tenant:{tenant_id}"
+    if not cache.add(lock, 1, timeout=300):
+        return
+    try:
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is not None:
+            tenant_stats_refresh(tenant)
+    finally:
+        cache.delete(lock)
