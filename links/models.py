@@ -32,7 +32,12 @@ class ShortLink(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["send_job_id", "destination"], name="shortlink_once_per_job_destination"),
         ]
-        indexes = [models.Index(fields=["campaign_id"], name="shortlink_campaign")]
+        indexes = [
+            models.Index(fields=["campaign_id"], name="shortlink_campaign"),
+            # A contact's or a message's links (timelines), and what deleting either must check.
+            models.Index(fields=["contact"], name="shortlink_contact"),
+            models.Index(fields=["message"], name="shortlink_message"),
+        ]
 
     def __str__(self) -> str:
         return self.token
