@@ -521,3 +521,19 @@ def test_commit_killed_half_way_is_finished_by_a_rerun_without_duplicates(tenant
     assert Contact.objects.filter(tenant=tenant).count() == created_expected
     assert ConsentRecord.objects.filter(source_import=contact_import).count() == created_expected
     assert timezone.now() - contact_import.committed_at < timedelta(minutes=5)
+
+
+@pytest.mark.django_db
+def test_a_growing_import_refreshes_the_planners_statistics_after_batches_1_2_4_8():
+    """A new tenant is unknown to PostgreSQL's statistics: without fresh ones each batch's look-up
+    walked all the tenant's contacts (bench/import crawled on a fresh database)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from contacts.imports import _refresh_statistics
+
+    with CaptureQueriesContext(connection) as captured:
+        for number in range(1, 11):
+            _refresh_statistics(number)
+    analyzed = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("ANALYZE")]
+    assert len(analyzed) == (4 if connection.vendor == "postgresql" else 0)
