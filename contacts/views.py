@@ -39,10 +39,6 @@ class ContactListView(TenantScopedMixin, View):
         )
 
 
-# Messages shown on a contact's page (the newest).
-CONTACT_MESSAGES_SHOWN = 50
-
-
 class ContactDetailView(TenantScopedMixin, View):
     def get(self, request, pk):
         contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
@@ -54,10 +50,6 @@ class ContactDetailView(TenantScopedMixin, View):
                 "consent_records": contact.consent_records.select_related("source_import", "recorded_by"),
                 "dnc": selectors.dnc_entry_for_phone(tenant=request.tenant, phone_e164=contact.phone_e164),
                 "consent_form": ConsentForm(),
-                # Both directions, newest first, each with its status history (provider events).
-                "timeline": contact.messages.select_related("campaign")
-                .prefetch_related("events")
-                .order_by("-created_at", "-id")[:CONTACT_MESSAGES_SHOWN],
             },
         )
 

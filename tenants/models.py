@@ -233,7 +233,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["tenant", "-at"], name="audit_tenant_at")]
+        indexes = [
+            models.Index(fields=["tenant", "-at"], name="audit_tenant_at"),
+            # A number's do-not-contact history on its contact's timeline.
+            models.Index(fields=["tenant", "target"], name="audit_tenant_target"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target}"

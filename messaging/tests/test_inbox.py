@@ -351,15 +351,16 @@ def test_contact_page_shows_both_directions_with_history_without_n_plus_1(owner,
     )  # fmt: skip
     with CaptureQueriesContext(connection) as many:
         response = client.get(url)
-    assert len(many) == len(few)  # events prefetched, campaigns joined: no query per message
+    assert len(many) == len(few)  # events prefetched, campaign names in one query: none per message
     shown = html.unescape(response.content.decode())
-    section = shown.split('id="messages"')[1].split("</section>")[0]
-    assert "Deal number 4" in section and "→ sent" in section and "← received" in section
-    assert "↩ automatic reply" in section and "You've been unsubscribed" in section
+    section = shown.split('id="timeline"')[1].split("</section>")[0]
+    assert "Deal number 4" in section and "Campaign message sent" in section and "Text received" in section
+    assert "Automatic reply sent" in section and "You've been unsubscribed" in section
     assert "Open on Sunday?" in section and "matched “remove me”" in section
-    assert section.count("<li>delivered at") == 5 and "<li>undelivered at" in section  # each outbound's history
+    # Each outbound's history: every status callback is an event of its own.
+    assert section.count("Provider reported delivered") == 5 and "Provider reported undelivered" in section
     assert "error 30007" in section and f'href="{reverse("campaigns:detail", args=[spring.pk])}"' in section
-    assert section.index("You've been unsubscribed") < section.index("Deal number 4") < section.index("Deal number 0")
+    assert section.index("Deal number 0") < section.index("Deal number 4") < section.index("You've been unsubscribed")
     assert "Rival secret" not in shown and "STOP" not in section  # a stranger's text is not Pat's
 
 
