@@ -158,7 +158,9 @@ def message_price_reconcile(*, message: Message, price_cents: int) -> None:
         if locked.provider_price_cents == price_cents:
             return
         previous = locked.cost_cents if locked.provider_price_cents is None else locked.provider_price_cents
-        day, month = local_periods(locked.tenant, locked.handed_off_at or locked.created_at)
+        # The reservation was made in the local day of the decision (the message's creation);
+        # the hand-off may have come back after midnight, so never correct that day instead.
+        day, month = local_periods(locked.tenant, locked.created_at)
         spend_add(tenant=locked.tenant, day=day, month=month, cents=price_cents - previous)
         Message.objects.filter(pk=locked.pk).update(provider_price_cents=price_cents)
 
