@@ -18,7 +18,7 @@ from messaging.models import Message, MessageKind, MessageStatus
 def test_demo_campaign_runs_through_gates_and_status_callbacks(tenant, settings, tmp_path):
     settings.SMS_BACKEND = "simulator"
     settings.SMS_SIMULATOR_LOG = tmp_path / "accepted.log"
-    settings.SMS_SIMULATOR_MIX = "delivered=80,undelivered=10,failed=10"
+    settings.SMS_SIMULATOR_MIX = "delivered=50,undelivered=25,failed=25"  # the pilot check fails it
     out = io.StringIO()
     # 14:00 in Sydney: every Australian zone is inside its sending window.
     with time_machine.travel(dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC), tick=True):
@@ -39,6 +39,20 @@ def test_demo_campaign_runs_through_gates_and_status_callbacks(tenant, settings,
     inbound = Message.objects.filter(kind=MessageKind.INBOUND).order_by("id")
     assert [m.intent for m in inbound] == [Intent.OPT_OUT, Intent.OPT_OUT_PHRASE, Intent.REPLY]
     assert {m.campaign_id for m in inbound} == {summary["campaign"]["id"]}
+    # Preview fetchers, then people after the scanner window: both kinds are recorded.
+    assert summary["clicks"]["recorded"]["human"] > 0 and summary["clicks"]["recorded"]["bot"] > 0
+    # The pilot check passes what the demo got right and fails the 50% delivery mix, with exit 1.
+    checked = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("pilot_check", tenant=tenant.slug, campaign=summary["campaign"]["id"], stdout=checked)
+    assert exited.value.code == 1
+    verdicts = {
+        line[6:].split("  ")[0]: line[:4]
+        for line in checked.getvalue().splitlines()
+        if line.startswith(("PASS ", "FAIL ", "N/A "))
+    }
+    assert verdicts["Delivery rate ≥ 95%"] == "FAIL"
+    assert [verdict for title, verdict in verdicts.items() if title != "Delivery rate ≥ 95%"] == ["PASS"] * 5
 
 
 @pytest.mark.django_db

@@ -25,12 +25,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Min
+from django.test import RequestFactory
 from django.utils import timezone
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign, GateOutcome, JobStatus, SendJob, Template
 from contacts import services as contact_services
 from contacts.models import ConsentKind, Contact
+from links import clicks as link_clicks
+from links import views as link_views
+from links.bots import SCANNER_SECONDS
+from links.models import Click, ShortLink
 from messaging import simulation
 from messaging.backends.base import get_backend
 from messaging.models import (
@@ -57,6 +62,12 @@ VARIANTS = [
 ]
 DEMO_SENDERS = ["+61485000101", "+61485000102", "+61485000103", "+61485000104"]
 DEMO_REPLIES = ["STOP", "Please remove me from your list", "Do you open on Sunday?"]
+# Who opens the demo's links: the link-preview fetchers first, then people on their phones.
+DEMO_PREVIEWS = ["WhatsApp/2.23.20.0", "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"]
+DEMO_PEOPLE = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 Version/18.6 Mobile Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 Chrome/131.0.0.0 Mobile Safari/537.36",
+]
 
 
 def server_running() -> bool:
@@ -115,8 +126,10 @@ class Command(BaseCommand):
             time.sleep(0.2)
         dispatch.campaigns_advance()
         replies = self.simulate_replies(campaign)
+        summary_clicks = self.simulate_clicks(campaign)
         summary = self.summary(campaign, seconds=time.monotonic() - started)
         summary["inbound"] = replies
+        summary["clicks"] = summary_clicks
         # Every decision the gates took on the way (a job deferred three times counts three).
         summary["gate_decisions"] = dict(sorted(decisions.outcomes.items()))
         self.stdout.write(json.dumps(summary, indent=2, default=str))
@@ -212,6 +225,37 @@ class Command(BaseCommand):
             code, twiml = simulation.simulate_inbound(number=message.sending_number, phone=message.to_phone, body=body)
             answers[body] = {"http": code, "answered": twiml}
         return answers
+
+    def simulate_clicks(self, campaign: Campaign) -> dict:
+        """Some recipients open their link, through the redirect view: the preview fetchers at
+        once, the people a few seconds later (a tap within SCANNER_SECONDS of delivery counts
+        as a scanner), so the report and the pilot check have humans and bots to tell apart."""
+        links = list(
+            ShortLink.objects.filter(campaign_id=campaign.pk, message__status=MessageStatus.DELIVERED)
+            .order_by("id")
+            .values_list("token", "message__delivered_at")[:12]
+        )
+        factory = RequestFactory()
+        answered: dict[str, int] = {}
+
+        def follow(token: str, agent: str) -> None:
+            response = link_views.follow(factory.get(f"/s/{token}", HTTP_USER_AGENT=agent), token)
+            answered[str(response.status_code)] = answered.get(str(response.status_code), 0) + 1
+
+        for token, _ in links:
+            follow(token, DEMO_PREVIEWS[len(answered) % len(DEMO_PREVIEWS)])
+        delivered = [at for _, at in links if at is not None]
+        if delivered:
+            time.sleep(max(0.0, SCANNER_SECONDS + 0.5 - (timezone.now() - max(delivered)).total_seconds()))
+        for n, (token, _) in enumerate(links[::2]):
+            follow(token, DEMO_PEOPLE[n % len(DEMO_PEOPLE)])
+        link_clicks.flush()  # whatever the background flusher has not recorded yet
+        stored = Click.objects.filter(campaign_id=campaign.pk)
+        return {
+            "links": len(links),
+            "responses": answered,
+            "recorded": {"human": stored.filter(is_human=True).count(), "bot": stored.filter(is_human=False).count()},
+        }
 
     def summary(self, campaign: Campaign, *, seconds: float) -> dict:
         campaign.refresh_from_db()
