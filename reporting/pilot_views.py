@@ -1,37 +1,70 @@
-"""The pilot check's page: the same criteria as ``manage.py pilot_check``, for admins."""
+"""The pilot check's page: the same criteria as ``manage.py pilot_check``, for admins.
+
+A check reads every message of its scope, so it runs in the worker: the page asks for a run
+(POST), then shows its progress until the verdicts are in, and keeps the history of runs.
+"""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 
 from campaigns.models import Campaign
-from reporting.pilot import pilot_check
+from reporting import pilot
+from reporting.models import PilotRun
+from reporting.tasks import pilot_check_run
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
+
+HISTORY = 10
 
 
 class PilotCheckView(TenantScopedMixin, View):
     permission = Perm.AUDIT_VIEW
 
+    def _chosen(self, request, wanted: str) -> Campaign | None:
+        if not wanted:
+            return None
+        campaign = Campaign.objects.filter(tenant=request.tenant, pk=int(wanted)).first() if wanted.isdigit() else None
+        if campaign is None:  # another tenant's, or none at all: the same answer
+            raise Http404("No such campaign.")
+        return campaign
+
+    def _url(self, chosen: Campaign | None) -> str:
+        url = reverse("reporting:pilot_check")
+        return f"{url}?campaign={chosen.pk}" if chosen else url
+
     def get(self, request):
-        campaigns = Campaign.objects.filter(tenant=request.tenant).order_by("-id")
-        chosen = None
-        wanted = request.GET.get("campaign", "")
-        if wanted:
-            if not wanted.isdigit():
-                raise Http404("No such campaign.")
-            chosen = campaigns.filter(pk=int(wanted)).first()
-            if chosen is None:  # another tenant's, or none at all: the same answer
-                raise Http404("No such campaign.")
-        result = pilot_check(request.tenant, chosen)
+        chosen = self._chosen(request, request.GET.get("campaign", ""))
+        pilot.runs_expire(request.tenant)
+        runs = PilotRun.objects.filter(tenant=request.tenant)
+        latest = runs.filter(scope=pilot.scope_of(chosen)).select_related("requested_by").order_by("-id").first()
+        active = latest is not None and latest.status in PilotRun.ACTIVE
+        waiting = active and latest.status == "queued" and timezone.now() - latest.created_at > pilot.WAITING_FOR_WORKER
+        campaigns = Campaign.objects.filter(tenant=request.tenant).exclude(jobs_created_at=None).order_by("-id")
         return render(
             request,
             "reporting/pilot.html",
             {
-                "result": result,
-                "campaigns": campaigns.exclude(jobs_created_at=None).only("id", "name")[:200],
                 "chosen": chosen,
+                "latest": latest,
+                "active": active,
+                "waiting_for_worker": waiting,
+                "percent": round(100 * latest.step / latest.steps) if active and latest.steps else 0,
+                "history": runs.select_related("campaign", "requested_by").order_by("-id")[:HISTORY],
+                "campaigns": campaigns.only("id", "name")[:200],
+                "command": f"python manage.py pilot_check --tenant {request.tenant.slug}"
+                + (f" --campaign {chosen.pk}" if chosen else ""),
             },
         )
+
+    def post(self, request):
+        chosen = self._chosen(request, request.POST.get("campaign", ""))
+        run, created = pilot.run_request(tenant=request.tenant, campaign=chosen, actor=request.user)
+        if created:
+            transaction.on_commit(lambda: pilot_check_run.delay(run.pk))
+        return redirect(self._url(chosen))

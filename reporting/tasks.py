@@ -43,3 +43,11 @@ def refresh_tenant(tenant_id: int) -> None:
             tenant_stats_refresh(tenant)
     finally:
         cache.delete(lock)
+
+
+@shared_task(name="reporting.pilot_check", ignore_result=True)
+def pilot_check_run(run_id: int) -> None:
+    """Run a pilot check requested on its page; its progress and verdicts are stored on the run."""
+    from reporting.pilot import run_execute
+
+    run_execute(run_id)

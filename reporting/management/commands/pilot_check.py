@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from reporting.pilot import pilot_check
+from reporting.pilot import pilot_check, run_record
 from tenants.models import Tenant
 
 
@@ -30,6 +30,7 @@ class Command(BaseCommand):
             if chosen is None:
                 raise CommandError(f"Tenant {found.slug!r} has no campaign {campaign}.")
         result = pilot_check(found, chosen)
+        run_record(result=result)  # kept in the page's history too
         when = timezone.localtime(result.checked_at, found.zone).strftime("%Y-%m-%d %H:%M %Z")
         scope = f'campaign {chosen.pk} "{chosen.name}"' if chosen else "all campaigns"
         self.stdout.write(f"Pilot check: {found.name} ({found.slug}), {scope}, {when}")
