@@ -157,3 +157,14 @@ def test_jobs_export_has_every_job_with_clicks_and_safe_cells(campaign, owner):
     assert sorted(int(row["human_clicks"]) for row in rows)[-2:] == [1, 3]
     assert sum(int(row["all_fetches"]) for row in rows) == 6
     assert {row["job_status"] for row in rows} == {"sent", "skipped"}
+
+
+@pytest.mark.django_db
+def test_the_human_ctr_never_exceeds_100_percent(campaign):
+    """A click proves a delivery the carrier never reported: two clickers, one receipt."""
+    messages = list(Message.objects.filter(campaign=campaign).order_by("contact_id"))
+    Message.objects.filter(campaign=campaign).exclude(pk=messages[0].pk).update(status="sent")
+    data = stats.campaign_stats_compute(campaign)
+    assert data["delivered"] == 1 and data["clicks"]["human_clickers"] == 2
+    assert data["rates"]["human_ctr"] == 1.0
+    assert all(row["ctr"] is None or row["ctr"] <= 1.0 for row in data["variants"])
