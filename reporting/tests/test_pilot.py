@@ -17,30 +17,18 @@ from contacts import services as contact_services
 from contacts.models import DoNotContact
 from contacts.tests.factories import ContactFactory
 from links import clicks
-from links.models import Click, ShortLink
-from messaging import events, inbound
+from links.models import Click
+from messaging import inbound
 from messaging.keywords import Intent
 from messaging.models import Message, MessageKind, MessageStatus, Spend, SpendPeriod
 from messaging.services import message_price_reconcile
 from reporting import pilot
 from reporting.models import PilotRun, PilotRunStatus
+from reporting.tests.test_report import IPHONE, PREVIEW, click
+from reporting.tests.test_report import callback as deliver
 from tenants.testing import assert_roles, client_for
 
-IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 Version/18.6 Mobile Safari/604.1"
-PREVIEW = "WhatsApp/2.23.20.0"
 UTC = dt.UTC
-
-
-def deliver(message, status="delivered", code=""):
-    params = {"MessageSid": message.provider_id, "MessageStatus": status}
-    if code:
-        params["ErrorCode"] = code
-    events.status_callback_record(tenant_id=message.tenant_id, params=params)
-
-
-def click(client, message, agent):
-    token = ShortLink.objects.filter(message=message).values_list("token", flat=True).first()
-    assert client.get(f"/s/{token}", HTTP_USER_AGENT=agent).status_code == 302
 
 
 def stop(tenant, message, body="STOP"):
@@ -66,7 +54,7 @@ def campaign(tenant, clock, client):
     messages = list(Message.objects.filter(campaign=campaign).order_by("id"))
     assert len(messages) == 20
     for message in messages:
-        deliver(message)
+        deliver(message, "delivered")
     # Read ten minutes ago: a tap now is a person, not a scanner.
     Message.objects.filter(campaign=campaign).update(delivered_at=timezone.now() - dt.timedelta(minutes=10))
     click(client, messages[0], PREVIEW)
