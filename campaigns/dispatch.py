@@ -34,7 +34,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from campaigns import gates
-from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
+from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, GateTally, JobStatus, SendJob
 from contacts import guard
 from contacts.models import Contact
 from links import services as links_services
@@ -183,7 +183,32 @@ def _process_batch(*, campaign_id: int, backend: SmsBackend, batch_size: int, lo
         to_send = _record_decisions(campaign=campaign, decision=decision, now=now, stats=stats)
     if to_send:
         stats.sent += hand_off(campaign=campaign, outgoing=to_send, backend=backend, decision=decision, stats=stats)
+    _tally(campaign_id, stats)
     return stats
+
+
+# The gates' verdicts and the provider's answers the report's funnel counts (every decision,
+# so a job deferred twice counts twice); "sent" and bookkeeping keys are counted elsewhere.
+TALLIED = {f"{gate}:{outcome}" for gate in Gate.values for outcome in GateOutcome.values} | {
+    "provider:retry",
+    "provider:failed",
+    "unknown",
+}
+
+
+def _tally(campaign_id: int, stats: DispatchStats) -> None:
+    """Add this batch's decisions to the campaign's GateTally rows in one statement."""
+    counts = sorted((key, n) for key, n in stats.outcomes.items() if n and key in TALLIED)
+    if not counts:
+        return
+    table, key = connection.ops.quote_name(GateTally._meta.db_table), connection.ops.quote_name("key")
+    values = ", ".join(["(%s, %s, %s)"] * len(counts))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (campaign_id, {key}, n) VALUES {values} "  # noqa: S608 - our names, placeholders
+            f"ON CONFLICT (campaign_id, {key}) DO UPDATE SET n = {table}.n + EXCLUDED.n",
+            [value for key, n in counts for value in (campaign_id, key, n)],
+        )
 
 
 def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now: datetime, stats) -> list:

@@ -191,3 +191,16 @@ class SendJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} → contact {self.contact_id} ({self.status})"
+
+
+class GateTally(models.Model):
+    """How many times each gate held, deferred or skipped a campaign's jobs, counted by the
+    dispatcher as it decides (one upsert per batch). A job's own row keeps only its latest
+    decision, so a job deferred by quiet hours and sent next morning leaves its deferral here."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=40, help_text='"<gate>:<outcome>", e.g. "quiet_hours:defer".')
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "key"], name="gatetally_once_per_key")]

@@ -9,14 +9,16 @@ campaign messages by status and error code, clicks by verdict, inbound texts by 
 from __future__ import annotations
 
 import math
-import time
-from datetime import timedelta
+import time as clock
+from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
 
+from django.db import connection, transaction
 from django.db.models import BigIntegerField, Count, Exists, Min, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, JobStatus, SendJob
+from campaigns.models import Campaign, CampaignStatus, Gate, GateTally, JobStatus, SendJob
 from links.models import Click
 from messaging.models import Message, MessageKind, MessageStatus
 from reporting.models import CampaignStats
@@ -39,6 +41,20 @@ FINAL = (MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILE
 PACE_WINDOW = timedelta(minutes=5)
 
 
+@contextmanager
+def snapshot():
+    """One consistent view of the database for the queries inside (REPEATABLE READ on
+    PostgreSQL; SQLite's read transaction is one already), so figures computed by several
+    queries agree with each other while messages keep arriving. Inside a caller's transaction,
+    that transaction is the view."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
 def _rate(part: int, whole: int) -> float | None:
     return None if not whole else min(part, whole) / whole
 
@@ -47,6 +63,9 @@ def compare(a: tuple[int, int], b: tuple[int, int]) -> dict:
     """Two proportions (hits, trials): the difference and whether it means anything (a two-sided
     two-proportion z-test at 95%; fewer than 30 trials on a side is always too few)."""
     (x1, n1), (x2, n2) = a, b
+    # A click or an opt-out proves a delivery the carrier may never have reported, so hits can
+    # outnumber trials; a proportion above 1 means nothing (and breaks the square root).
+    x1, x2 = min(x1, n1), min(x2, n2)
     if min(n1, n2) < 30:
         return {"z": None, "meaningful": False, "why": "too few messages to tell"}
     p1, p2 = x1 / n1, x2 / n2
@@ -80,6 +99,15 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
         .annotate(n=Count("id"))
         .order_by("gate", "outcome", "status")
     ]
+    # Every decision so far, including those of jobs that went later (the jobs keep only their latest).
+    order = {gate: n for n, gate in enumerate(Gate.values)}
+    decisions = sorted(
+        (
+            {"gate": key.split(":", 1)[0], "outcome": key.split(":", 1)[1], "n": n}
+            for key, n in GateTally.objects.filter(campaign=campaign).values_list("key", "n")
+        ),
+        key=lambda row: (order.get(row["gate"], len(order)), row["outcome"]),
+    )
     reasons = [
         {"gate": gate, "reason": reason, "n": n}
         for gate, reason, n in jobs.exclude(gate="")
@@ -139,22 +167,24 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
         row["ctr"] = _rate(row["clickers"], row["delivered"])
         row["opt_out_rate"] = _rate(row["opt_outs"], row["delivered"])
     verdicts = {}
-    if len(variants) > 1:
-        for measure, hits, trials in (("delivery", "delivered", "finals"), ("ctr", "clickers", "delivered"),
-                                      ("opt_outs", "opt_outs", "delivered")):  # fmt: skip
-            ranked = sorted(variants, key=lambda r: -(r[hits] / r[trials] if r[trials] else 0))
-            best, second = ranked[0], ranked[1]
-            if measure == "opt_outs":
-                best, second = ranked[-1], ranked[-2]  # fewest opt-outs wins
-            verdicts[measure] = {
-                "best": best["index"],
-                **compare((best[hits], best[trials]), (second[hits], second[trials])),
-            }
+    for measure, hits, trials in (("delivery", "delivered", "finals"), ("ctr", "clickers", "delivered"),
+                                  ("opt_outs", "opt_outs", "delivered")):  # fmt: skip
+        measured = [row for row in variants if row[trials]]  # a variant with no messages ranks nowhere
+        if len(measured) < 2:
+            continue
+        ranked = sorted(measured, key=lambda r: -min(r[hits], r[trials]) / r[trials])
+        best, second = ranked[0], ranked[1]
+        if measure == "opt_outs":
+            best, second = ranked[-1], ranked[-2]  # fewest opt-outs wins
+        verdicts[measure] = {
+            "best": best["index"],
+            **compare((best[hits], best[trials]), (second[hits], second[trials])),
+        }
 
     def hourly(queryset, field: str) -> dict[str, int]:
         rows = (
             queryset.exclude(**{f"{field}__isnull": True})
-            .annotate(hour=TruncHour(field))
+            .annotate(hour=TruncHour(field, tzinfo=UTC))  # never the zone active where this runs
             .values_list("hour")
             .annotate(n=Count("id"))
             .order_by("hour")
@@ -175,17 +205,24 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
     done = total - job_status.get(JobStatus.PENDING, 0) - job_status.get(JobStatus.SENDING, 0)
     pace = recent / PACE_WINDOW.total_seconds()
     remaining = total - done
-    # At the current pace; jobs a gate holds (quiet hours, caps) show their next attempt instead.
-    eta = now + timedelta(seconds=remaining / pace) if remaining and pace > 0 and waiting["due"] else None
+    # At the current pace (else the business's rate limit), inside its sending hours.
+    eta = None
+    sending = campaign.status in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED) and not tenant.is_paused
+    if remaining and sending:
+        start = max(now, campaign.starts_at or now)
+        eta = finish_estimate(start, remaining, pace or float(tenant.messages_per_second), tenant)
+    late = bool(eta and campaign.ends_at and eta > campaign.ends_at)
 
     delivered = by_status.get(MessageStatus.DELIVERED, 0)
     finals = sum(by_status.get(s, 0) for s in FINAL)
     human_clicks = sum(n for human, _, n in click_rows if human)
-    opt_outs = sum(intents.get(i, 0) for i in OPT_OUT_INTENTS)
+    # People who opted out (a second STOP from the same number is not a second person).
+    opt_outs = inbound.filter(intent__in=OPT_OUT_INTENTS).values("from_sender").distinct().count()
     return {
         "audience": total,
         "jobs": job_status,
         "gates": gates,
+        "decisions": decisions,
         "reasons": reasons,
         "messages": by_status,
         "errors": errors,
@@ -229,19 +266,45 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
             "due_now": waiting["due"],
             "next_attempt": waiting["next"].isoformat() if waiting["next"] else None,
             "eta": eta.isoformat() if eta else None,
+            "eta_after_end": late,
         },
     }
 
 
+def finish_estimate(start: datetime, remaining: int, rate: float, tenant) -> datetime | None:
+    """When ``remaining`` messages are through at ``rate`` per second, sending only inside the
+    business's sending hours (its quiet hours, in its zone); None without a rate."""
+    if rate <= 0:
+        return None
+    zone, at, left = tenant.zone, start, float(remaining)
+    opens, closes = time(tenant.quiet_hours_end), time(tenant.quiet_hours_start)
+    for _ in range(400):  # days; beyond a year the estimate says nothing useful
+        local = at.astimezone(zone)
+        open_at = datetime.combine(local.date(), opens, tzinfo=zone)
+        close_at = datetime.combine(local.date(), closes, tzinfo=zone)
+        if local < open_at:
+            at = open_at
+        elif local >= close_at:
+            at = open_at + timedelta(days=1)
+        else:
+            room = (close_at - at).total_seconds() * rate
+            if room >= left:
+                return at + timedelta(seconds=left / rate)
+            left -= room
+            at = open_at + timedelta(days=1)
+    return None
+
+
 def campaign_stats_refresh(campaign: Campaign) -> CampaignStats:
-    started = time.perf_counter()
-    data = campaign_stats_compute(campaign)
+    started = clock.perf_counter()
+    with snapshot():
+        data = campaign_stats_compute(campaign)
     stats, _ = CampaignStats.objects.update_or_create(
         campaign=campaign,
         defaults={
             "tenant": campaign.tenant,
             "computed_at": timezone.now(),
-            "seconds": round(time.perf_counter() - started, 3),
+            "seconds": round(clock.perf_counter() - started, 3),
             "data": data,
         },
     )

@@ -1,10 +1,23 @@
 """Thin tasks of the reporting app."""
 
+import logging
+
 from celery import shared_task
 from django.core.cache import cache
 
 from campaigns.models import Campaign
 from reporting import stats
+
+logger = logging.getLogger(__name__)
+
+
+def refresh_later(task, *args) -> None:
+    """Ask for a background refresh from a page; with the broker down, the page still shows its
+    stored figures (saying how old they are) instead of failing."""
+    try:
+        task.delay(*args)
+    except Exception:  # noqa: BLE001 - any broker error; the page must not fail for it
+        logger.warning("could not queue %s%r: broker unreachable", task.name, args, exc_info=True)
 
 
 @shared_task(name="reporting.refresh_campaign", ignore_result=True)

@@ -18,13 +18,15 @@ from contacts.services import Action as ContactAction
 from links.models import Click
 from reporting import stats as stats_module
 from reporting.models import CampaignStats
-from reporting.tasks import refresh_campaign
+from reporting.tasks import refresh_campaign, refresh_later
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
 from tenants.services import audit_record
 
 # Figures of a campaign still moving are recomputed when older than this (in the background).
 STALE_AFTER = timedelta(seconds=30)
+STALE_AFTER_FINISHED = timedelta(minutes=10)
+MAX_POINTS = 24 * 31
 SERIES = (("sends", "Sent", "#2563eb"), ("deliveries", "Delivered", "#16a34a"), ("clicks", "Human clicks", "#9333ea"),
           ("opt_outs", "Opt-outs", "#dc2626"))  # fmt: skip
 
@@ -39,18 +41,23 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
     if stored is None:
         return stats_module.campaign_stats_refresh(campaign)
     moving = campaign.status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED)
-    if moving and timezone.now() - stored.computed_at > STALE_AFTER:
-        refresh_campaign.delay(campaign.pk)
+    # A finished campaign still gets late clicks, opt-outs and prices: refreshed when viewed.
+    if timezone.now() - stored.computed_at > (STALE_AFTER if moving else STALE_AFTER_FINISHED):
+        refresh_later(refresh_campaign, campaign.pk)
     return stored
 
 
 def hourly_chart(hourly: dict[str, dict[str, int]], zone) -> str:
     """A small SVG line chart of the hourly series (numbers and fixed labels only: safe)."""
-    hours = sorted({hour for series in hourly.values() for hour in series})
-    if not hours:
+    present = sorted({hour for series in hourly.values() for hour in series})
+    if not present:
         return ""
-    first = datetime.fromisoformat(hours[0])
-    last = datetime.fromisoformat(hours[-1])
+    first = datetime.fromisoformat(present[0])
+    last = datetime.fromisoformat(present[-1])
+    # Every hour between the first and the last, so a quiet night reads as zero, not as a line
+    # drawn straight across it (up to a month of points; beyond, only the hours with events).
+    steps = int((last - first).total_seconds() // 3600)
+    hours = [(first + timedelta(hours=n)).isoformat() for n in range(steps + 1)] if steps <= MAX_POINTS else present
     span = max(int((last - first).total_seconds() // 3600), 1)
     peak = max([n for series in hourly.values() for n in series.values()] + [1])
     width, height, left, bottom = 640, 220, 48, 28
@@ -74,7 +81,7 @@ def hourly_chart(hourly: dict[str, dict[str, int]], zone) -> str:
         line = f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
         parts.append(f"{line}<title>{label}</title></polyline>")
     for hour in (hours[0], hours[-1]):
-        local = datetime.fromisoformat(hour).astimezone(zone).strftime("%d %b %H:00")
+        local = datetime.fromisoformat(hour).astimezone(zone).strftime("%d %b %H:%M")  # +9:30 zones too
         anchor = "start" if hour == hours[0] else "end"
         parts.append(f'<text x="{x(hour):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}">{local}</text>')
     parts.append("</svg>")
@@ -104,6 +111,14 @@ class CampaignReportView(TenantScopedMixin, View):
                     }
                     for row in data["gates"]
                 ],  # fmt: skip
+                "decisions": [
+                    {
+                        **row,
+                        "gate_label": gates.get(row["gate"], row["gate"]),
+                        "outcome_label": outcomes.get(row["outcome"], row["outcome"]),
+                    }
+                    for row in data.get("decisions", [])
+                ],
                 "chart": hourly_chart(data["hourly"], request.tenant.zone),
                 "series": SERIES,
                 "percent_done": round(100 * progress["done"] / progress["total"]) if progress["total"] else 0,
@@ -112,6 +127,14 @@ class CampaignReportView(TenantScopedMixin, View):
                 "running": campaign.status in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),
             },
         )
+
+
+def cost_of(status: str | None, cost: int | None, price: int | None) -> int | str:
+    """What a job's message cost: the provider's price, else the estimate; nothing when no
+    message went (none made, or refused at hand-off: its reservation was released)."""
+    if not status or status == "rejected":
+        return ""
+    return price if price is not None else cost
 
 
 class CampaignJobsExportView(TenantScopedMixin, View):
@@ -143,7 +166,7 @@ class CampaignJobsExportView(TenantScopedMixin, View):
         rows = (
             [
                 phone, first, last, variant + 1, status, gate, outcome, reason, message_status or "", code or "",
-                price if price is not None else cost, handed.astimezone(zone).isoformat() if handed else "",
+                cost_of(message_status, cost, price), handed.astimezone(zone).isoformat() if handed else "",
                 human, fetches,
             ]
             for (phone, first, last, variant, status, gate, outcome, reason, message_status, code, cost, price,

@@ -204,6 +204,8 @@ def cleanup(tenant) -> None:
             "DELETE FROM reporting_campaignstats WHERE tenant_id = %s",
             "DELETE FROM reporting_tenantstats WHERE tenant_id = %s",
             "DELETE FROM campaigns_sendjob WHERE tenant_id = %s",
+            "DELETE FROM campaigns_gatetally WHERE campaign_id IN"
+            " (SELECT id FROM campaigns_campaign WHERE tenant_id = %s)",
             "DELETE FROM messaging_message WHERE tenant_id = %s",
             "DELETE FROM campaigns_campaign WHERE tenant_id = %s",
             "DELETE FROM campaigns_variant WHERE template_id IN"

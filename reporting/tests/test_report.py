@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -168,3 +169,79 @@ def test_the_human_ctr_never_exceeds_100_percent(campaign):
     assert data["delivered"] == 1 and data["clicks"]["human_clickers"] == 2
     assert data["rates"]["human_ctr"] == 1.0
     assert all(row["ctr"] is None or row["ctr"] <= 1.0 for row in data["variants"])
+
+
+def test_compare_survives_more_hits_than_trials():
+    """Clicks without delivery receipts: 45 clickers of 40 'delivered' must not break the test."""
+    verdict = stats.compare((45, 40), (39, 40))  # pooled 84/80 > 1 unless clamped
+    assert verdict["z"] is not None and not verdict["meaningful"]
+
+
+@pytest.mark.django_db
+def test_hourly_buckets_are_utc_hours_whatever_zone_is_active(campaign):
+    with timezone.override("Australia/Adelaide"):  # +10:30: local hours start on the half hour
+        data = stats.campaign_stats_compute(campaign)
+    hours = [dt.datetime.fromisoformat(h) for series in data["hourly"].values() for h in series]
+    assert hours and all(h.utcoffset() == dt.timedelta(0) and h.minute == 0 for h in hours)
+
+
+def test_the_chart_draws_quiet_hours_as_zero():
+    from reporting.views import hourly_chart
+
+    svg = hourly_chart({"sends": {"2026-11-25T00:00:00+00:00": 5, "2026-11-25T05:00:00+00:00": 3}},
+                       dt.timezone(dt.timedelta(hours=10, minutes=30)))  # fmt: skip
+    sends = svg.split('stroke="#2563eb"', 1)[1].split('points="', 1)[1].split('"', 1)[0]
+    assert len(sends.split()) == 6  # 00:00 … 05:00, the four empty hours at zero
+    assert "25 Nov 10:30" in svg  # labelled in the zone, on its half hour
+
+
+def test_the_finish_estimate_stops_for_quiet_hours(tenant):
+    # 20:50 in Sydney with an hour's work at 1/s: ten minutes tonight, fifty from 09:00 tomorrow.
+    start = dt.datetime(2026, 11, 25, 9, 50, tzinfo=dt.UTC)
+    eta = stats.finish_estimate(start, 3600, 1.0, tenant)
+    assert eta.astimezone(tenant.zone).strftime("%d %H:%M") == "26 09:50"
+    assert stats.finish_estimate(start, 60, 1.0, tenant) == start + dt.timedelta(seconds=60)
+    assert stats.finish_estimate(start, 60, 0.0, tenant) is None
+
+
+@pytest.mark.django_db
+def test_a_finished_campaigns_report_refreshes_when_viewed(campaign, owner, monkeypatch):
+    from reporting import views
+
+    url = reverse("reporting:campaign_report", args=[campaign.pk])
+    client = client_for(owner)
+    client.get(url)
+    asked = []
+    monkeypatch.setattr(views.refresh_campaign, "delay", lambda pk: asked.append(pk))
+    campaign.status = "completed"
+    campaign.save(update_fields=["status"])
+    client.get(url)
+    assert asked == []  # fresh
+    CampaignStats.objects.filter(campaign=campaign).update(computed_at=timezone.now() - dt.timedelta(minutes=11))
+    client.get(url)
+    assert asked == [campaign.pk]  # a late click or opt-out reaches the report
+
+
+@pytest.mark.django_db
+def test_the_export_charges_nothing_for_a_rejected_message(campaign, owner):
+    message = Message.objects.filter(campaign=campaign).order_by("contact_id").first()
+    Message.objects.filter(pk=message.pk).update(status="rejected")
+    response = client_for(owner).get(reverse("reporting:campaign_jobs_csv", args=[campaign.pk]))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    costs = {row["message_status"]: row["cost_cents"] for row in rows}
+    assert costs["rejected"] == "" and costs["delivered"] == "5" and costs[""] == ""
+
+
+@pytest.mark.django_db
+def test_gate_decisions_survive_a_job_that_went_later(tenant, clock):
+    """Deferred by quiet hours at night, sent in the morning: the deferral stays in the funnel."""
+    sending_setup(tenant)
+    campaign = launched(tenant, contacts=sydney_contacts(tenant, 3))
+    with time_machine.travel(dt.datetime(2026, 11, 25, 11, 0, tzinfo=dt.UTC), tick=False):  # 22:00 Sydney
+        dispatch.dispatch()
+    with time_machine.travel(dt.datetime(2026, 11, 25, 23, 0, tzinfo=dt.UTC), tick=True):  # 10:00 next day
+        dispatch.dispatch()
+    assert Message.objects.filter(campaign=campaign).count() == 3
+    data = stats.campaign_stats_compute(campaign)
+    assert data["gates"] == []  # no job is held any more
+    assert data["decisions"] == [{"gate": "quiet_hours", "outcome": "defer", "n": 3}]
