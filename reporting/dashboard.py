@@ -37,8 +37,9 @@ OPT_OUT_CEILING = 0.02
 
 def tenant_stats_compute(tenant: Tenant) -> dict:
     now = timezone.now()
-    day, _ = local_periods(tenant, now)
+    day, month = local_periods(tenant, now)
     start_of_day = datetime.combine(day, time.min, tzinfo=tenant.zone)
+    start_of_month = datetime.combine(month, time.min, tzinfo=tenant.zone)
     recent = Message.objects.filter(tenant=tenant, created_at__gte=now - timedelta(hours=24))
     outbound = recent.filter(kind=MessageKind.CAMPAIGN).aggregate(
         delivered=Count("id", filter=Q(status=MessageStatus.DELIVERED)),
@@ -47,10 +48,33 @@ def tenant_stats_compute(tenant: Tenant) -> dict:
         ),  # fmt: skip
         today=Count("id", filter=Q(created_at__gte=start_of_day, handed_off_at__isnull=False)),
     )
-    opt_outs = recent.filter(kind=MessageKind.INBOUND, intent__in=("opt_out", "opt_out_phrase")).count()
-    jobs = SendJob.objects.filter(tenant=tenant, status__in=(JobStatus.PENDING, JobStatus.UNKNOWN))
+    sent_month = Message.objects.filter(
+        tenant=tenant, kind=MessageKind.CAMPAIGN, created_at__gte=start_of_month, handed_off_at__isnull=False
+    ).count()
+    # People who opted out, as on the campaign report (a second STOP is not a second person).
+    opt_outs = (
+        recent.filter(kind=MessageKind.INBOUND, intent__in=("opt_out", "opt_out_phrase"))
+        .values("from_sender")
+        .distinct()
+        .count()
+    )
+    # Jobs wait only in open campaigns (a campaign stays open while any job is unknown); naming
+    # them lets the database use the campaigns' own indexes, not scan every tenant's jobs.
+    open_campaigns = Campaign.objects.filter(
+        tenant=tenant, status__in=(CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED)
+    ).values_list("id", "status")
+    running = [pk for pk, status in open_campaigns if status == CampaignStatus.RUNNING]
+    jobs = SendJob.objects.filter(
+        campaign_id__in=[pk for pk, _ in open_campaigns], status__in=(JobStatus.PENDING, JobStatus.UNKNOWN)
+    )
     queue = jobs.aggregate(
-        due=Count("id", filter=Q(status=JobStatus.PENDING, next_attempt_at__lte=now)),
+        # Due means it would go now: a paused campaign's (or a paused business's) jobs wait.
+        due=Count(
+            "id",
+            filter=Q(status=JobStatus.PENDING, next_attempt_at__lte=now, campaign_id__in=running)
+            & Q(tenant__is_paused=False),
+        ),
+        held=Count("id", filter=Q(status=JobStatus.PENDING, next_attempt_at__lte=now) & ~Q(campaign_id__in=running)),
         unknown=Count("id", filter=Q(status=JobStatus.UNKNOWN)),
     )
     deferred = dict(
@@ -62,25 +86,27 @@ def tenant_stats_compute(tenant: Tenant) -> dict:
     delivered, finals = outbound["delivered"], outbound["finals"]
     return {
         "sent_today": outbound["today"],
+        "sent_month": sent_month,
         "delivered_24h": delivered,
         "finals_24h": finals,
         "delivery_rate_24h": delivered / finals if finals else None,
         "opt_outs_24h": opt_outs,
         "opt_out_rate_24h": min(opt_outs, delivered) / delivered if delivered else None,
         "due_now": queue["due"],
+        "held_paused": queue["held"],
         "deferred": {gate or "none": n for gate, n in deferred.items()},
         "unknown": queue["unknown"],
     }
 
 
 def tenant_stats(tenant: Tenant) -> TenantStats:
-    from reporting.tasks import refresh_tenant
+    from reporting.tasks import refresh_later, refresh_tenant
 
     stored = TenantStats.objects.filter(tenant=tenant).first()
     if stored is None:
         return tenant_stats_refresh(tenant)
     if timezone.now() - stored.computed_at > STALE_AFTER:
-        refresh_tenant.delay(tenant.pk)
+        refresh_later(refresh_tenant, tenant.pk)
     return stored
 
 

@@ -16,7 +16,9 @@ from campaigns.tests.factories import CampaignFactory, SendingNumberFactory
 from contacts.tests.factories import ContactFactory
 from messaging.models import Message, MessageKind, MessageStatus, SenderDailyCount, Spend
 from messaging.services import local_periods
+from reporting import tasks
 from reporting.dashboard import dashboard, tenant_stats_refresh
+from reporting.models import TenantStats
 from tenants.testing import client_for
 
 pytestmark = pytest.mark.django_db
@@ -29,10 +31,11 @@ def messages(tenant, number, *, delivered, failed, opt_outs=0):
         for _ in range(n):
             Message.objects.create(tenant=tenant, contact=contact, sending_number=number, to_phone=contact.phone_e164,
                                    from_sender=number.sender, body="x", status=status, handed_off_at=now)  # fmt: skip
-    for _ in range(opt_outs):
-        Message.objects.create(tenant=tenant, kind=MessageKind.INBOUND, status=MessageStatus.RECEIVED,
-                               to_phone=number.sender, from_sender=contact.phone_e164, body="STOP",
-                               intent="opt_out")  # fmt: skip
+    for n in range(opt_outs):
+        for _ in range(2):  # each person texts STOP twice: counted once
+            Message.objects.create(tenant=tenant, kind=MessageKind.INBOUND, status=MessageStatus.RECEIVED,
+                                   to_phone=number.sender, from_sender=f"+6141100{n:04d}", body="STOP",
+                                   intent="opt_out")  # fmt: skip
 
 
 def test_figures_and_warnings(tenant):
@@ -88,3 +91,31 @@ def test_the_page_shows_only_this_tenant_in_a_fixed_number_of_queries(tenant, ot
     messages(tenant, number, delivered=200, failed=0)
     tenant_stats_refresh(tenant)
     assert count() == small
+
+
+def test_the_queue_counts_a_paused_campaigns_jobs_as_held_not_due_and_the_month(tenant):
+    running = CampaignFactory(tenant=tenant, status=CampaignStatus.RUNNING)
+    paused = CampaignFactory(tenant=tenant, status=CampaignStatus.PAUSED)
+    for campaign in (running, paused, paused):
+        SendJob.objects.create(tenant=tenant, campaign=campaign, contact=ContactFactory(tenant=tenant),
+                               status=JobStatus.PENDING, next_attempt_at=timezone.now())  # fmt: skip
+    number = SendingNumberFactory(tenant=tenant)
+    messages(tenant, number, delivered=4, failed=0)
+    figures = tenant_stats_refresh(tenant).data
+    assert (figures["due_now"], figures["held_paused"]) == (1, 2)
+    assert figures["sent_month"] == 4
+    tenant.is_paused = True
+    tenant.save(update_fields=["is_paused"])
+    assert tenant_stats_refresh(tenant).data["due_now"] == 0  # the kill switch holds everything
+
+
+def test_the_dashboard_still_answers_when_the_broker_is_down(tenant, owner, monkeypatch):
+    tenant_stats_refresh(tenant)
+    TenantStats.objects.filter(tenant=tenant).update(computed_at=timezone.now() - dt.timedelta(hours=1))
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis unreachable")
+
+    monkeypatch.setattr(tasks.refresh_tenant, "delay", down)
+    response = client_for(owner).get(reverse("tenants:dashboard"))
+    assert response.status_code == 200 and "As of" in response.content.decode()
