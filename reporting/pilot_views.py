@@ -29,7 +29,8 @@ class PilotCheckView(TenantScopedMixin, View):
     def _chosen(self, request, wanted: str) -> Campaign | None:
         if not wanted:
             return None
-        campaign = Campaign.objects.filter(tenant=request.tenant, pk=int(wanted)).first() if wanted.isdigit() else None
+        number = int(wanted) if wanted.isascii() and wanted.isdigit() else None  # never "²"
+        campaign = Campaign.objects.filter(tenant=request.tenant, pk=number).first() if number else None
         if campaign is None:  # another tenant's, or none at all: the same answer
             raise Http404("No such campaign.")
         return campaign

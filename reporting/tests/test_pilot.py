@@ -97,7 +97,7 @@ def test_a_clean_campaign_passes_every_criterion(tenant, campaign):
     assert figures["stop_to_dnc"].startswith("1 STOP, all on the list in time")
     assert figures["clicks"] == "1 human, 1 bot or preview"
     assert figures["duplicates"] == "0 duplicates in 20 live messages"
-    assert figures["quiet_hours"] == "0 of 20 hand-offs in quiet hours"
+    assert figures["quiet_hours"] == "0 of 20 hand-offs outside 09:00-21:00 in the recipient's zone"
     assert figures["spend"] == "100¢ over 1 day, every day and month equal"  # 20 × 5¢
     code, out = pilot_command("--tenant", tenant.slug, "--campaign", str(campaign.pk))
     assert code == 0 and out.count("PASS  ") == 6 and "Result: PASS (6 checks, 0 failed" in out
@@ -221,7 +221,7 @@ def test_a_hand_off_in_quiet_hours_fails_in_the_recipients_zone(tenant, campaign
     # 22:30 in Sydney.
     Message.objects.filter(pk=messages[0].pk).update(handed_off_at=dt.datetime(2026, 11, 25, 11, 30, tzinfo=UTC))
     check = checked(tenant, campaign, "quiet_hours")
-    assert check.passed is False and check.figure == "1 of 20 hand-offs in quiet hours"
+    assert check.passed is False and check.figure == "1 of 20 hand-offs outside 09:00-21:00 in the recipient's zone"
     assert check.examples == [f"{messages[0].to_phone} at 22:30 Australia/Sydney"]
     Message.objects.filter(pk=messages[0].pk).update(handed_off_at=messages[0].handed_off_at)
     assert checked(tenant, campaign, "quiet_hours").passed
@@ -234,6 +234,18 @@ def test_a_hand_off_in_quiet_hours_fails_in_the_recipients_zone(tenant, campaign
 
 
 @pytest.mark.django_db
+def test_quiet_hours_are_the_businesss_own_when_narrower(tenant, campaign):
+    message = Message.objects.filter(campaign=campaign).order_by("id").first()
+    # 20:30 in Sydney: inside the convention, outside a business that stops at 20:00.
+    Message.objects.filter(pk=message.pk).update(handed_off_at=dt.datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+    assert checked(tenant, campaign, "quiet_hours").passed
+    tenant.quiet_hours_start = 20
+    tenant.save(update_fields=["quiet_hours_start"])
+    check = checked(tenant, campaign, "quiet_hours")
+    assert check.passed is False and check.figure == "1 of 20 hand-offs outside 09:00-20:00 in the recipient's zone"
+
+
+@pytest.mark.django_db
 def test_a_contact_with_unusable_place_fields_is_placed_by_its_number(tenant, campaign):
     message = Message.objects.filter(campaign=campaign).order_by("id").first()
     # Written around validation (an old import, say): the number decides the zones.
@@ -241,7 +253,7 @@ def test_a_contact_with_unusable_place_fields_is_placed_by_its_number(tenant, ca
     # 21:30 in Sydney: past the end of the window where the number may be.
     Message.objects.filter(pk=message.pk).update(handed_off_at=dt.datetime(2026, 11, 25, 10, 30, tzinfo=UTC))
     check = checked(tenant, campaign, "quiet_hours")
-    assert check.passed is False and check.figure == "1 of 20 hand-offs in quiet hours"
+    assert check.passed is False and check.figure == "1 of 20 hand-offs outside 09:00-21:00 in the recipient's zone"
     assert check.examples[0].startswith(f"{message.to_phone} at ") and "21:30 Australia/Sydney" in check.examples[0]
 
 
@@ -357,6 +369,8 @@ def test_the_page_runs_the_checks_in_the_worker_for_admins_only(
     assert "0.0% (0 delivered of 20" in shown and ">FAIL<" in shown
     assert "FAIL (Delivery rate ≥ 95%)" in shown  # the history names what failed
     assert owner.get(f"{url}?campaign=abc").status_code == 404
+    assert owner.get(f"{url}?campaign=²").status_code == 404  # a digit to str.isdigit, not to int()
+    assert owner.post(url, {"campaign": "²"}).status_code == 404
     assert owner.get(f"{url}?campaign=999999").status_code == 404
     assert owner.post(url, {"campaign": "999999"}).status_code == 404
     # Another tenant's admin: the campaign does not exist for them, nor its runs.
