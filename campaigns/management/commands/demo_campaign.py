@@ -242,8 +242,8 @@ class Command(BaseCommand):
             response = link_views.follow(factory.get(f"/s/{token}", HTTP_USER_AGENT=agent), token)
             answered[str(response.status_code)] = answered.get(str(response.status_code), 0) + 1
 
-        for token, _ in links:
-            follow(token, DEMO_PREVIEWS[len(answered) % len(DEMO_PREVIEWS)])
+        for n, (token, _) in enumerate(links):
+            follow(token, DEMO_PREVIEWS[n % len(DEMO_PREVIEWS)])
         delivered = [at for _, at in links if at is not None]
         if delivered:
             time.sleep(max(0.0, SCANNER_SECONDS + 0.5 - (timezone.now() - max(delivered)).total_seconds()))
