@@ -353,3 +353,16 @@ def _walk(text: str, titles: list[str]):
     for title in titles:
         yield title, start
         start = text.index(title, start) + 1
+
+
+def test_the_contact_page_offers_the_whole_history_when_cut(tenant, owner):
+    contact = Contact.objects.create(tenant=tenant, phone_e164=PHONE)
+    base = timezone.now()
+    for i in range(52):
+        with time_machine.travel(base + dt.timedelta(minutes=i + 1), tick=False):
+            sent(tenant, contact, CampaignFactory(tenant=tenant), f"offer {i:02d}", variant=0, status="delivered")
+    url = reverse("contacts:detail", args=[contact.pk])
+    page = client_for(owner).get(url).content.decode()
+    assert "offer 01" not in page and "offer 51" in page and "Show the whole history" in page
+    whole = client_for(owner).get(f"{url}?history=all").content.decode()
+    assert "offer 00" in whole and "offer 51" in whole and "Show the whole history" not in whole
