@@ -215,6 +215,12 @@ def cleanup(tenant) -> None:
 
     with transaction.atomic(), connection.cursor() as cursor:
         for sql in (
+            "DELETE FROM links_click WHERE tenant_id = %s",
+            "DELETE FROM links_shortlink WHERE tenant_id = %s",
+            "DELETE FROM reporting_campaignstats WHERE tenant_id = %s",
+            "DELETE FROM reporting_tenantstats WHERE tenant_id = %s",
+            "DELETE FROM campaigns_gatetally WHERE campaign_id IN"
+            " (SELECT id FROM campaigns_campaign WHERE tenant_id = %s)",
             "DELETE FROM campaigns_sendjob WHERE tenant_id = %s",
             "DELETE FROM campaigns_campaign WHERE tenant_id = %s",
             "DELETE FROM campaigns_variant WHERE template_id IN"
