@@ -305,6 +305,17 @@ def main(argv: list[str]) -> int:
         print(f"{'report queries do not grow with size':44} {q_big:>4} = {q_small:<3}  {same}")
         sent = round(args.jobs * 0.95)
         pilot = {check.key: check for check in pilot_result.checks}
+        # The hand-offs outside 09:00-21:00 in Sydney (every generated contact lives there),
+        # counted by PostgreSQL itself: the pilot check's grouped count must equal it.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT count(*) FROM messaging_message WHERE campaign_id = %s AND kind = 'campaign'
+                   AND status <> 'rejected' AND extract(hour FROM coalesce(handed_off_at, created_at)
+                   AT TIME ZONE 'Australia/Sydney') NOT BETWEEN 9 AND 20""",
+                [big.pk],
+            )
+            quiet = cursor.fetchone()[0]
+        reported = int(pilot["quiet_hours"].figure.split(" ", 1)[0])
         checks = [
             (data["audience"] == args.jobs, f"audience {data['audience']:,}"),
             (abs(data["handed_off"] - sent) < args.jobs * 0.01, f"handed off {data['handed_off']:,} (≈95%)"),
@@ -319,6 +330,9 @@ def main(argv: list[str]) -> int:
             (pilot["delivery"].passed is False and pilot["stop_to_dnc"].passed is False
              and pilot["duplicates"].passed and pilot["clicks"].passed,
              "pilot check: delivery FAIL, STOP→DNC FAIL, duplicates PASS, clicks PASS (as generated)"),
+            (pilot["spend"].passed is False, "pilot check: spend FAIL (the generated data writes no spend rows)"),
+            (reported == quiet and pilot["quiet_hours"].passed is (quiet == 0),
+             f"pilot check: {reported:,} hand-offs in quiet hours = {quiet:,} counted by SQL"),
         ]  # fmt: skip
         print("\nverification")
         for ok, text in checks:
