@@ -136,12 +136,13 @@ def campaign_launch(*, campaign: Campaign, actor) -> Campaign:
         if problems:
             raise ValidationError(problems)
         now = timezone.now()
+        # While still a draft: the estimate counts the audience then (after, the jobs, not made yet).
+        locked.estimated_cost_cents = selectors.estimate(campaign=locked).cost_cents  # kept for the report
         locked.status = (
             CampaignStatus.SCHEDULED if locked.starts_at and locked.starts_at > now else CampaignStatus.RUNNING
         )
         locked.launched_at = now
         locked.launched_by = actor if actor is not None and actor.is_authenticated else None
-        locked.estimated_cost_cents = selectors.estimate(campaign=locked).cost_cents  # kept for the report
         locked.save(update_fields=["status", "launched_at", "launched_by", "estimated_cost_cents"])
         audit_record(
             tenant=locked.tenant,

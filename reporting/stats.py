@@ -13,7 +13,7 @@ import time as clock
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, Count, Exists, Min, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
@@ -296,19 +296,19 @@ def finish_estimate(start: datetime, remaining: int, rate: float, tenant) -> dat
 
 
 def campaign_stats_refresh(campaign: Campaign) -> CampaignStats:
-    started = clock.perf_counter()
+    """Compute and store the figures, unless a computation that started later stored its own
+    (a page's first view and the beat task may overlap: the newer view of the data wins)."""
+    started, as_of = clock.perf_counter(), timezone.now()
     with snapshot():
         data = campaign_stats_compute(campaign)
-    stats, _ = CampaignStats.objects.update_or_create(
-        campaign=campaign,
-        defaults={
-            "tenant": campaign.tenant,
-            "computed_at": timezone.now(),
-            "seconds": round(clock.perf_counter() - started, 3),
-            "data": data,
-        },
-    )
-    return stats
+    fields = {"computed_at": as_of, "seconds": round(clock.perf_counter() - started, 3), "data": data}
+    if not CampaignStats.objects.filter(campaign=campaign, computed_at__lt=as_of).update(**fields):
+        try:
+            with transaction.atomic():
+                return CampaignStats.objects.create(campaign=campaign, tenant=campaign.tenant, **fields)
+        except IntegrityError:
+            pass  # a newer computation is stored: keep it
+    return CampaignStats.objects.get(campaign=campaign)
 
 
 def campaigns_to_refresh(*, now=None) -> list[int]:

@@ -245,3 +245,42 @@ def test_gate_decisions_survive_a_job_that_went_later(tenant, clock):
     data = stats.campaign_stats_compute(campaign)
     assert data["gates"] == []  # no job is held any more
     assert data["decisions"] == [{"gate": "quiet_hours", "outcome": "defer", "n": 3}]
+
+
+@pytest.mark.django_db
+def test_money_uses_the_providers_price_where_known(campaign):
+    from messaging.services import message_price_reconcile
+
+    first = Message.objects.filter(campaign=campaign).order_by("contact_id").first()
+    message_price_reconcile(message=first, price_cents=7)
+    money = stats.campaign_stats_compute(campaign)["money"]
+    assert money["estimated"] == 10 * 5  # ten contacts, one segment at 5¢, at launch
+    assert (money["reserved"], money["actual"], money["priced"]) == (45, 47, 1)
+    assert money["per_delivered"] == round(47 / 6, 2) and money["per_human_click"] == 23.5
+
+
+@pytest.mark.django_db
+def test_computing_the_figures_takes_the_same_queries_at_any_size(campaign, other_tenant):
+    with CaptureQueriesContext(connection) as small:
+        stats.campaign_stats_compute(campaign)
+    sending_setup(other_tenant)
+    bigger = launched(other_tenant, contacts=sydney_contacts(other_tenant, 40), bodies=("A {{ link }}", "B {{ link }}"),
+                      link_url="https://acme.example/x")  # fmt: skip
+    dispatch.dispatch()
+    assert Message.objects.filter(campaign=bigger).count() == 40
+    with CaptureQueriesContext(connection) as large:
+        stats.campaign_stats_compute(bigger)
+    assert len(large) == len(small)
+
+
+@pytest.mark.django_db
+def test_an_older_computation_never_overwrites_a_newer_one(campaign):
+    stored = stats.campaign_stats_refresh(campaign)
+    later = stored.computed_at + dt.timedelta(minutes=1)
+    CampaignStats.objects.filter(pk=stored.pk).update(computed_at=later, data={"audience": -1})
+    with time_machine.travel(stored.computed_at + dt.timedelta(seconds=30), tick=False):
+        kept = stats.campaign_stats_refresh(campaign)  # started before the stored one
+    assert kept.computed_at == later and kept.data == {"audience": -1}
+    with time_machine.travel(later + dt.timedelta(seconds=30), tick=False):
+        fresh = stats.campaign_stats_refresh(campaign)  # started after it: replaces it
+    assert fresh.data["audience"] == 10
