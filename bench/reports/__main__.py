@@ -194,31 +194,9 @@ def timed_get(client, url: str, runs: int) -> tuple[float, int]:
 
 
 def cleanup(tenant) -> None:
-    from django.db import connection, transaction
+    from bench.cleanup import tenant_purge
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        for sql in (
-            "DELETE FROM links_click WHERE tenant_id = %s",
-            "DELETE FROM links_shortlink WHERE tenant_id = %s",
-            "UPDATE campaigns_sendjob SET message_id = NULL WHERE tenant_id = %s",
-            "DELETE FROM reporting_campaignstats WHERE tenant_id = %s",
-            "DELETE FROM reporting_tenantstats WHERE tenant_id = %s",
-            "DELETE FROM campaigns_sendjob WHERE tenant_id = %s",
-            "DELETE FROM campaigns_gatetally WHERE campaign_id IN"
-            " (SELECT id FROM campaigns_campaign WHERE tenant_id = %s)",
-            "DELETE FROM messaging_message WHERE tenant_id = %s",
-            "DELETE FROM campaigns_campaign WHERE tenant_id = %s",
-            "DELETE FROM campaigns_variant WHERE template_id IN"
-            " (SELECT id FROM campaigns_template WHERE tenant_id = %s)",
-            "DELETE FROM campaigns_template WHERE tenant_id = %s",
-            "DELETE FROM messaging_sendingnumber WHERE tenant_id = %s",
-            "DELETE FROM messaging_provideraccount WHERE tenant_id = %s",
-            "DELETE FROM contacts_contact WHERE tenant_id = %s",
-            "DELETE FROM tenants_auditevent WHERE tenant_id = %s",
-            "DELETE FROM tenants_membership WHERE tenant_id = %s",
-            "DELETE FROM tenants_tenant WHERE id = %s",
-        ):
-            cursor.execute(sql, [tenant.id])
+    tenant_purge(tenant.id)
 
 
 def main(argv: list[str]) -> int:

@@ -302,22 +302,9 @@ def verify(tenant, sids: list[str], distinct: int, codes: dict, stop_codes: dict
 
 
 def cleanup(tenant) -> None:
-    from django.db import connection, transaction
+    from bench.cleanup import tenant_purge
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        for sql in (
-            "DELETE FROM messaging_providerevent WHERE tenant_id = %s",
-            "DELETE FROM messaging_message WHERE tenant_id = %s",
-            "DELETE FROM messaging_sendingnumber WHERE tenant_id = %s",
-            "DELETE FROM messaging_provideraccount WHERE tenant_id = %s",
-            "DELETE FROM contacts_consentrecord WHERE tenant_id = %s",
-            "DELETE FROM contacts_donotcontact WHERE tenant_id = %s",
-            "DELETE FROM contacts_contact WHERE tenant_id = %s",
-            "DELETE FROM tenants_auditevent WHERE tenant_id = %s",
-            "DELETE FROM tenants_membership WHERE tenant_id = %s",
-            "DELETE FROM tenants_tenant WHERE id = %s",
-        ):
-            cursor.execute(sql, [tenant.id])
+    tenant_purge(tenant.id)
 
 
 def main(argv: list[str]) -> int:
