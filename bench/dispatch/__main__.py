@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cleanup import tenant_purge
+
 ROOT = Path(__file__).resolve().parents[2]
 common = importlib.import_module("bench.import.__main__")
 
@@ -210,12 +212,6 @@ def verify(campaign, log: Path) -> list[tuple[bool, str]]:
     ]  # fmt: skip
 
 
-def cleanup(tenant) -> None:
-    from bench.cleanup import tenant_purge
-
-    tenant_purge(tenant.id)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.dispatch")
     parser.add_argument("--contacts", type=int, default=100_000)
@@ -280,7 +276,7 @@ def main(argv: list[str]) -> int:
         return 0 if all(ok for ok, _ in checks) else 1
     finally:
         if not args.keep:
-            cleanup(tenant)
+            tenant_purge(tenant.id)
             log.unlink(missing_ok=True)
             workdir.rmdir()
             print(f"cleaned up tenant #{tenant.id}", flush=True)

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cleanup import tenant_purge
+
 ROOT = Path(__file__).resolve().parents[2]
 common = importlib.import_module("bench.import.__main__")
 webhooks = importlib.import_module("bench.webhooks.__main__")
@@ -164,12 +166,6 @@ def drain() -> tuple[int, float]:
     return recorded, time.perf_counter() - started
 
 
-def cleanup(tenant) -> None:
-    from bench.cleanup import tenant_purge
-
-    tenant_purge(tenant.id)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.redirect")
     parser.add_argument("--links", type=int, default=10_000)
@@ -260,7 +256,7 @@ def main(argv: list[str]) -> int:
             os.killpg(server.pid, signal.SIGKILL)
         shutil.rmtree(workdir, ignore_errors=True)
         if not args.keep:
-            cleanup(tenant)
+            tenant_purge(tenant.id)
             print(f"cleaned up tenant #{tenant.id}", flush=True)
 
 

@@ -29,6 +29,8 @@ import statistics
 import sys
 import time
 
+from bench.cleanup import tenant_purge
+
 common = importlib.import_module("bench.import.__main__")
 
 TARGET_MS = 200.0
@@ -193,12 +195,6 @@ def timed_get(client, url: str, runs: int) -> tuple[float, int]:
     return statistics.median(times), queries
 
 
-def cleanup(tenant) -> None:
-    from bench.cleanup import tenant_purge
-
-    tenant_purge(tenant.id)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.reports")
     parser.add_argument("--jobs", type=int, default=1_000_000)
@@ -318,7 +314,7 @@ def main(argv: list[str]) -> int:
         return 0 if all(ok for ok, _ in checks) else 1
     finally:
         if not args.keep:
-            cleanup(tenant)
+            tenant_purge(tenant.id)
             print(f"cleaned up tenant #{tenant.id}", flush=True)
 
 

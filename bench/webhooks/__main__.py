@@ -36,6 +36,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from bench.cleanup import tenant_purge
+
 ROOT = Path(__file__).resolve().parents[2]
 common = importlib.import_module("bench.import.__main__")
 
@@ -301,12 +303,6 @@ def verify(tenant, sids: list[str], distinct: int, codes: dict, stop_codes: dict
     ]
 
 
-def cleanup(tenant) -> None:
-    from bench.cleanup import tenant_purge
-
-    tenant_purge(tenant.id)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.webhooks")
     parser.add_argument("--messages", type=int, default=20_000)
@@ -364,7 +360,7 @@ def main(argv: list[str]) -> int:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         if not args.keep:
-            cleanup(tenant)
+            tenant_purge(tenant.id)
             print(f"cleaned up tenant #{tenant.id}", flush=True)
 
 
