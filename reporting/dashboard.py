@@ -69,11 +69,7 @@ def tenant_stats_compute(tenant: Tenant) -> dict:
     )
     queue = jobs.aggregate(
         # Due means it would go now: a paused campaign's (or a paused business's) jobs wait.
-        due=Count(
-            "id",
-            filter=Q(status=JobStatus.PENDING, next_attempt_at__lte=now, campaign_id__in=running)
-            & Q(tenant__is_paused=False),
-        ),
+        due=Count("id", filter=Q(status=JobStatus.PENDING, next_attempt_at__lte=now, campaign_id__in=running)),
         held=Count("id", filter=Q(status=JobStatus.PENDING, next_attempt_at__lte=now) & ~Q(campaign_id__in=running)),
         unknown=Count("id", filter=Q(status=JobStatus.UNKNOWN)),
     )
@@ -92,8 +88,8 @@ def tenant_stats_compute(tenant: Tenant) -> dict:
         "delivery_rate_24h": delivered / finals if finals else None,
         "opt_outs_24h": opt_outs,
         "opt_out_rate_24h": min(opt_outs, delivered) / delivered if delivered else None,
-        "due_now": queue["due"],
-        "held_paused": queue["held"],
+        "due_now": 0 if tenant.is_paused else queue["due"],
+        "held_paused": queue["held"] + (queue["due"] if tenant.is_paused else 0),
         "deferred": {gate or "none": n for gate, n in deferred.items()},
         "unknown": queue["unknown"],
     }

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
@@ -265,13 +264,11 @@ class _Window:
 
     def __init__(self, start_hour: int, end_hour: int):
         self.start, self.end = start_hour, end_hour
-        self._zones: dict[str, zoneinfo.ZoneInfo] = {}
         self._cache: dict[tuple[tuple[str, ...], dt.datetime], bool] = {}
 
-    def zone(self, name: str) -> zoneinfo.ZoneInfo:
-        if name not in self._zones:
-            self._zones[name] = zoneinfo.ZoneInfo(name)
-        return self._zones[name]
+    @staticmethod
+    def zone(name: str) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(name)  # ZoneInfo keeps its own cache of instances
 
     def allows(self, zones: tuple[str, ...], at: dt.datetime) -> bool:
         minute = at.replace(second=0, microsecond=0)
@@ -352,10 +349,6 @@ def check_quiet_hours(tenant: Tenant, outbound) -> Check:
     return Check("quiet_hours", title, not late, figure, examples)
 
 
-def _cents(rows: Iterable[tuple[dt.date, int]]) -> dict[dt.date, int]:
-    return {day: cents for day, cents in rows}
-
-
 def check_spend(tenant: Tenant) -> Check:
     """The budget's spend rows equal the messages' costs, per local day and month, to the cent.
 
@@ -371,7 +364,7 @@ def check_spend(tenant: Tenant) -> Check:
     # The messages and the spend rows seen at one instant: a reservation commits both at once.
     with snapshot():
         days_rows = live.annotate(day=TruncDate("created_at", tzinfo=zone)).values("day").annotate(c=cost)
-        by_day = _cents(days_rows.values_list("day", "c"))
+        by_day = dict(days_rows.values_list("day", "c"))
         months_rows = live.annotate(month=TruncMonth("created_at", tzinfo=zone)).values("month").annotate(c=cost)
         for month, cents in months_rows.values_list("month", "c"):
             day = month.date() if isinstance(month, dt.datetime) else month
