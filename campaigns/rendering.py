@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from tenants.optout import has_opt_out_instruction
+
 BUILTIN_FIELDS = ("first_name", "last_name", "business_name", "link")
 
 # A placeholder may not contain "{{" or "}}" (nor a tag "{%"/"%}"), so "{{ first_name, see {{ link }}" reports the
@@ -26,16 +28,6 @@ _PLACEHOLDER = re.compile(r"\s*([a-z][a-z0-9_]*)\s*(?:\|([^|]*))?", re.DOTALL)
 _SPACES = re.compile(r"\s+")
 _URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S*", re.IGNORECASE)
 _TRAILING = " \t\r\n.!?,;:"
-# An unsubscribe instruction already in the text: "reply STOP", "Reply with the word 'STOP'",
-# "text STOP to 0412...", "txt stop", "SMS STOP", "opt out: reply stop". Only a few filler words
-# may come between the verb and STOP, and sentence punctuation may not, so ordinary copy such as
-# "text us anytime, or stop by" or "reply. Stop wasting time" does not count as an opt-out.
-_GAP = r"[\s\"'\u2018\u2019\u201c\u201d:\-]+"
-_UNSUBSCRIBE = re.compile(
-    rf"\b(?:reply|text|txt|sms|send|msg)(?:{_GAP}(?:with|the|word|us|back|just|only|keyword)){{0,3}}"
-    rf"{_GAP}stop\b(?!{_GAP}(?:by|in|into|over|past|off|at)\b)",
-    re.IGNORECASE,
-)
 
 
 class TemplateError(ValueError):
@@ -174,7 +166,7 @@ def finalise(text: str, *, business_name: str, opt_out_line: str) -> str:
         if not flat.startswith(prefix) and not pattern.search(_URL.sub(" ", flat)):
             text = f"{business_name.strip()}: {text.lstrip()}"
     line = _normalised(opt_out_line)
-    if line and line not in _SPACES.sub(" ", text).casefold() and not _UNSUBSCRIBE.search(text):
+    if line and line not in _SPACES.sub(" ", text).casefold() and not has_opt_out_instruction(text):
         text = f"{text.rstrip()}\n{opt_out_line.strip()}"
     return text
 

@@ -4,6 +4,10 @@ First in the stack: a request whose Host is a short domain (SHORT_DOMAIN or a te
 is answered here, before sessions, CSRF or tenancy run: ``/<token>`` redirects, anything else
 is a 404. ``/s/<token>`` on the main host is answered here too, for the same speed; the URLconf
 names it as well, for reverse(). Short domains must be in ALLOWED_HOSTS.
+
+Hosts are compared after ``tenants.hosts.normalize_host`` (``go.acme.example.`` is
+``go.acme.example``), and the application's own hosts are never short domains here, whatever a
+tenant row says: the application cannot be shadowed by a setting a tenant controls.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from django.http import HttpResponseNotFound
 
 from links.services import TOKEN_PATTERN
 from links.views import follow
+from tenants.hosts import app_host_containing, normalize_host
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -34,16 +39,22 @@ def short_hosts() -> dict[str, int | None]:
     if _hosts[0] <= now:
         ttl = HOSTS_TTL
         try:
-            domains: dict[str, int | None] = dict(
-                Tenant.objects.exclude(short_domain="").values_list("short_domain", "id")
-            )
+            domains: dict[str, int | None] = {
+                normalize_host(domain): tenant_id
+                for domain, tenant_id in Tenant.objects.exclude(short_domain="").values_list("short_domain", "id")
+            }
         except DatabaseError:
             # The database is down: every other page (and /health, which must say so) still
             # answers; tenants' own domains are looked for again in a few seconds.
             logger.warning("short domains unavailable: the database did not answer")
             domains, ttl = {}, 5.0
         if settings.SHORT_DOMAIN:
-            domains[settings.SHORT_DOMAIN] = None
+            domains[normalize_host(settings.SHORT_DOMAIN)] = None
+        # Rows written before the rule, or behind its back: the application's hosts always win.
+        shadowing = [domain for domain in domains if app_host_containing(domain) is not None]
+        for domain in shadowing:
+            logger.error("short domain %s is an application host: ignored", domain)
+            del domains[domain]
         _hosts = (now + ttl, domains)
     return _hosts[1]
 
@@ -59,7 +70,7 @@ class ShortLinkMiddleware:
 
     def __call__(self, request):
         path = request.path_info
-        host = request.META.get("HTTP_HOST", "").split(":")[0].lower()
+        host = normalize_host(request.META.get("HTTP_HOST", ""))
         hosts = short_hosts()
         if host and host in hosts:
             found = ROOT_TOKEN.match(path)

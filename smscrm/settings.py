@@ -60,8 +60,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 
-# Public base URL: used to build magic links and, later, webhook URLs for signature checks.
+# Public base URL: used to build magic links, webhook URLs for signature checks and links in e-mails.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Every other host the application's pages are served on (PUBLIC_BASE_URL's host always counts).
+# No tenant may use one of them, or a name under one, as its short domain (tenants/hosts.py).
+APP_HOSTS = env.list("APP_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "testserver"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

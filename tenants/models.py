@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from tenants.hosts import app_host_containing, is_within, normalize_host
+from tenants.optout import has_opt_out_instruction
 from tenants.roles import Role
 
 
@@ -53,8 +55,31 @@ _HOST = re.compile(r"^(?=.{1,100}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{
 
 
 def validate_short_domain(value: str) -> None:
-    if value and not _HOST.match(value):
+    """A host name of the business's own, never the application's host or a name under it."""
+    if not value:
+        return
+    if not _HOST.match(value):
         raise ValidationError(f"{value!r} is not a host name (e.g. go.acme.com.au: no scheme, path or port).")
+    app = app_host_containing(value)
+    if app is not None:
+        where = "is" if value == app else f"falls under {app}, which is"
+        raise ValidationError(
+            f"{value} {where} this application's own address: it cannot be a short domain. "
+            "Use a host name of your business's own domain, e.g. go.yourbusiness.com.au."
+        )
+    if settings.SHORT_DOMAIN and is_within(value, settings.SHORT_DOMAIN):
+        raise ValidationError(
+            f"{value} is the shared short domain ({settings.SHORT_DOMAIN}) or under it: leave this empty to use it."
+        )
+
+
+class HostNameField(models.CharField):
+    """A host name, stored as ``tenants.hosts.normalize_host`` gives it (lower case, no trailing
+    dot), so every way in (form, admin, API, command) compares and stores the same text."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalize_host(value) if value else value
 
 
 def reply_problem(text: str) -> str:
@@ -65,6 +90,15 @@ def reply_problem(text: str) -> str:
     if "{" in leftover or "}" in leftover:
         return "Only {business} and {contact} can be filled in."
     return ""
+
+
+def validate_opt_out_line(value: str) -> None:
+    """The line must tell people how to opt out with a keyword we honour (Spam Act s18)."""
+    if not has_opt_out_instruction(value):
+        raise ValidationError(
+            f"“{value}” does not tell people how to opt out. Include an instruction with STOP, "
+            "e.g. “Reply STOP to opt out” (Spam Act s18: every message needs a working unsubscribe)."
+        )
 
 
 class Tenant(models.Model):
@@ -104,7 +138,8 @@ class Tenant(models.Model):
     opt_out_line = models.CharField(
         max_length=60,
         default="Reply STOP to opt out",
-        help_text="Ends every campaign message (Spam Act s18); must name STOP.",
+        validators=[validate_opt_out_line],
+        help_text="Ends every campaign message (Spam Act s18): an instruction such as “Reply STOP to opt out”.",
     )
     contact_details = models.CharField(
         max_length=100,
@@ -126,7 +161,7 @@ class Tenant(models.Model):
         default=DEFAULT_HELP_REPLY,
         help_text="Sent when someone replies HELP. {business} and {contact} are filled in.",
     )
-    short_domain = models.CharField(
+    short_domain = HostNameField(
         max_length=100,
         blank=True,
         validators=[validate_short_domain],
@@ -170,6 +205,15 @@ class Tenant(models.Model):
         if self.daily_budget_cents > self.monthly_budget_cents:
             raise ValidationError({"daily_budget_cents": "The daily cap cannot exceed the monthly cap."})
         errors = {}
+        if self.short_domain:
+            taken = (
+                Tenant.objects.exclude(pk=self.pk)
+                .exclude(short_domain="")
+                .values_list("short_domain", flat=True)
+            )
+            clash = next((other for other in taken if is_within(self.short_domain, other)), None)
+            if clash is not None:
+                errors["short_domain"] = f"{self.short_domain} is another business's short domain or under it."
         for field in ("opt_out_reply", "opt_in_reply", "help_reply"):
             problem = reply_problem(getattr(self, field))
             if problem:
