@@ -1,7 +1,7 @@
 """Admin for contacts: tenant-scoped like everything else; writes go through the services."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -26,18 +26,13 @@ class ContactAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser or self._allowed(request, Perm.CONTACTS_DELETE, obj)
 
-    def save_model(self, request, obj, form, change):
+    def save_via_service(self, request, obj, form, change):
         fields = {f: form.cleaned_data[f] for f in services.EDITABLE_FIELDS if f in form.cleaned_data}
-        try:
-            if change:
-                services.contact_update(contact=obj, actor=request.user, phone=obj.phone_e164, **fields)
-            else:
-                if not request.user.is_superuser and obj.tenant_id not in tenant_ids_for(request, self.change_perm):
-                    raise PermissionDenied("You cannot add contacts to that tenant.")
-                created = services.contact_create(tenant=obj.tenant, actor=request.user, phone=obj.phone_e164, **fields)
-                obj.pk = created.pk
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        if change:
+            services.contact_update(contact=obj, actor=request.user, phone=obj.phone_e164, **fields)
+        else:
+            created = services.contact_create(tenant=obj.tenant, actor=request.user, phone=obj.phone_e164, **fields)
+            obj.pk = created.pk
 
     def get_deleted_objects(self, objs, request):
         """Consent records go with their contact; their read-only admin must not block that."""
@@ -74,19 +69,16 @@ class DoNotContactAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def save_model(self, request, obj, form, change):
-        try:
-            entry, _ = services.dnc_add(
-                tenant=obj.tenant,
-                phone=obj.phone_e164,
-                reason=obj.reason,
-                actor=request.user,
-                note=obj.note,
-                source=obj.source,
-            )
-            obj.pk = entry.pk
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+    def save_via_service(self, request, obj, form, change):
+        entry, _ = services.dnc_add(
+            tenant=obj.tenant,
+            phone=obj.phone_e164,
+            reason=obj.reason,
+            actor=request.user,
+            note=obj.note,
+            source=obj.source,
+        )
+        obj.pk = entry.pk
 
 
 class ImportUploadForm(forms.Form):
@@ -107,6 +99,8 @@ class ContactImportAdmin(ReadOnlyScopedAdmin):
         return request.user.is_superuser or self._allowed(request, Perm.CONTACTS_IMPORT)
 
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):  # Django's own add_view checks this; ours must too
+            raise PermissionDenied("Your role may not import contacts.")
         tenants = Tenant.objects.all()
         if not request.user.is_superuser:
             tenants = tenants.filter(pk__in=tenant_ids_for(request, Perm.CONTACTS_IMPORT))

@@ -2,7 +2,7 @@
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from messaging import services
@@ -38,12 +38,17 @@ class ProviderAccountAdmin(TenantScopedAdmin):
     change_perm = Perm.NUMBERS_MANAGE
     form = ProviderAccountForm
     list_display = ["__str__", "provider", "account_sid", "is_active", "tenant"]
+    # The token controls the provider account and signs its webhooks: never shown, only whether
+    # it is set and its last four characters.
+    secret_fields = ("auth_token",)
+    readonly_fields = ["token_status"]
 
-    def save_model(self, request, obj, form, change):
-        try:
-            services.provider_account_save(account=obj, actor=request.user)
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+    @admin.display(description="Auth token")
+    def token_status(self, obj):
+        return obj.token_hint if obj is not None and obj.pk else "—"
+
+    def save_via_service(self, request, obj, form, change):
+        services.provider_account_save(account=obj, actor=request.user)
 
 
 @admin.register(SendingNumber)
@@ -51,25 +56,22 @@ class SendingNumberAdmin(TenantScopedAdmin):
     change_perm = Perm.NUMBERS_MANAGE
     list_display = ["sender", "kind", "sender_id_status", "is_active", "messages_per_second", "tenant"]
 
-    def save_model(self, request, obj, form, change):
-        try:
-            if change:
-                services.sending_number_save(number=obj, actor=request.user)
-            else:
-                created = services.sending_number_create(
-                    tenant=obj.tenant,
-                    actor=request.user,
-                    account=obj.account,
-                    sender=obj.sender,
-                    kind=obj.kind,
-                    sender_id_status=obj.sender_id_status,
-                    messages_per_second=obj.messages_per_second,
-                    warmup_started_on=obj.warmup_started_on,
-                    warmup_curve=obj.warmup_curve,
-                )
-                obj.pk = created.pk
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+    def save_via_service(self, request, obj, form, change):
+        if change:
+            services.sending_number_save(number=obj, actor=request.user)
+        else:
+            created = services.sending_number_create(
+                tenant=obj.tenant,
+                actor=request.user,
+                account=obj.account,
+                sender=obj.sender,
+                kind=obj.kind,
+                sender_id_status=obj.sender_id_status,
+                messages_per_second=obj.messages_per_second,
+                warmup_started_on=obj.warmup_started_on,
+                warmup_curve=obj.warmup_curve,
+            )
+            obj.pk = created.pk
 
 
 @admin.register(Price)
@@ -77,11 +79,8 @@ class PriceAdmin(TenantScopedAdmin):
     change_perm = Perm.BUDGETS_MANAGE
     list_display = ["tenant", "provider", "country", "cents_per_segment", "effective_from"]
 
-    def save_model(self, request, obj, form, change):
-        try:
-            services.price_save(price=obj, actor=request.user)
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+    def save_via_service(self, request, obj, form, change):
+        services.price_save(price=obj, actor=request.user)
 
 
 @admin.register(Message)

@@ -48,6 +48,15 @@ class ProviderAccount(models.Model):
         """The auth token: the stored one, else the environment's for this account ("" if none)."""
         return self.auth_token or settings.TWILIO_AUTH_TOKENS.get(self.account_sid, "")
 
+    @property
+    def token_hint(self) -> str:
+        """What may be shown about the token: whether it is set, and its last four characters."""
+        if self.auth_token:
+            return f"Set (ends …{self.auth_token[-4:]})" if len(self.auth_token) >= 12 else "Set"
+        if self.account_sid in settings.TWILIO_AUTH_TOKENS:
+            return "From TWILIO_AUTH_TOKENS in the environment"
+        return "Not set"
+
 
 class SenderKind(models.TextChoices):
     NUMBER = "number", "Phone number"

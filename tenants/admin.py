@@ -3,15 +3,22 @@
 ``TenantScopedAdmin`` is the base every app's ModelAdmin uses. A staff user who is not a
 superuser sees only rows of their own tenants, edits them only where their role allows (the
 same permission matrix the views use), cannot move a row to another tenant, and never sees
-another tenant in a choice list or filter. Writes go through the services.
+another tenant in a choice list or filter.
+
+Writes go through the services: a subclass overrides ``save_via_service`` (not ``save_model``).
+When a service refuses (ValidationError), nothing is saved and the form is shown again with
+the refusal on the field it names, never beside a "changed successfully" message. Fields named
+in ``secret_fields`` are never displayed, not even read-only to a viewer.
 """
 
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from tenants import services
+from tenants.forms import add_service_errors
 from tenants.models import AuditEvent, Membership, Tenant
 from tenants.roles import Perm, role_allows
 
@@ -57,6 +64,14 @@ class TenantListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ServiceRefused(Exception):
+    """A service's ValidationError on its way from ``save_model`` back to the form."""
+
+    def __init__(self, error: ValidationError):
+        super().__init__(error)
+        self.error = error
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     """Base admin for tenant-owned models.
 
@@ -66,6 +81,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     tenant_lookup = "tenant_id"
     change_perm = Perm.SETTINGS_MANAGE
+    secret_fields: tuple[str, ...] = ()
 
     def get_list_filter(self, request):
         lookup = self.tenant_lookup
@@ -135,10 +151,49 @@ class TenantScopedAdmin(admin.ModelAdmin):
                 kwargs["queryset"] = related._default_manager.none()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if self.secret_fields and not self.has_change_permission(request, obj):
+            # A view-only user gets every field read-only: a secret would be printed in full.
+            fields = [name for name in fields if name not in self.secret_fields]
+        return fields
+
+    # -- writes through the services ------------------------------------------------------------
+
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser and self._tenant_id_of(obj) not in tenant_ids_for(request, self.change_perm):
             raise PermissionDenied("You cannot write rows of that tenant.")
+        try:
+            self.save_via_service(request, obj, form, change)
+        except ValidationError as exc:
+            raise ServiceRefused(exc) from exc
+
+    def save_via_service(self, request, obj, form, change):
+        """Write ``obj`` (a subclass calls its service here); a plain save by default."""
         super().save_model(request, obj, form, change)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefused as refused:
+            # The save's transaction rolled back; validate the same POST again, now with the
+            # refusal on the form, so the page shows it where it belongs.
+            request._service_refusal = refused.error
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "_service_refusal", None)
+        if refusal is None:
+            return form
+
+        class RefusedForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                add_service_errors(self, refusal)
+                return cleaned
+
+        return RefusedForm
 
     # Deleting a row is a domain write: set this to the service that does it, called with
     # (obj, actor=user); bulk deletes go through it one row at a time.
@@ -150,12 +205,22 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return
         try:
             self.delete_service(obj, actor=request.user)
-        except ValidationError as exc:  # e.g. the last owner of a business: say why, keep the row
-            self.message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)
+        except ValidationError as exc:
+            raise ServiceRefused(exc) from exc
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ServiceRefused as refused:  # e.g. the last owner of a business: say why, keep the row
+            self.message_user(request, " ".join(refused.error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.path)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
-            self.delete_model(request, obj)
+            try:
+                self.delete_model(request, obj)
+            except ServiceRefused as refused:
+                self.message_user(request, f"{obj}: {' '.join(refused.error.messages)}", messages.ERROR)
 
 
 class ReadOnlyScopedAdmin(TenantScopedAdmin):
@@ -184,10 +249,14 @@ class TenantAdmin(TenantScopedAdmin):
         "monthly_budget_cents",
     ]
     search_fields = ["name", "slug", "business_name"]
-    readonly_fields = ["created_at"]
 
     def get_list_filter(self, request):
         return ["is_paused"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug and the sending rate are the platform operator's (tenants.services.OPERATOR_FIELDS).
+        operator = [] if request.user.is_superuser else list(services.OPERATOR_FIELDS)
+        return ["created_at", *operator]
 
     def has_add_permission(self, request):
         return request.user.is_superuser
@@ -195,22 +264,20 @@ class TenantAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
-    def save_model(self, request, obj, form, change):
-        """Changes go through the services so the kill switch and budgets are audited."""
+    def save_via_service(self, request, obj, form, change):
+        """Every change goes through the audited services, as on the settings page."""
         if not change:
-            super().save_model(request, obj, form, change)
+            super().save_via_service(request, obj, form, change)
             return
-        settings_changes = {f: form.cleaned_data[f] for f in form.changed_data if f in services.SETTINGS_FIELDS}
-        try:
-            if settings_changes:
-                services.tenant_update_settings(tenant=obj, actor=request.user, **settings_changes)
-            if "is_paused" in form.changed_data:
-                services.tenant_set_paused(tenant=obj, actor=request.user, paused=form.cleaned_data["is_paused"])
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
-        other = [f for f in form.changed_data if f not in services.SETTINGS_FIELDS and f != "is_paused"]
+        editable = set(services.SETTINGS_FIELDS) | set(services.OPERATOR_FIELDS)
+        settings_changes = {f: form.cleaned_data[f] for f in form.changed_data if f in editable}
+        other = set(form.changed_data) - editable - {"is_paused"}
         if other:
-            obj.save(update_fields=other)
+            raise ValidationError(f"These cannot be changed here: {', '.join(sorted(other))}.")
+        if settings_changes:
+            services.tenant_update_settings(tenant=obj, actor=request.user, **settings_changes)
+        if "is_paused" in form.changed_data:
+            services.tenant_set_paused(tenant=obj, actor=request.user, paused=form.cleaned_data["is_paused"])
 
 
 @admin.register(Membership)
@@ -224,9 +291,11 @@ class MembershipAdmin(TenantScopedAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "user"] if obj is not None else fields
 
-    def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser and obj.tenant_id not in tenant_ids_for(request, self.change_perm):
-            raise PermissionDenied("You cannot manage members of that tenant.")
+    def has_add_permission(self, request):
+        # Joining a business is the invitee's choice: owners invite on the Members page.
+        return request.user.is_superuser
+
+    def save_via_service(self, request, obj, form, change):
         if change:
             services.membership_change_role(membership=obj, actor=request.user, role=obj.role)
         else:

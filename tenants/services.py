@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login, logout
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -165,6 +165,7 @@ def tenant_set_paused(*, tenant: Tenant, actor, paused: bool, reason: str = "") 
 
 
 BUDGET_FIELDS = ("daily_budget_cents", "monthly_budget_cents")
+# What a business's admins may change (the settings page, the admin, the API).
 SETTINGS_FIELDS = (
     "name",
     "business_name",
@@ -173,6 +174,7 @@ SETTINGS_FIELDS = (
     "quiet_hours_start",
     "quiet_hours_end",
     *BUDGET_FIELDS,
+    "opt_out_line",
     "contact_details",
     "opt_out_reply",
     "opt_in_reply",
@@ -181,23 +183,36 @@ SETTINGS_FIELDS = (
     "short_domain",
     "link_ttl_days",
 )
+# What only the platform's operators change: the slug names the tenant in commands and URLs,
+# and the sending rate is bounded by the provider account the operator arranged.
+OPERATOR_FIELDS = ("slug", "messages_per_second")
+
+
+def _may_change_operator_fields(actor) -> bool:
+    """Operators: a superuser, or no actor at all (a management command run on the server)."""
+    return actor is None or (actor.is_authenticated and actor.is_superuser)
 
 
 def tenant_update_settings(*, tenant: Tenant, actor, **changes) -> Tenant:
-    """Change tenant settings, validated as a whole; budget changes are audited apart.
+    """Change tenant settings, validated as a whole and audited (budget changes apart).
 
-    Raises ValidationError (nothing written) when the result would be invalid.
+    Every way of changing a tenant (settings page, Django admin, API, commands) comes here.
+    Raises ValidationError (nothing written) when the result would be invalid, and
+    PermissionDenied when a business's user tries to change an operator's field.
     """
-    unknown = set(changes) - set(SETTINGS_FIELDS)
+    unknown = set(changes) - set(SETTINGS_FIELDS) - set(OPERATOR_FIELDS)
     if unknown:
         raise ValueError(f"Not a tenant setting: {', '.join(sorted(unknown))}")
+    operator = set(changes) & set(OPERATOR_FIELDS)
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if any(changes[f] != getattr(locked, f) for f in operator) and not _may_change_operator_fields(actor):
+            raise PermissionDenied(f"Only the platform's operators may change {', '.join(sorted(operator))}.")
         before = {field: getattr(locked, field) for field in changes}
         for field, value in changes.items():
             setattr(locked, field, value)
         locked.full_clean()
-        changed = {f: {"from": before[f], "to": changes[f]} for f in changes if before[f] != changes[f]}
+        changed = {f: {"from": before[f], "to": getattr(locked, f)} for f in changes if before[f] != getattr(locked, f)}
         if not changed:
             return locked
         locked.save(update_fields=list(changed))

@@ -74,3 +74,39 @@ def test_provider_events_are_read_only_and_scoped(staff_owner, tenant, other_ten
     listing = client.get(reverse("admin:messaging_providerevent_changelist")).content.decode()
     assert "SMours" in listing and "SMtheirs" not in listing
     assert client.get(reverse("admin:messaging_providerevent_add")).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["viewer", "staff", "admin", "owner"])
+def test_no_role_ever_sees_the_stored_auth_token(tenant, members, role):
+    """A viewer of the admin got Django's read-only form, which printed the decrypted token."""
+    user = members[role]
+    user.is_staff = True
+    user.save()
+    account = ProviderAccountFactory(tenant=tenant, auth_token="tok-0123456789abcdef-ZX9Q")
+    client = client_for(user)
+    for url in (
+        reverse("admin:messaging_provideraccount_change", args=[account.pk]),
+        reverse("admin:messaging_provideraccount_changelist"),
+        reverse("admin:messaging_provideraccount_history", args=[account.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, (role, url)
+        page = response.content.decode()
+        assert "0123456789abcdef" not in page, (role, url)
+    change = client.get(reverse("admin:messaging_provideraccount_change", args=[account.pk])).content.decode()
+    assert "Set (ends …ZX9Q)" in change  # whether it is set, and the last four at most
+
+
+def test_a_refused_sending_number_shows_the_reason_on_the_form_and_saves_nothing(staff_owner, tenant):
+    """The admin said "was added successfully" beside the service's refusal, linking to /None/change/."""
+    account = ProviderAccountFactory(tenant=tenant)
+    form = {
+        "tenant": tenant.pk, "account": account.pk, "sender": "+61485000077", "kind": "alpha",
+        "sender_id_status": "registered", "is_active": "on", "warmup_started_on": "2026-01-01",
+        "messages_per_second": 10, "warmup_curve": "[50, 100]",
+    }  # fmt: skip
+    response = client_for(staff_owner).post(reverse("admin:messaging_sendingnumber_add"), form)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert "successfully" not in response.content.decode()
+    assert not SendingNumber.objects.filter(tenant=tenant).exists()

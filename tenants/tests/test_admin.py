@@ -44,11 +44,10 @@ def test_staff_sees_only_their_tenants_rows(staff_owner, rival_membership, tenan
 
 def test_choice_lists_and_filters_hide_other_tenants(staff_owner, rival_membership, tenant):
     client = client_for(staff_owner)
-    add_form = client.get(reverse("admin:tenants_membership_add")).content.decode()
+    add_form = client.get(reverse("admin:messaging_sendingnumber_add")).content.decode()
     assert "Acme Bakery" in add_form and "Rival Florist" not in add_form
-    assert "owner@rival.test" not in add_form  # user choices come from their own tenants only
     changelist = client.get(reverse("admin:tenants_membership_changelist")).content.decode()
-    assert "Rival Florist" not in changelist
+    assert "Rival Florist" not in changelist and "owner@rival.test" not in changelist
 
 
 def test_staff_cannot_move_a_row_to_another_tenant(staff_owner, tenant, other_tenant):
@@ -63,12 +62,28 @@ def test_staff_cannot_move_a_row_to_another_tenant(staff_owner, tenant, other_te
 
 
 def test_staff_cannot_add_a_row_to_another_tenant(staff_owner, tenant, other_tenant):
-    newcomer = MembershipFactory(tenant=tenant, role=Role.VIEWER).user
     response = client_for(staff_owner).post(
-        reverse("admin:tenants_membership_add"), {"tenant": other_tenant.pk, "user": newcomer.pk, "role": "owner"}
+        reverse("admin:messaging_price_add"),
+        {
+            "tenant": other_tenant.pk,
+            "provider": "twilio",
+            "country": "AU",
+            "cents_per_segment": 5,
+            "effective_from": "2026-01-01",
+        },
     )
     assert response.status_code == 200  # the form refuses the choice
-    assert not Membership.objects.filter(tenant=other_tenant, user=newcomer).exists()
+    assert not other_tenant.prices.exists()
+
+
+def test_nobody_but_the_operator_enrols_a_user_through_the_admin(staff_owner, tenant):
+    """Joining a business is the invitee's choice (an invitation), not an admin's row."""
+    newcomer = UserFactory(email="someone@elsewhere.test")
+    response = client_for(staff_owner).post(
+        reverse("admin:tenants_membership_add"), {"tenant": tenant.pk, "user": newcomer.pk, "role": "viewer"}
+    )
+    assert response.status_code == 403
+    assert not Membership.objects.filter(user=newcomer).exists()
 
 
 def test_admin_kill_switch_goes_through_the_service(staff_owner, tenant):
@@ -130,3 +145,66 @@ def test_admin_deletes_go_through_the_service_and_keep_the_last_owner(staff_owne
     assert not Membership.objects.filter(pk=viewer.pk).exists()
     assert Membership.objects.filter(pk=owner.pk).exists()  # a business keeps at least one owner
     assert AuditEvent.objects.filter(action=Action.MEMBER_REMOVED, target=viewer.user.email).exists()
+
+
+def tenant_admin_form(client, tenant) -> dict:
+    """What the tenant's admin change form posts when nothing is edited."""
+    form = client.get(reverse("admin:tenants_tenant_change", args=[tenant.pk])).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    return {key: ("on" if value is True else value) for key, value in data.items() if value not in (None, False)}
+
+
+def test_admin_cannot_remove_the_opt_out_instruction(staff_owner, tenant):
+    """Saved through the admin: opt_out_line="Thanks!" (Spam Act s18), unaudited."""
+    client = client_for(staff_owner)
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    response = client.post(url, {**tenant_admin_form(client, tenant), "opt_out_line": "Thanks!"})
+    assert response.status_code == 200
+    assert "opt out" in " ".join(response.context["adminform"].form.errors["opt_out_line"])
+    tenant.refresh_from_db()
+    assert tenant.opt_out_line == "Reply STOP to opt out"
+
+
+def test_operator_settings_are_read_only_for_a_business_admin(staff_owner, tenant):
+    client = client_for(staff_owner)
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    form = client.get(url).content.decode()
+    assert 'name="messages_per_second"' not in form and 'name="slug"' not in form
+    data = {**tenant_admin_form(client, tenant), "messages_per_second": 2000, "slug": "hijacked", "name": "Acme 2"}
+    assert client.post(url, data).status_code == 302
+    tenant.refresh_from_db()
+    assert (tenant.messages_per_second, tenant.slug, tenant.name) == (50, "acme", "Acme 2")
+
+
+def test_every_tenant_change_in_the_admin_is_audited(staff_owner, tenant):
+    client = client_for(staff_owner)
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    data = {**tenant_admin_form(client, tenant), "opt_out_line": "Txt STOP to opt out", "link_ttl_days": 30}
+    assert client.post(url, data).status_code == 302
+    event = AuditEvent.objects.get(tenant=tenant, action=Action.TENANT_SETTINGS_CHANGED, actor=staff_owner)
+    assert event.data == {
+        "opt_out_line": {"from": "Reply STOP to opt out", "to": "Txt STOP to opt out"},
+        "link_ttl_days": {"from": 60, "to": 30},
+    }
+
+
+def test_the_operator_changes_the_sending_rate_audited(tenant):
+    root = UserFactory(email="root@ops.test", is_staff=True, is_superuser=True)
+    client = client_for(root)
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    assert client.post(url, {**tenant_admin_form(client, tenant), "messages_per_second": 100}).status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.messages_per_second == 100
+    event = AuditEvent.objects.get(tenant=tenant, action=Action.TENANT_SETTINGS_CHANGED)
+    assert event.data == {"messages_per_second": {"from": 50, "to": 100}} and event.actor == root
+
+
+def test_the_service_refuses_operator_fields_to_a_business_user(tenant, members):
+    from django.core.exceptions import PermissionDenied
+
+    from tenants.services import tenant_update_settings
+
+    with pytest.raises(PermissionDenied):
+        tenant_update_settings(tenant=tenant, actor=members["owner"], messages_per_second=2000)
+    tenant.refresh_from_db()
+    assert tenant.messages_per_second == 50

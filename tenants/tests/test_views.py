@@ -81,6 +81,7 @@ def test_budget_change_is_validated_and_audited(tenant, members):
         "opt_in_reply": tenant.opt_in_reply,
         "help_reply": tenant.help_reply,
         "opt_out_phrases": "",
+        "opt_out_line": "Reply STOP to opt out",
         "short_domain": "go.acme.com.au",
         "link_ttl_days": 60,
     }
@@ -99,6 +100,7 @@ def test_budget_change_is_validated_and_audited(tenant, members):
         {"opt_out_reply": "You have been unsubscribed."},  # must name the business
         {"help_reply": "{business}: call {phone}"},  # only {business} and {contact}
         {"short_domain": "https://go.acme.com.au/x"},  # a host name, not a URL
+        {"opt_out_line": "Thanks!"},  # no opt-out instruction (Spam Act s18)
         {"link_ttl_days": 0},
     ):
         response = client.post(reverse("tenants:settings"), {**data, **bad})
