@@ -133,6 +133,8 @@ LOGOUT_REDIRECT_URL = "tenants:login"
 
 # Magic links (django-sesame): 15 minutes, usable once.
 SESAME_MAX_AGE = env.int("MAGIC_LINK_MAX_AGE_SECONDS", default=15 * 60)
+# Invitations to join a business: how long the e-mailed link stays open.
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 SESAME_ONE_TIME = True
 SESAME_TOKEN_NAME = "sesame"  # noqa: S105 (a parameter name, not a secret)
 

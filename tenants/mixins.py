@@ -5,8 +5,12 @@ permission matrix (403 when refused) and filters ``get_queryset`` by ``request.t
 another tenant's object is a 404, exactly like one that does not exist.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 
 from tenants.roles import Perm, role_allows
 
@@ -18,6 +22,11 @@ def require_perm(request, perm: str) -> None:
         raise PermissionDenied("You are not a member of any business yet.")
     if not role_allows(membership.role, perm):
         raise PermissionDenied(f"Your role ({membership.role}) may not do this.")
+
+
+def redirect_to_chooser(request):
+    """To the "which business?" page, coming back to this one afterwards."""
+    return redirect(f"{reverse('tenants:choose')}?{urlencode({'next': request.get_full_path()})}")
 
 
 class TenantScopedMixin(LoginRequiredMixin):
@@ -34,11 +43,25 @@ class TenantScopedMixin(LoginRequiredMixin):
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
+        if request.membership is None and request.memberships:
+            # Several businesses and none chosen yet: ask which, then come back.
+            return redirect_to_chooser(request)
         perm = self.permission
         if request.method not in ("GET", "HEAD", "OPTIONS") and self.post_permission:
             perm = self.post_permission
         require_perm(request, perm)
         return super().dispatch(request, *args, **kwargs)
+
+    def scoped(self, model_or_queryset):
+        """The rows of ``model_or_queryset`` that belong to the request's tenant."""
+        queryset = (
+            model_or_queryset._default_manager.all() if isinstance(model_or_queryset, type) else model_or_queryset
+        )
+        return queryset.filter(**{self.tenant_field: self.request.tenant})
+
+    def get_scoped_or_404(self, model_or_queryset, **lookup):
+        """One row of the request's tenant, or 404 (another tenant's row is exactly a missing one)."""
+        return get_object_or_404(self.scoped(model_or_queryset), **lookup)
 
     def get_queryset(self):
         queryset = super().get_queryset()

@@ -206,11 +206,7 @@ class Tenant(models.Model):
             raise ValidationError({"daily_budget_cents": "The daily cap cannot exceed the monthly cap."})
         errors = {}
         if self.short_domain:
-            taken = (
-                Tenant.objects.exclude(pk=self.pk)
-                .exclude(short_domain="")
-                .values_list("short_domain", flat=True)
-            )
+            taken = Tenant.objects.exclude(pk=self.pk).exclude(short_domain="").values_list("short_domain", flat=True)
             clash = next((other for other in taken if is_within(self.short_domain, other)), None)
             if clash is not None:
                 errors["short_domain"] = f"{self.short_domain} is another business's short domain or under it."
@@ -232,12 +228,18 @@ class Tenant(models.Model):
 
 
 class Membership(models.Model):
-    """A user's role in one tenant. A user may belong to several tenants, once each."""
+    """A user's role in one tenant. A user may belong to several tenants, once each.
+
+    A membership is made when the user accepts an ``Invitation`` (or by the platform's
+    operator), never by another tenant on its own. ``last_used_at`` marks the business the user
+    last worked in: where a sign-in lands.
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["tenant__name", "user__email"]
@@ -247,6 +249,47 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant} as {self.role}"
+
+
+class Invitation(models.Model):
+    """An offer to join a tenant in a role, accepted by the invitee through the e-mailed link.
+
+    Lifecycle: open (``accepted_at``, ``declined_at`` and ``revoked_at`` empty, not yet
+    ``expires_at``) → accepted (a Membership exists) | declined by the invitee | revoked by an
+    owner | expired. Only a hash of the link's token is stored; the link is the proof that the
+    invitee reads that mailbox, as a magic link is. One open invitation per address and tenant.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "email"],
+                condition=models.Q(accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant} as {self.role}"
+
+    def is_open(self, now) -> bool:
+        return (
+            self.accepted_at is None and self.declined_at is None and self.revoked_at is None and now < self.expires_at
+        )
 
 
 class AuditEventQuerySet(models.QuerySet):

@@ -3,18 +3,24 @@
 Views, the admin, commands and tasks all call these; none writes the models itself.
 """
 
+import datetime as dt
+import hashlib
+import secrets
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 from sesame.utils import get_query_string
 
-from tenants.models import AuditEvent, Membership, Tenant
+from tenants.middleware import SESSION_KEY
+from tenants.models import AuditEvent, Invitation, Membership, Tenant
 from tenants.roles import Role
+from tenants.selectors import default_membership, memberships_of
 
 User = get_user_model()
 
@@ -31,6 +37,10 @@ class Action:
     MEMBER_ADDED = "membership.added"
     MEMBER_ROLE_CHANGED = "membership.role_changed"
     MEMBER_REMOVED = "membership.removed"
+    MEMBER_INVITED = "membership.invited"
+    INVITATION_REVOKED = "membership.invitation_revoked"
+    INVITATION_DECLINED = "membership.invitation_declined"
+    TENANT_CHOSEN = "auth.tenant_chosen"
 
 
 def audit_record(
@@ -98,7 +108,10 @@ def login_complete(*, request, token: str):
     """Log in with a magic-link token; return the user, or None when the token is not valid.
 
     The user's row is locked while the token is checked and ``last_login`` moves on, so two
-    simultaneous uses of one link cannot both succeed (single use holds under races).
+    simultaneous uses of one link cannot both succeed (single use holds under races). The
+    session starts in the business the user last worked in (else their only one; with several
+    and none used yet, the pages ask), and the sign-in is recorded in that business's activity
+    only: the other businesses the user belongs to learn nothing of it.
     """
     candidate = authenticate(request, sesame=token)
     if candidate is None:
@@ -109,24 +122,40 @@ def login_complete(*, request, token: str):
         if user is None or not user.is_active:
             return None
         login(request, user)  # updates last_login, which invalidates every outstanding link
-        _audit_in_every_tenant(user=user, action=Action.LOGIN)
+        _begin_session(request=request, user=user)
     return user
 
 
+def _begin_session(*, request, user) -> Membership | None:
+    """Put the user's default business in the session and record the sign-in there."""
+    membership = default_membership(list(memberships_of(user=user)))
+    if membership is not None:
+        request.session[SESSION_KEY] = membership.tenant_id
+        Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
+    else:
+        request.session.pop(SESSION_KEY, None)
+    audit_record(tenant=membership.tenant if membership else None, actor=user, action=Action.LOGIN, target=user.email)
+    return membership
+
+
 def logout_complete(*, request) -> None:
-    """Log the user out, recording it in each of their tenants' activity."""
+    """Log the user out, recording it in the business they were working in."""
     if request.user.is_authenticated:
-        _audit_in_every_tenant(user=request.user, action=Action.LOGOUT)
+        tenant = getattr(request, "tenant", None)
+        audit_record(tenant=tenant, actor=request.user, action=Action.LOGOUT, target=request.user.email)
     logout(request)
 
 
-def _audit_in_every_tenant(*, user, action: str) -> None:
-    """One event per tenant of ``user`` so each tenant's admins see it; tenant-less if none."""
-    tenant_ids = list(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
-    AuditEvent.objects.bulk_create(
-        [AuditEvent(tenant_id=tenant_id, actor=user, action=action, target=user.email) for tenant_id in tenant_ids]
-        or [AuditEvent(tenant=None, actor=user, action=action, target=user.email)]
-    )
+def tenant_choose(*, request, tenant_id: int) -> Membership:
+    """Work in another of the user's businesses from now on (and sign in there next time).
+
+    Raises Membership.DoesNotExist when the user is not a member: callers answer 404, exactly as
+    for a business that does not exist.
+    """
+    membership = Membership.objects.select_related("tenant").get(user=request.user, tenant_id=tenant_id)
+    request.session[SESSION_KEY] = membership.tenant_id
+    Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
+    return membership
 
 
 # --- Tenant settings and the kill switch ---------------------------------------------------
@@ -247,7 +276,11 @@ def _is_last_owner(membership: Membership) -> bool:
 
 
 def membership_add(*, tenant: Tenant, actor, email: str, role: str) -> Membership:
-    """Give the user with ``email`` (created if new) a role in ``tenant``."""
+    """Give the user with ``email`` (created if new) a role in ``tenant`` at once.
+
+    For the platform's operator (the Django admin's superusers, commands). A business's owners
+    invite instead (``invitation_create``): nobody joins a business without saying yes.
+    """
     role = Role(role)
     with transaction.atomic():
         user = user_get_or_create(email=email)
@@ -256,6 +289,156 @@ def membership_add(*, tenant: Tenant, actor, email: str, role: str) -> Membershi
         membership = Membership.objects.create(tenant=tenant, user=user, role=role)
         audit_record(tenant=tenant, actor=actor, action=Action.MEMBER_ADDED, target=user.email, data={"role": role})
     return membership
+
+
+# --- Invitations -----------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_link(token: str) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("tenants:invitation", args=[token])
+
+
+def invitation_create(*, tenant: Tenant, actor, email: str, role: str) -> tuple[Invitation, str]:
+    """Invite ``email`` to join ``tenant`` as ``role``; (invitation, the link's token).
+
+    The token is returned once (for the e-mail) and only its hash is kept. Inviting an address
+    again replaces its open invitation, so the newest link is the one that works. Raises
+    ValidationError when the address already belongs to the business.
+    """
+    role = Role(role)
+    email = normalize_email(email)
+    if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
+        raise ValidationError({"email": f"{email} is already a member of {tenant.name}."})
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).get()  # one invitation at a time per business
+        Invitation.objects.filter(
+            tenant=tenant, email=email, accepted_at=None, declined_at=None, revoked_at=None
+        ).update(revoked_at=now)
+        invitation = Invitation.objects.create(
+            tenant=tenant,
+            email=email,
+            role=role,
+            invited_by=actor if actor is not None and actor.is_authenticated else None,
+            token_hash=_token_hash(token),
+            expires_at=now + dt.timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
+        )
+        audit_record(tenant=tenant, actor=actor, action=Action.MEMBER_INVITED, target=email, data={"role": role})
+        transaction.on_commit(lambda: _send_invitation(invitation.pk, token))
+    return invitation, token
+
+
+def _send_invitation(invitation_id: int, token: str) -> None:
+    from tenants.tasks import send_invitation
+
+    send_invitation.delay(invitation_id, token)
+
+
+def invitation_send(*, invitation_id: int, token: str) -> bool:
+    """E-mail the invitation's link; False when it is no longer open (nothing sent)."""
+    invitation = Invitation.objects.select_related("tenant", "invited_by").filter(pk=invitation_id).first()
+    if invitation is None or not invitation.is_open(timezone.now()) or invitation.token_hash != _token_hash(token):
+        return False
+    inviter = invitation.invited_by.email if invitation.invited_by else "An administrator"
+    days = settings.INVITATION_MAX_AGE_DAYS
+    send_mail(
+        subject=f"Join {invitation.tenant.name} on SMS CRM",
+        message=(
+            f"Hello,\n\n{inviter} invited you to join {invitation.tenant.name} as {invitation.get_role_display()}.\n\n"
+            f"To accept (or decline), open this link within {days} days:\n\n{invitation_link(token)}\n\n"
+            "If you did not expect this, ignore this e-mail: nothing changes unless you accept."
+        ),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+    return True
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    """The invitation a link's token names (open or not), or None."""
+    if not token or len(token) > 100:
+        return None
+    return Invitation.objects.select_related("tenant", "invited_by").filter(token_hash=_token_hash(token)).first()
+
+
+def _open_invitation(token: str) -> Invitation:
+    invitation = invitation_by_token(token)
+    if invitation is None:
+        raise ValidationError("This invitation link is not valid.")
+    invitation = Invitation.objects.select_for_update().select_related("tenant").get(pk=invitation.pk)
+    if not invitation.is_open(timezone.now()):
+        raise ValidationError("This invitation has expired or was already used. Ask for a new one.")
+    return invitation
+
+
+def invitation_accept(*, request, token: str) -> Membership:
+    """The invitee says yes: they become a member, are signed in (the link proves the mailbox is
+    theirs, as a magic link does) and start working in the business that invited them.
+
+    Refused (ValidationError) when the link is not open, or when someone else is signed in.
+    """
+    with transaction.atomic():
+        invitation = _open_invitation(token)
+        signed_in = request.user if request.user.is_authenticated else None
+        if signed_in is not None and normalize_email(signed_in.email) != invitation.email:
+            raise ValidationError(
+                f"This invitation is for {invitation.email}, but you are signed in as {signed_in.email}. "
+                "Sign out, then open the link again."
+            )
+        user = signed_in or user_get_or_create(email=invitation.email)
+        if not user.is_active:
+            raise ValidationError("This account is disabled.")
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(tenant=invitation.tenant, user=user, role=invitation.role)
+        except IntegrityError:
+            raise ValidationError(f"You are already a member of {invitation.tenant.name}.") from None
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+        audit_record(
+            tenant=invitation.tenant,
+            actor=user,
+            action=Action.MEMBER_ADDED,
+            target=user.email,
+            data={
+                "role": invitation.role,
+                "invited_by": invitation.invited_by.email if invitation.invited_by else "",
+                "accepted": True,
+            },
+        )
+        if signed_in is None:
+            login(request, user, backend="sesame.backends.ModelBackend")
+            audit_record(tenant=invitation.tenant, actor=user, action=Action.LOGIN, target=user.email)
+        request.session[SESSION_KEY] = membership.tenant_id
+        Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
+    return membership
+
+
+def invitation_decline(*, token: str) -> Invitation:
+    """The invitee says no: the link stops working and the business's activity says so."""
+    with transaction.atomic():
+        invitation = _open_invitation(token)
+        invitation.declined_at = timezone.now()
+        invitation.save(update_fields=["declined_at"])
+        audit_record(tenant=invitation.tenant, actor=None, action=Action.INVITATION_DECLINED, target=invitation.email)
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation, actor) -> None:
+    """An owner withdraws an open invitation; its link stops working."""
+    with transaction.atomic():
+        updated = Invitation.objects.filter(
+            pk=invitation.pk, accepted_at=None, declined_at=None, revoked_at=None
+        ).update(revoked_at=timezone.now())
+        if updated:
+            audit_record(
+                tenant=invitation.tenant, actor=actor, action=Action.INVITATION_REVOKED, target=invitation.email
+            )
 
 
 def membership_change_role(*, membership: Membership, actor, role: str) -> Membership:

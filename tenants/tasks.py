@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from tenants.services import login_link_send
+from tenants.services import invitation_send, login_link_send
 
 
 @shared_task(name="tenants.send_login_link", ignore_result=True, max_retries=3, default_retry_delay=30)
@@ -14,3 +14,12 @@ def send_login_link(email: str) -> None:
         login_link_send(email=email)
     except OSError as exc:  # SMTP unreachable: try again shortly
         raise send_login_link.retry(exc=exc) from exc
+
+
+@shared_task(name="tenants.send_invitation", ignore_result=True, max_retries=3, default_retry_delay=30)
+def send_invitation(invitation_id: int, token: str) -> None:
+    """E-mail an invitation's link (nothing when it was revoked meanwhile)."""
+    try:
+        invitation_send(invitation_id=invitation_id, token=token)
+    except OSError as exc:  # SMTP unreachable: try again shortly
+        raise send_invitation.retry(exc=exc) from exc

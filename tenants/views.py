@@ -4,11 +4,14 @@ import math
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -17,12 +20,19 @@ from django_ratelimit.core import get_usage
 from sesame.utils import get_user
 
 from tenants import services
-from tenants.forms import LoginForm, MemberAddForm, MemberRoleForm, PauseForm, TenantSettingsForm, TenantSwitchForm
-from tenants.middleware import SESSION_KEY
+from tenants.forms import (
+    LoginForm,
+    MemberAddForm,
+    MemberRoleForm,
+    PauseForm,
+    TenantSettingsForm,
+    TenantSwitchForm,
+    add_service_errors,
+)
 from tenants.mixins import TenantScopedMixin
-from tenants.models import AuditEvent, Membership
+from tenants.models import AuditEvent, Invitation, Membership
 from tenants.roles import Perm, Role
-from tenants.selectors import members_of
+from tenants.selectors import members_of, open_invitations
 from tenants.tasks import send_login_link
 
 
@@ -102,11 +112,71 @@ def logout_view(request):
 class SwitchTenantView(TenantScopedMixin, View):
     def post(self, request):
         form = TenantSwitchForm(request.POST)
-        tenant_ids = {m.tenant_id for m in request.memberships}
-        if not form.is_valid() or form.cleaned_data["tenant"] not in tenant_ids:
-            # Not one of theirs: the same answer as a tenant that does not exist.
+        if not form.is_valid():
             raise Http404("No such business.")
-        request.session[SESSION_KEY] = form.cleaned_data["tenant"]
+        try:
+            services.tenant_choose(request=request, tenant_id=form.cleaned_data["tenant"])
+        except Membership.DoesNotExist:
+            # Not one of theirs: the same answer as a tenant that does not exist.
+            raise Http404("No such business.") from None
+        return redirect("tenants:dashboard")
+
+
+class ChooseTenantView(LoginRequiredMixin, View):
+    """ "Which business?" for a user of several who has not worked in any yet."""
+
+    def get(self, request):
+        return render(request, "tenants/choose.html", {"next": _safe_next(request, request.GET.get("next", ""))})
+
+    def post(self, request):
+        form = TenantSwitchForm(request.POST)
+        if not form.is_valid():
+            raise Http404("No such business.")
+        try:
+            services.tenant_choose(request=request, tenant_id=form.cleaned_data["tenant"])
+        except Membership.DoesNotExist:
+            raise Http404("No such business.") from None
+        return redirect(_safe_next(request, request.POST.get("next", "")))
+
+
+def _safe_next(request, next_url: str) -> str:
+    if next_url and url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return next_url
+    return reverse("tenants:dashboard")
+
+
+@method_decorator(never_cache, name="dispatch")
+class InvitationView(View):
+    """The e-mailed link. GET shows the offer; only a POST accepts or declines it (mail
+    scanners open links, and opening must not spend or answer anything)."""
+
+    def get(self, request, token):
+        invitation = services.invitation_by_token(token)
+        if invitation is None:
+            raise Http404("No such invitation.")
+        context = {
+            "invitation": invitation,
+            "open": invitation.is_open(timezone.now()),
+            "other_user": request.user.is_authenticated
+            and services.normalize_email(request.user.email) != invitation.email,
+        }
+        return render(request, "tenants/invitation.html", context)
+
+    def post(self, request, token):
+        if services.invitation_by_token(token) is None:
+            raise Http404("No such invitation.")
+        try:
+            if request.POST.get("answer") == "decline":
+                invitation = services.invitation_decline(token=token)
+                messages.info(request, f"You declined the invitation to {invitation.tenant.name}.")
+                return redirect("tenants:login")
+            membership = services.invitation_accept(request=request, token=token)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("tenants:invitation", token=token)
+        messages.success(request, f"Welcome to {membership.tenant.name}.")
         return redirect("tenants:dashboard")
 
 
@@ -164,20 +234,42 @@ class MembersView(TenantScopedMixin, ListView):
         return members_of(tenant=self.request.tenant)
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(add_form=kwargs.pop("add_form", MemberAddForm()), roles=Role.choices, **kwargs)
+        return super().get_context_data(
+            add_form=kwargs.pop("add_form", MemberAddForm()),
+            roles=Role.choices,
+            invitations=open_invitations(tenant=self.request.tenant, now=timezone.now()),
+            **kwargs,
+        )
 
     def post(self, request):
+        """Invite someone: they join when they accept the e-mailed link, not before."""
         form = MemberAddForm(request.POST)
         if form.is_valid():
             try:
-                services.membership_add(tenant=request.tenant, actor=request.user, **form.cleaned_data)
+                invitation, _ = services.invitation_create(
+                    tenant=request.tenant, actor=request.user, **form.cleaned_data
+                )
             except ValidationError as exc:
-                form.add_error("email", exc)
+                add_service_errors(form, exc)
             else:
-                messages.success(request, f"{form.cleaned_data['email']} added as {form.cleaned_data['role']}.")
+                messages.success(
+                    request,
+                    f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
+                    "They join when they accept it.",
+                )
                 return redirect("tenants:members")
         self.object_list = self.get_queryset()
         return self.render_to_response(self.get_context_data(add_form=form), status=400)
+
+
+class InvitationRevokeView(TenantScopedMixin, View):
+    permission = Perm.MEMBERS_MANAGE
+
+    def post(self, request, pk):
+        invitation = self.get_scoped_or_404(Invitation, pk=pk)
+        services.invitation_revoke(invitation=invitation, actor=request.user)
+        messages.success(request, f"The invitation to {invitation.email} is withdrawn.")
+        return redirect("tenants:members")
 
 
 class MemberChangeView(TenantScopedMixin, View):

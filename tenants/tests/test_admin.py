@@ -7,7 +7,7 @@ from tenants.models import AuditEvent, Membership, Tenant
 from tenants.roles import Role
 from tenants.services import Action
 from tenants.testing import client_for
-from tenants.tests.factories import MembershipFactory, UserFactory
+from tenants.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,611 @@
+"""A populated tenant for the security crawl (smscrm/tests/test_security_crawl.py).
+
+``populate`` gives one tenant a row of every tenant-owned model, made the way the product makes
+them wherever a service exists (imports previewed, a campaign launched and dispatched, a STOP
+received), and fills every free-text field from a ``Texts`` object:
+
+- ``RivalTexts``: distinctive markers ("ZZ-RIVAL-SECRET-007"), for the tenant another tenant's
+  users must never see or touch;
+- ``PlainTexts``: ordinary words, for the role matrix;
+- ``PayloadTexts``: XSS, template and CSV-formula payloads, for the injection test.
+
+It also holds the fillers: what fills each URL kwarg (``URL_FILLERS``), which query strings
+carry object ids (``ID_QUERIES``) and the form data POSTed to each URL (``post_data``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import models
+from django.utils import timezone
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+
+from campaigns import dispatch
+from campaigns import services as campaign_services
+from campaigns.models import Campaign, CampaignStatus, JobStatus, SendJob, Template, Variant
+from contacts import services as contact_services
+from contacts.models import ContactImport, DoNotContact
+from contacts.phones import format_phone_national
+from contacts.tests.factories import ContactFactory
+from links.models import Click, ShortLink
+from messaging import events, inbound
+from messaging.models import Message, MessageKind, Price, ProviderAccount, SendingNumber
+from reporting import dashboard, pilot, stats
+from reporting.models import PilotRun
+from smscrm.heartbeats import BEAT, WORKER, heartbeat_record
+from tenants.models import Tenant
+from tenants.roles import Role
+from tenants.services import audit_record
+from tenants.tests.factories import MembershipFactory, UserFactory
+
+# --- the texts that fill free-text fields ---------------------------------------------------------------------------
+
+MARKER = "ZZ-RIVAL-SECRET"
+
+HTML_PAYLOAD = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>{{7*7}}{% debug %}"
+URL_PAYLOAD = "javascript:alert(1)"
+# Cells a spreadsheet would run as a formula unless neutralised, including the forms that hide the
+# trigger behind a space, a line feed or a full-width sign (Excel and Sheets strip or fold those).
+FORMULA_PAYLOADS = (
+    '=HYPERLINK("http://evil")',
+    '+HYPERLINK("http://evil")',
+    '-2+3+HYPERLINK("http://evil")',
+    '@SUM(1+1)*HYPERLINK("http://evil")',
+    '\t=HYPERLINK("http://evil")',
+    '\r=HYPERLINK("http://evil")',
+    ' =HYPERLINK("http://evil")',
+    '\n=HYPERLINK("http://evil")',
+    '＝HYPERLINK("http://evil")',
+    '＋HYPERLINK("http://evil")',
+    '－HYPERLINK("http://evil")',
+    '＠HYPERLINK("http://evil")',
+)
+
+
+class Texts:
+    """Where a populated tenant's free text comes from. ``html`` is text shown on pages, ``cell``
+    text that also lands in a CSV export, ``url`` a stored URL, ``secret`` a provider auth token."""
+
+    def __init__(self) -> None:
+        self._n = itertools.count(1)
+
+    def html(self, what: str) -> str:
+        raise NotImplementedError
+
+    def cell(self, what: str) -> str:
+        return self.html(what)
+
+    def url(self, what: str) -> str:
+        return f"https://example.com/{next(self._n)}"
+
+    def secret(self) -> str:
+        return f"tok{uuid.uuid4().hex}"
+
+    def marked(self, value: str) -> bool:
+        """True when ``value`` came from here and must not be sent back in a form (it would be echoed)."""
+        return False
+
+
+class PlainTexts(Texts):
+    def html(self, what: str) -> str:
+        return f"{what} {next(self._n)}"
+
+
+class RivalTexts(Texts):
+    def html(self, what: str) -> str:
+        return f"{MARKER}-{next(self._n):03d}"
+
+    def url(self, what: str) -> str:
+        return f"https://rival.example/{self.html(what)}"
+
+    def secret(self) -> str:
+        return f"{MARKER}-TOKEN-{uuid.uuid4().hex[:12]}"
+
+    def marked(self, value: str) -> bool:
+        return MARKER.lower() in value.lower() or "rival" in value.lower()
+
+
+class PayloadTexts(Texts):
+    def __init__(self) -> None:
+        super().__init__()
+        self._formulas = itertools.cycle(FORMULA_PAYLOADS)
+
+    def html(self, what: str) -> str:
+        return f"{HTML_PAYLOAD} {next(self._n)}"  # unique: some names are unique per tenant
+
+    def cell(self, what: str) -> str:
+        return next(self._formulas)
+
+    def url(self, what: str) -> str:
+        return URL_PAYLOAD
+
+
+def fit(model: type[models.Model], field: str, value: str) -> str:
+    """``value`` cut to the column's length (PostgreSQL refuses longer ones; SQLite would not)."""
+    limit = model._meta.get_field(field).max_length
+    return value[:limit] if limit else value
+
+
+# --- a populated tenant ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TenantData:
+    tenant: Tenant
+    texts: Texts
+    owner: object
+    extra_membership: object
+    contacts: list
+    dnc: DoNotContact
+    contact_import: ContactImport
+    template: Template  # used by launched campaigns (locked)
+    draft_template: Template
+    running_campaign: Campaign
+    draft_campaign: Campaign
+    paused_campaign: Campaign
+    unknown_job: SendJob
+    account: ProviderAccount
+    number: SendingNumber
+    inbound_message: Message
+    short_link: ShortLink
+    secret_token: str
+    phones: list[str] = field(default_factory=list)  # every number of the tenant, E.164
+
+    @property
+    def contact(self):
+        return self.contacts[0]
+
+    # Admin fillers: which row of a model the crawl names (else the tenant's first one).
+    def preferred(self) -> dict[type[models.Model], models.Model]:
+        return {
+            Tenant: self.tenant,
+            type(self.extra_membership): self.extra_membership,
+            Template: self.draft_template,
+            Campaign: self.running_campaign,
+            SendJob: self.unknown_job,
+            DoNotContact: self.dnc,
+            ContactImport: self.contact_import,
+            ProviderAccount: self.account,
+            SendingNumber: self.number,
+            Message: self.inbound_message,
+            ShortLink: self.short_link,
+        }
+
+    def markers(self) -> list[str]:
+        """Strings only this tenant's data contains (for RivalTexts data)."""
+        values = [MARKER, self.secret_token, self.account.account_sid, self.short_link.token, self.tenant.name]
+        values += [self.owner.email, self.extra_membership.user.email]
+        for phone in self.phones:
+            values += [phone, format_phone_national(phone)]
+        return values
+
+
+def phone_of(slot: int, n: int, block: int = 412) -> str:
+    """Distinct AU mobiles per tenant: slot 1 → +61412100001…, slot 2 → +61412200001…"""
+    return f"+61{block}{slot}{n:05d}"
+
+
+def record_heartbeats() -> None:
+    """The worker and beat look alive, so /health answers 200 as in production."""
+    heartbeat_record(component=WORKER)
+    heartbeat_record(component=BEAT)
+
+
+def global_admin_objects() -> dict[type[models.Model], models.Model]:
+    """One row of each model the admin shows that belongs to no tenant (Django's and celery beat's)."""
+    interval = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
+    return {
+        Group: Group.objects.create(name="crawler group"),
+        IntervalSchedule: interval,
+        CrontabSchedule: CrontabSchedule.objects.create(minute="5"),
+        SolarSchedule: SolarSchedule.objects.create(event="sunrise", latitude=-33.87, longitude=151.21),
+        ClockedSchedule: ClockedSchedule.objects.create(clocked_time=timezone.now() + dt.timedelta(days=1)),
+        PeriodicTask: PeriodicTask.objects.create(name="crawler task", task="smscrm.noop", interval=interval),
+    }
+
+
+def _import_file(path: Path, texts: Texts, slot: int) -> None:
+    """A contact file with accepted rows and rejected ones (a bad number, a landline)."""
+    header = ["Phone", "First name", "Last name", texts.html("import header")]
+    rows = [
+        [format_phone_national(phone_of(slot, 20 + n)), texts.cell("import first"), texts.cell("import last"), "x"]
+        for n in range(2)
+    ]
+    rows += [[texts.cell("import bad phone"), texts.cell("import first"), texts.cell("import last"), "x"] for _ in range(4)]
+    rows += [["02 9374 4000", texts.cell("import first"), texts.html("import last"), "x"]]
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -> TenantData:
+    """Give ``tenant`` a row of every tenant-owned model, free text from ``texts``.
+
+    Needs the ``clock`` fixture (sending hours in Sydney) and MEDIA_ROOT pointing at a test directory.
+    """
+    now = timezone.now()
+    Tenant.objects.filter(pk=tenant.pk).update(
+        messages_per_second=2000,
+        contact_details=fit(Tenant, "contact_details", texts.html("contact details")),
+        opt_out_line=fit(Tenant, "opt_out_line", "Reply STOP " + texts.html("opt-out line")),
+        opt_out_reply=fit(Tenant, "opt_out_reply", "{business}: " + texts.html("opt-out reply")),
+        help_reply=fit(Tenant, "help_reply", "{business} {contact} " + texts.html("help reply")),
+        opt_out_phrases="stop\n" + texts.html("opt-out phrase"),
+    )
+    tenant.refresh_from_db()
+    extra = MembershipFactory(
+        tenant=tenant,
+        role=Role.VIEWER,
+        user=UserFactory(email=f"member-{slot}@{tenant.slug}.test", first_name=texts.html("user")[:150]),
+    )
+
+    secret_token = texts.secret()
+    account = ProviderAccount.objects.create(
+        tenant=tenant,
+        provider="twilio",
+        label=fit(ProviderAccount, "label", texts.html("account label")),
+        account_sid=f"AC{slot}{uuid.uuid4().hex}",
+        auth_token=secret_token,
+    )
+    number = SendingNumber.objects.create(
+        tenant=tenant,
+        account=account,
+        sender=phone_of(slot, 1, block=400),
+        warmup_started_on=dt.date(2026, 1, 1),
+        warmup_curve=[1000],
+        messages_per_second=1000,
+    )
+    Price.objects.create(
+        tenant=tenant, provider="twilio", country="AU", cents_per_segment=5, effective_from=dt.date(2020, 1, 1)
+    )
+
+    contacts = []
+    for n in range(4):
+        first, last = (texts.html, texts.html) if n == 0 else (texts.cell, texts.cell)
+        contact = ContactFactory(
+            tenant=tenant,
+            phone_e164=phone_of(slot, n + 1),
+            first_name=first("first name")[:100],
+            last_name=last("last name")[:100],
+            email=f"person{n}@{tenant.slug}.example",
+            timezone="Australia/Sydney",
+            tags=[texts.cell("tag"), texts.html("tag")],
+            custom_fields={"favourite": texts.html("custom value"), texts.html("custom key"): texts.cell("custom")},
+            consent="express",
+        )
+        contact_services.consent_record_add(
+            contact=contact,
+            actor=owner,
+            kind="express",
+            source=fit(DoNotContact, "source", texts.html("consent source")),
+            captured_at=now - dt.timedelta(days=3),
+            evidence=texts.html("consent evidence") + " " + texts.url("consent evidence url"),
+        )
+        contacts.append(contact)
+    # The last contact is on the do-not-contact list before the launch: the DNC gate skips it.
+    contact_services.dnc_add(
+        tenant=tenant, phone=contacts[3].phone_e164, reason="complaint", actor=owner,
+        note=texts.cell("dnc note"), source=texts.cell("dnc source"),
+    )  # fmt: skip
+    dnc, _ = contact_services.dnc_add(
+        tenant=tenant, phone=phone_of(slot, 1, block=413), reason="manual", actor=owner,
+        note=texts.cell("dnc note"), source=texts.cell("dnc source"),
+    )  # fmt: skip
+
+    bodies = ["Hi {{ first_name|there }}, fresh bread {{ link }}", "Hello {{ last_name|friend }}, sale on {{ link }}"]
+    template = campaign_services.template_save(
+        tenant=tenant, actor=owner, name=fit(Template, "name", texts.html("template")), bodies=bodies
+    )
+    draft_template = campaign_services.template_save(
+        tenant=tenant, actor=owner, name=fit(Template, "name", texts.html("draft template")), bodies=bodies[:1]
+    )
+    running = campaign_services.campaign_create(
+        tenant=tenant,
+        actor=owner,
+        name=fit(Campaign, "name", texts.html("campaign")),
+        template=template,
+        link_url=f"https://{tenant.slug}.example/sale",
+    )
+    campaign_services.campaign_launch(campaign=running, actor=owner)
+    campaign_services.campaign_create_jobs(campaign_id=running.pk)  # enqueued at commit, which a test never reaches
+    dispatch.dispatch(max_seconds=10)
+    sent = Message.objects.filter(campaign=running).order_by("pk")
+    assert sent.count() == 3, "the populated campaign should send to its three consenting contacts"
+    events.status_callback_record(
+        tenant_id=tenant.pk, params={"MessageSid": sent[0].provider_id, "MessageStatus": "delivered"}
+    )
+    SendJob.objects.filter(campaign=running).update(reason=texts.cell("job reason"))
+    unknown_job = SendJob.objects.filter(campaign=running, message__isnull=False).order_by("pk").last()
+    SendJob.objects.filter(pk=unknown_job.pk).update(status=JobStatus.UNKNOWN, reason=texts.cell("job reason"))
+    unknown_job.refresh_from_db()
+    # What the templates and campaign say from now on (the ORM takes what template_save would refuse).
+    Variant.objects.filter(template__tenant=tenant).update(body=texts.html("variant body"))
+    Campaign.objects.filter(pk=running.pk).update(link_url=texts.url("campaign link"))
+    ShortLink.objects.filter(tenant=tenant).update(destination=texts.url("short link"))
+
+    draft = campaign_services.campaign_create(
+        tenant=tenant,
+        actor=owner,
+        name=fit(Campaign, "name", texts.html("draft campaign")),
+        template=draft_template,
+        tags=[texts.html("campaign tag")[:50]],
+        link_url=f"https://{tenant.slug}.example/draft",
+    )
+    paused = campaign_services.campaign_create(
+        tenant=tenant, actor=owner, name=fit(Campaign, "name", texts.html("paused campaign")), template=template
+    )
+    Campaign.objects.filter(pk=paused.pk).update(status=CampaignStatus.PAUSED, launched_at=now, jobs_created_at=now)
+    paused.refresh_from_db()
+
+    received = inbound.inbound_receive(
+        tenant=tenant,
+        params={"MessageSid": f"SMin{slot}{uuid.uuid4().hex[:20]}", "From": contacts[0].phone_e164,
+                "To": number.sender, "Body": texts.html("inbound")},
+    )  # fmt: skip
+    inbound.inbound_receive(
+        tenant=tenant,
+        params={"MessageSid": f"SMin{slot}{uuid.uuid4().hex[:20]}", "From": contacts[1].phone_e164,
+                "To": number.sender, "Body": "STOP"},
+    )  # fmt: skip
+    assert received.message is not None and received.message.kind == MessageKind.INBOUND
+
+    short_link = ShortLink.objects.filter(tenant=tenant).order_by("pk").first()
+    assert short_link is not None, "the populated campaign's messages should carry short links"
+    Click.objects.create(
+        tenant=tenant, link=short_link, campaign_id=running.pk, contact_id=short_link.contact_id,
+        request_id=uuid.uuid4(), at=now, method="GET", user_agent=fit(Click, "user_agent", texts.html("agent")),
+        is_human=True,
+    )  # fmt: skip
+
+    contact_import = _populate_import(tenant, owner=owner, texts=texts, slot=slot, workdir=workdir)
+
+    audit_record(
+        tenant=tenant, actor=owner, action="crawler.note",
+        target=fit(DoNotContact, "source", texts.html("audit target")), data={"note": texts.html("audit data")},
+    )  # fmt: skip
+    stats.campaign_stats_refresh(Campaign.objects.select_related("tenant", "template").get(pk=running.pk))
+    dashboard.tenant_stats_refresh(tenant)
+    pilot.run_record(result=pilot.pilot_check(tenant), source="command")
+    PilotRun.objects.create(
+        tenant=tenant, campaign=running, scope=f"campaign:{running.pk}", status="error",
+        current=fit(PilotRun, "current", texts.html("pilot step")), error=fit(PilotRun, "error", texts.html("pilot")),
+        finished_at=now,
+    )  # fmt: skip
+
+    phones = [c.phone_e164 for c in contacts] + [dnc.phone_e164, number.sender]
+    phones += [phone_of(slot, 20 + n) for n in range(2)]  # imported by the file, if committed
+    return TenantData(
+        tenant=tenant,
+        texts=texts,
+        owner=owner,
+        extra_membership=extra,
+        contacts=contacts,
+        dnc=dnc,
+        contact_import=contact_import,
+        template=template,
+        draft_template=draft_template,
+        running_campaign=Campaign.objects.get(pk=running.pk),
+        draft_campaign=draft,
+        paused_campaign=paused,
+        unknown_job=unknown_job,
+        account=account,
+        number=number,
+        inbound_message=received.message,
+        short_link=short_link,
+        secret_token=secret_token,
+        phones=phones,
+    )
+
+
+def _populate_import(tenant, *, owner, texts: Texts, slot: int, workdir: Path) -> ContactImport:
+    """An uploaded file whose dry run has finished (the task body is run directly: it is set-up here)."""
+    source = workdir / f"import-{slot}.csv"
+    _import_file(source, texts, slot)
+    contact_import = contact_services.contact_import_upload(
+        tenant=tenant, actor=owner, source=source, original_name=fit(ContactImport, "original_name", texts.html("file"))
+    )
+    contact_services.contact_import_configure(
+        contact_import=contact_import,
+        actor=owner,
+        mapping=contact_import.mapping,
+        custom_columns=[h for h in contact_import.headers if h not in contact_import.mapping],
+        add_tags=[texts.html("import tag")[:50]],
+        consent_mode="declaration",
+        consent_kind="express",
+        consent_source=fit(ContactImport, "consent_source", texts.html("import consent")),
+        consent_captured_at=timezone.now() - dt.timedelta(days=30),
+        consent_evidence=texts.html("import evidence"),
+    )
+    contact_services.contact_import_run_preview(import_id=contact_import.pk)
+    contact_import.refresh_from_db()
+    assert contact_import.status == ContactImport.Status.PREVIEWED, contact_import.error
+    assert contact_import.rejected_path, "the populated import should have rejected rows"
+    return contact_import
+
+
+# --- URL fillers ----------------------------------------------------------------------------------------------------
+
+# Kwargs that name no object of a tenant: the crawl expects no "hidden" answer for them.
+NOT_OBJECT_KWARGS = {"app_label", "url"}
+MISSING_ID = 987654321
+
+
+def _ct(model) -> int:
+    return ContentType.objects.get_for_model(model).pk
+
+
+# URL name (or, for unnamed patterns, the route) → the kwargs to request it with, from a TenantData.
+# Admin pages of a registered model need no entry: their object_id is that model's row (see objects_for_admin).
+URL_FILLERS = {
+    "contacts:detail": lambda d: [{"pk": d.contact.pk}],
+    "contacts:edit": lambda d: [{"pk": d.contact.pk}],
+    "contacts:delete": lambda d: [{"pk": d.contact.pk}],
+    "contacts:consent": lambda d: [{"pk": d.contact.pk}],
+    "contacts:dnc_remove": lambda d: [{"pk": d.dnc.pk}],
+    "contacts:import": lambda d: [{"pk": d.contact_import.pk}],
+    "contacts:import_commit": lambda d: [{"pk": d.contact_import.pk}],
+    "contacts:import_progress": lambda d: [{"pk": d.contact_import.pk}],
+    "contacts:import_rejected": lambda d: [{"pk": d.contact_import.pk}],
+    "campaigns:detail": lambda d: [{"pk": d.running_campaign.pk}, {"pk": d.draft_campaign.pk}],
+    "campaigns:launch": lambda d: [{"pk": d.draft_campaign.pk}],
+    "campaigns:pause": lambda d: [{"pk": d.running_campaign.pk}],
+    "campaigns:resume": lambda d: [{"pk": d.paused_campaign.pk}],
+    "campaigns:cancel": lambda d: [{"pk": d.running_campaign.pk}],
+    "campaigns:job_decide": lambda d: [{"pk": d.running_campaign.pk, "job_pk": d.unknown_job.pk}],
+    "campaigns:template": lambda d: [{"pk": d.draft_template.pk}, {"pk": d.template.pk}],
+    "campaigns:template_gsm": lambda d: [{"pk": d.draft_template.pk}],
+    "reporting:campaign_report": lambda d: [{"pk": d.running_campaign.pk}],
+    "reporting:campaign_jobs_csv": lambda d: [{"pk": d.running_campaign.pk}],
+    "tenants:member_role": lambda d: [{"pk": d.extra_membership.pk}],
+    "tenants:member_remove": lambda d: [{"pk": d.extra_membership.pk}],
+    "links:follow": lambda d: [{"token": d.short_link.token}],
+    "admin:app_list": lambda d: [{"app_label": label} for label in admin_app_labels()],
+    "admin:view_on_site": lambda d: [
+        {"content_type_id": _ct(type(obj)), "object_id": obj.pk} for obj in (d.contact, d.running_campaign, d.account)
+    ],
+    "admin/(?P<url>.*)$": lambda d: [{"url": "zz-no-such-admin-page/"}],
+}
+
+# Query strings that carry an object id, per URL name. ``True``: another tenant's id must get the
+# "hidden" answer (404); ``False``: the page may answer, it must only not show anything of theirs.
+ID_QUERIES = {
+    "campaigns:create": (False, lambda d: [{"template": d.draft_template.pk}]),
+    "messaging:inbox": (False, lambda d: [{"campaign": d.running_campaign.pk, "state": "all"}]),
+    "reporting:pilot_check": (True, lambda d: [{"campaign": d.running_campaign.pk}]),
+}
+
+
+def admin_app_labels() -> list[str]:
+    from django.contrib import admin
+
+    return sorted({model._meta.app_label for model in admin.site._registry})
+
+
+# --- POST data ------------------------------------------------------------------------------------------------------
+
+
+def upload() -> SimpleUploadedFile:
+    return SimpleUploadedFile("crawler.csv", b"Phone,First name\n0412 000 997,Crawler\n", content_type="text/csv")
+
+
+def form_data(d: TenantData) -> dict:
+    """Plausible values for every form of the product's pages at once, naming ``d``'s objects."""
+    return {
+        # tenants
+        "email": "crawler@example.com",
+        "role": "viewer",
+        "tenant": d.tenant.pk,
+        "daily_budget_cents": "10000",
+        "monthly_budget_cents": "200000",
+        "suppression_days": "90",
+        "quiet_hours_start": "21",
+        "quiet_hours_end": "9",
+        "messages_per_second": "5",
+        "opt_out_line": "Reply STOP to opt out",
+        "contact_details": "crawler",
+        "opt_out_reply": "{business}: unsubscribed.",
+        "opt_in_reply": "{business}: subscribed.",
+        "help_reply": "{business}: {contact}.",
+        "short_domain": "",
+        "link_ttl_days": "60",
+        "opt_out_phrases": "",
+        "timezone": "Australia/Sydney",
+        # contacts
+        "phone": "0412 000 998",
+        "first_name": "Crawler",
+        "last_name": "Test",
+        "state": "NSW",
+        "postcode": "2000",
+        "tags": "crawler",
+        "kind": "express",
+        "source": "crawler",
+        "captured_at": "2026-01-01T10:00",
+        "evidence": "crawler",
+        "withdrawn": "",
+        "numbers": "0412 000 996",
+        "note": "crawler",
+        "reason": "crawler reason",
+        "file": upload(),
+        "consent_mode": "declaration",
+        "consent_kind": "express",
+        "consent_source": "crawler",
+        "consent_captured_at": "2026-01-01T10:00",
+        "consent_evidence": "crawler",
+        "add_tags": "crawler",
+        "col_0": "phone",
+        "col_1": "first_name",
+        # campaigns and messaging
+        "name": "Crawler",
+        "body_1": "Hi {{ first_name|there }}",
+        "template": d.draft_template.pk,
+        "link_url": "https://example.com/crawler",
+        "account": d.account.pk,
+        "sender": "0400 999 999",
+        "sender_id_status": "n/a",
+        "warmup_started_on": "2026-01-01",
+        "warmup_curve": "50, 100",
+        "decision": "sent",
+        "campaign": d.running_campaign.pk,
+        "message": [d.inbound_message.pk],
+        "all": "1",
+        "read": "1",
+        "state": "all",
+        "intent": "all",
+    }
+
+
+def objects_for_admin(d: TenantData, model: type[models.Model], global_objects: dict) -> list[models.Model]:
+    """The rows of ``model`` the admin crawl names: the preferred one first, else the tenant's."""
+    from smscrm.tests.crawl import tenant_rows
+
+    if model in global_objects:
+        return [global_objects[model]]
+    if model._meta.label == "auth.User":
+        return [d.extra_membership.user]
+    preferred = d.preferred().get(model)
+    if preferred is not None:
+        return [preferred]
+    rows = tenant_rows(model, d.tenant)
+    return list(rows.order_by("pk")[:1]) if rows is not None else []
+
+
+def admin_form_data(obj: models.Model, texts: Texts) -> dict:
+    """The admin add/change form of ``obj``'s model filled with ``obj``'s values (its own text left
+    out, so that a form shown again never echoes it)."""
+    data: dict = {}
+    for f in obj._meta.concrete_fields:
+        if not f.editable or f.primary_key:
+            continue
+        value = f.value_from_object(obj)
+        if f.name == "auth_token" or value is None:
+            data[f.name] = ""
+        elif isinstance(f, models.BooleanField):
+            if value:
+                data[f.name] = "on"
+        elif isinstance(f, models.JSONField):
+            data[f.name] = json.dumps(value)
+        elif isinstance(f, models.DateTimeField):
+            local = timezone.localtime(value)
+            data[f"{f.name}_0"], data[f"{f.name}_1"] = local.date().isoformat(), local.strftime("%H:%M:%S")
+        elif isinstance(f, models.DateField):
+            data[f.name] = value.isoformat()
+        else:
+            data[f.name] = str(value)
+    return {k: ("crawler" if isinstance(v, str) and texts.marked(v) else v) for k, v in data.items()}
