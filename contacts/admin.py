@@ -106,7 +106,9 @@ class ContactImportAdmin(ReadOnlyScopedAdmin):
             tenants = tenants.filter(pk__in=tenant_ids_for(request, Perm.CONTACTS_IMPORT))
         form = ImportUploadForm(request.POST or None, request.FILES or None)
         form.fields["tenant"].queryset = tenants
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and getattr(request, "upload_refused", ""):
+            form.add_error("file", request.upload_refused)
+        elif request.method == "POST" and form.is_valid():
             try:
                 contact_import = services.contact_import_upload_file(
                     tenant=form.cleaned_data["tenant"], actor=request.user, upload=form.cleaned_data["file"]

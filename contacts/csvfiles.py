@@ -54,6 +54,12 @@ CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that hashing 200 MB is ~200 reads, s
 SNIFF_CHARS = 64 * 1024  # Enough lines for a delimiter vote without making Sniffer's regexes slow.
 SAMPLE_ROWS = 5
 DELIMITERS = (",", ";", "\t", "|")
+# A contacts file has tens of columns; past this it is not one (and a mapping page for 100,000 columns would take a
+# worker's memory). The importer's setting passes its own limit; this is the default.
+MAX_COLUMNS = 500
+# The longest physical line read, in characters: a real row is a few hundred; a 100 MB line would be parsed into a
+# list of millions of cells before anything could look at it.
+MAX_LINE_CHARS = 1 << 20
 DEFAULT_DELIMITER = ","  # A single-column file (just phone numbers) has no delimiter at all; "," is harmless.
 
 # Decoding errors never abort an import: an undefined cp1252 byte (0x81 0x8D 0x8F 0x90 0x9D), an odd trailing byte
@@ -301,24 +307,33 @@ def _read_sniff_sample(path: StrPath, encoding: str) -> str:
 def _clean_headers(raw: list[str]) -> list[str]:
     """Strip whitespace and a stray BOM; name empty columns "Column N" and number duplicates "Phone (2)".
 
-    Every header ends up unique and non-empty so a column mapping (header → field) is unambiguous.
+    Every header ends up unique and non-empty so a column mapping (header → field) is unambiguous. Linear in the
+    number of headers: each name remembers the next number to try, so 40,000 copies of one name cost 40,000 steps,
+    not 800 million.
     """
     stripped = [cell.replace("\ufeff", "").strip() for cell in raw]
     taken = {name.casefold() for name in stripped if name}
     seen: set[str] = set()
+    next_number: dict[str, int] = {}
     result: list[str] = []
+
+    def numbered(base: str, template: str, first: int) -> str:
+        key = base.casefold()
+        n = next_number.get(key, first)
+        candidate = template.format(base=base, n=n)
+        while candidate.casefold() in taken or candidate.casefold() in seen:
+            n += 1
+            candidate = template.format(base=base, n=n)
+        next_number[key] = n + 1
+        return candidate
+
     for index, name in enumerate(stripped, start=1):
         if not name:
-            candidate, n = f"Column {index}", 1
-            while candidate.casefold() in taken:  # A file may genuinely have a column called "Column 3".
-                n += 1
-                candidate = f"Column {index} ({n})"
+            candidate = f"Column {index}"
+            if candidate.casefold() in taken or candidate.casefold() in seen:  # a real column may be "Column 3"
+                candidate = numbered(candidate, "{base} ({n})", 2)
         elif name.casefold() in seen:
-            n = 2
-            candidate = f"{name} ({n})"
-            while candidate.casefold() in taken or candidate.casefold() in seen:
-                n += 1
-                candidate = f"{name} ({n})"
+            candidate = numbered(name, "{base} ({n})", 2)
         else:
             candidate = name
         seen.add(candidate.casefold())
@@ -327,7 +342,7 @@ def _clean_headers(raw: list[str]) -> list[str]:
     return result
 
 
-def inspect_file(path: StrPath, *, max_bytes: int) -> FileInfo:
+def inspect_file(path: StrPath, *, max_bytes: int, max_columns: int = MAX_COLUMNS) -> FileInfo:
     """Check an uploaded file and learn how to read it; raise :class:`CsvFileError` with a user-facing reason.
 
     Reads the whole file once for sha256, size and encoding, then only the first ~64 KiB for the delimiter, the
@@ -337,6 +352,8 @@ def inspect_file(path: StrPath, *, max_bytes: int) -> FileInfo:
     every other byte of the first 1000 → "utf-16-le"/"utf-16-be"; the whole file valid UTF-8 → "utf-8"; otherwise
     "cp1252" (Excel's plain "CSV" on Windows). :func:`open_rows` decodes with errors="replace", so cp1252's five
     undefined bytes become U+FFFD rather than an exception.
+
+    A header of more than ``max_columns`` columns, or any line longer than ``MAX_LINE_CHARS``, is refused.
     """
     sha256, size, encoding = _hash_and_detect_encoding(path, max_bytes)
     sample = _read_sniff_sample(path, encoding)
@@ -347,6 +364,11 @@ def inspect_file(path: StrPath, *, max_bytes: int) -> FileInfo:
         header = _read_header(reader)
         if header is None:
             raise CsvFileError("The file contains only blank lines: there is no header row with column names.")
+        if len(header) > max_columns:
+            raise CsvFileError(
+                f"The header row has {len(header):,} columns; at most {max_columns:,} can be imported. "
+                "Check that the right delimiter was used, or remove the columns you do not need."
+            )
         sample_rows = [fields for _, fields, _ in islice(_data_rows(reader, raw, len(header)), SAMPLE_ROWS)]
 
     return FileInfo(
@@ -401,9 +423,28 @@ def _open_text(path: StrPath, encoding: str) -> Iterator[tuple[io.TextIOWrapper,
         yield text, raw
 
 
+def _bounded_lines(text: IO[str], limit: int) -> Iterator[str]:
+    """The file's physical lines, refusing one longer than ``limit`` characters before reading more of it."""
+    readline = text.readline
+    number = 0
+    while True:
+        line = readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith(("\n", "\r")):
+            raise CsvFileError(
+                f"Line {number:,} of the file is longer than {format_size(limit)}: this is not a contacts file "
+                "(or its rows are not separated by line breaks). Export it again as CSV."
+            )
+        yield line
+
+
 def _make_reader(text: IO[str], delimiter: str) -> Any:
     """The one csv dialect used for both inspection and import (Excel's: double quotes, "" escapes)."""
-    return csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+    return csv.reader(
+        _bounded_lines(text, MAX_LINE_CHARS), delimiter=delimiter, quotechar='"', doublequote=True, strict=False
+    )
 
 
 def _is_blank(fields: list[str]) -> bool:

@@ -3,8 +3,8 @@
 Views, the admin, commands and tasks call these; none writes the models itself.
 """
 
+import os
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +29,7 @@ from contacts.models import (
     DoNotContact,
 )
 from contacts.phones import normalize_phone
+from contacts.uploads import IncomingUpload, incoming_dir
 from tenants.models import Tenant
 from tenants.services import audit_record
 
@@ -288,18 +289,26 @@ def dnc_opt_in(*, tenant: Tenant, phone: str, source: str) -> str:
 # --- imports --------------------------------------------------------------------------------
 
 
-def contact_import_upload(*, tenant: Tenant, actor, source: Path | str, original_name: str) -> ContactImport:
+def contact_import_upload(
+    *, tenant: Tenant, actor, source: Path | str, original_name: str, move: bool = False
+) -> ContactImport:
     """Store an uploaded file, read its encoding, delimiter and headers, and map the columns.
 
-    ``source`` is a path on local disk (an upload's temporary file or a command's argument);
-    it is copied under MEDIA_ROOT. Raises ValidationError saying why a file is refused.
+    ``source`` is a path on local disk: an upload already under MEDIA_ROOT (``move``: renamed
+    into place, never copied) or a command's argument (copied). Raises ValidationError saying
+    why a file is refused; a refused file is not kept.
     """
     relative = f"imports/{tenant.pk}/{uuid.uuid4().hex}.csv"
     stored = imports.media_path(relative)
     stored.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, stored)
+    if move:
+        os.replace(source, stored)
+    else:
+        shutil.copyfile(source, stored)
     try:
-        info = csvfiles.inspect_file(stored, max_bytes=settings.CONTACT_IMPORT_MAX_BYTES)
+        info = csvfiles.inspect_file(
+            stored, max_bytes=settings.CONTACT_IMPORT_MAX_BYTES, max_columns=settings.CONTACT_IMPORT_MAX_COLUMNS
+        )
         mapping = csvfiles.auto_map(info.headers)
         if "phone" not in mapping.values():
             guessed = _phone_column_by_content(info.headers, info.sample_rows)
@@ -312,6 +321,9 @@ def contact_import_upload(*, tenant: Tenant, actor, source: Path | str, original
     except csvfiles.CsvFileError as exc:
         stored.unlink(missing_ok=True)
         raise ValidationError(str(exc)) from None
+    except BaseException:
+        stored.unlink(missing_ok=True)
+        raise
     return ContactImport.objects.create(
         tenant=tenant,
         created_by=actor if actor is not None and actor.is_authenticated else None,
@@ -337,13 +349,25 @@ def _phone_column_by_content(headers: list[str], sample: list[list[str]]) -> str
 
 
 def contact_import_upload_file(*, tenant: Tenant, actor, upload) -> ContactImport:
-    """``contact_import_upload`` for a Django UploadedFile (the import page and the admin)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload"
+    """``contact_import_upload`` for a Django UploadedFile (the import page and the admin).
+
+    An upload that the handler already wrote under MEDIA_ROOT is renamed into place; any other
+    (a test's in-memory file) is written there once.
+    """
+    if isinstance(upload, IncomingUpload):
+        return contact_import_upload(
+            tenant=tenant, actor=actor, source=upload.path, original_name=upload.name, move=True
+        )
+    incoming = incoming_dir()
+    incoming.mkdir(parents=True, exist_ok=True)
+    path = incoming / f"{uuid.uuid4().hex}.part"
+    try:
         with open(path, "wb") as out:
             for chunk in upload.chunks():
                 out.write(chunk)
-        return contact_import_upload(tenant=tenant, actor=actor, source=path, original_name=upload.name)
+        return contact_import_upload(tenant=tenant, actor=actor, source=path, original_name=upload.name, move=True)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 CONFIGURABLE = (ContactImport.Status.UPLOADED, ContactImport.Status.PREVIEWED, ContactImport.Status.FAILED)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from contacts import services
+from contacts import services, uploads
 
 
 @shared_task(name="contacts.import_preview", ignore_result=True, acks_late=True)
@@ -19,3 +19,9 @@ def contact_import_commit(import_id: int) -> None:
 def resume_stalled_imports() -> None:
     """Periodic: imports whose task died are picked up again from their checkpoint."""
     services.contact_imports_resume_stalled()
+
+
+@shared_task(name="contacts.sweep_incoming_uploads", ignore_result=True)
+def sweep_incoming_uploads() -> None:
+    """Periodic: files left by upload requests that died half-way."""
+    uploads.incoming_sweep()

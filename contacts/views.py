@@ -293,7 +293,9 @@ class ImportListView(TenantScopedMixin, View):
 
     def post(self, request):
         form = UploadForm(request.POST, request.FILES)
-        if form.is_valid():
+        if getattr(request, "upload_refused", ""):  # the upload handler stopped reading it
+            form.add_error("file", request.upload_refused)
+        elif form.is_valid():
             try:
                 contact_import = services.contact_import_upload_file(
                     tenant=request.tenant, actor=request.user, upload=form.cleaned_data["file"]

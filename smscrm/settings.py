@@ -274,6 +274,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "contacts-sweep-incoming-uploads": {
+        "task": "contacts.sweep_incoming_uploads",
+        "schedule": 3600.0,
+        "options": {"expires": 600},
+    },
 }
 
 # Contact imports: limits, and how long a running import task's lease lasts without renewal
@@ -281,8 +286,12 @@ CELERY_BEAT_SCHEDULE = {
 CONTACT_IMPORT_MAX_ROWS = env.int("CONTACT_IMPORT_MAX_ROWS", default=1_000_000)
 CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
 CONTACT_IMPORT_LEASE_SECONDS = env.int("CONTACT_IMPORT_LEASE_SECONDS", default=120)
-# Uploads larger than this are streamed to a temporary file instead of memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+CONTACT_IMPORT_MAX_COLUMNS = env.int("CONTACT_IMPORT_MAX_COLUMNS", default=500)
+# Uploaded files are written once, straight where the import keeps them, and counted as they
+# arrive (contacts/uploads.py); a request declaring more than MAX_REQUEST_BYTES is refused with
+# 413 before its body is read (smscrm/wsgi.py).
+FILE_UPLOAD_HANDLERS = ["contacts.uploads.ImportUploadHandler"]
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=CONTACT_IMPORT_MAX_BYTES + 1024 * 1024)
 
 # SMS provider: "simulator" (default: no account needed), "twilio", or "locmem" (tests).
 SMS_BACKEND = env.str("SMS_BACKEND", default="locmem" if TESTING else "simulator")
