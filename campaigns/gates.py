@@ -188,11 +188,12 @@ def evaluate(
     for job in jobs:
         contact = contacts[job.contact_id]
         values = {
+            # Imported data first, the built-ins last: a custom field can never replace them.
+            **{key: str(value) for key, value in (contact.custom_fields or {}).items()},
             "first_name": contact.first_name,
             "last_name": contact.last_name,
             "business_name": tenant.business_name,
             "link": campaign.link_url,
-            **{key: str(value) for key, value in (contact.custom_fields or {}).items()},
         }
         body = render_message(
             compiled[job.variant_index % len(compiled)],

@@ -17,9 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from contacts.models import BUILT_IN_PLACEHOLDERS
 from tenants.optout import has_opt_out_instruction
 
-BUILTIN_FIELDS = ("first_name", "last_name", "business_name", "link")
+BUILTIN_FIELDS = BUILT_IN_PLACEHOLDERS
 
 # A placeholder may not contain "{{" or "}}" (nor a tag "{%"/"%}"), so "{{ first_name, see {{ link }}" reports the
 # first "{{" as unclosed rather than swallowing the text up to the next "}}".

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, JobStatus, SendJob
 from campaigns.rendering import compile_body, render_message
-from contacts.models import ConsentStatus, Contact
+from contacts.models import RESERVED_CUSTOM_FIELDS, ConsentStatus, Contact
 from contacts.selectors import tag_filter
 from links import services as links_services
 from messaging import selectors as messaging_selectors
@@ -30,7 +30,7 @@ def custom_field_names(*, tenant: Tenant) -> list[str]:
         Contact.objects.filter(tenant=tenant).exclude(custom_fields={}).values_list("custom_fields", flat=True)[:1000]
     ):
         names.update(key for key in fields if key.isidentifier() and key.islower())
-    return sorted(names)
+    return sorted(names - RESERVED_CUSTOM_FIELDS)  # older rows may carry one: the built-in always wins
 
 
 def audience(*, campaign: Campaign) -> QuerySet[Contact]:

@@ -2,7 +2,7 @@ from django import forms
 from django.utils import timezone
 
 from contacts import csvfiles
-from contacts.models import AustralianState, ConsentKind, ConsentMode, DncReason
+from contacts.models import AustralianState, ConsentKind, ConsentMode, DncReason, reserved_custom_field_problem
 from contacts.rowvalues import split_tags
 from tenants.models import validate_timezone
 
@@ -13,6 +13,34 @@ class TagsField(forms.CharField):
 
     def prepare_value(self, value):
         return ", ".join(value) if isinstance(value, list | tuple) else value
+
+
+class CustomFieldsField(forms.CharField):
+    """Custom fields as people type them: one "name: value" per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def to_python(self, value):
+        fields = {}
+        for number, line in enumerate((super().to_python(value) or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, colon, text = line.partition(":")
+            if not colon or not name.strip():
+                raise forms.ValidationError(f"Line {number}: write each field as “name: value”.")
+            fields[name.strip()[:60]] = text.strip()[:500]
+        return fields
+
+    def validate(self, value):
+        super().validate(value)
+        problems = [problem for name in value if (problem := reserved_custom_field_problem(name))]
+        if problems:
+            raise forms.ValidationError(problems)
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{name}: {text}" for name, text in value.items())
+        return value
 
 
 class ContactForm(forms.Form):
@@ -26,6 +54,12 @@ class ContactForm(forms.Form):
     state = forms.ChoiceField(choices=[("", "—"), *AustralianState.choices], required=False)
     postcode = forms.RegexField(regex=r"^\d{4}$", required=False, error_messages={"invalid": "Four digits."})
     tags = TagsField(required=False, help_text="Separated by commas.")
+    custom_fields = CustomFieldsField(
+        required=False,
+        help_text="One per line, as “name: value”. A name in lower case with underscores (favourite_cake) can be "
+        "used in templates as {{ favourite_cake }}. first_name, last_name, business_name and link are filled in by "
+        "the product and cannot be custom fields.",
+    )
 
 
 class ConsentForm(forms.Form):

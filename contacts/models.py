@@ -1,8 +1,10 @@
 """Contacts, their consent evidence, the do-not-contact list and contact imports."""
 
+import re
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from tenants.models import Tenant, validate_timezone
@@ -34,6 +36,41 @@ class ConsentStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Consent withdrawn"
 
 
+# Placeholders a message template fills from the contact's own fields or the business's, never
+# from data a file brought in: a custom field by one of these names would replace the campaign's
+# link or the business's name in the message (a CSV column "link" pointed people at phishing).
+BUILT_IN_PLACEHOLDERS = ("first_name", "last_name", "business_name", "link")
+# Names a custom field may not take: the placeholders, and the contact's own fields.
+RESERVED_CUSTOM_FIELDS = frozenset(
+    {*BUILT_IN_PLACEHOLDERS, "phone", "phone_e164", "email", "timezone", "state", "postcode", "tags", "opt_out_line"}
+)
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
+
+
+def custom_field_key(name: str) -> str:
+    """How a custom field's name reads as a placeholder: "Business Name" → "business_name"."""
+    return _NOT_NAME.sub("_", name.casefold()).strip("_")
+
+
+def reserved_custom_field_problem(name: str) -> str:
+    """Why ``name`` cannot be a custom field, or ""."""
+    key = custom_field_key(name)
+    if key in RESERVED_CUSTOM_FIELDS:
+        return (
+            f"“{name}” is a name the product fills in itself ({{{{ {key} }}}}): it cannot be kept as a custom "
+            "field. Map the column to a contact field, or leave it out."
+        )
+    return ""
+
+
+def validate_custom_fields(value) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("Custom fields are a set of names and values.")
+    problems = [problem for name in value if (problem := reserved_custom_field_problem(str(name)))]
+    if problems:
+        raise ValidationError(problems)
+
+
 class Contact(models.Model):
     """A person a tenant may message, keyed by E.164 phone number (unique per tenant).
 
@@ -52,7 +89,7 @@ class Contact(models.Model):
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     state = models.CharField(max_length=3, blank=True, choices=AustralianState.choices)
     postcode = models.CharField(max_length=4, blank=True)
-    custom_fields = models.JSONField(default=dict, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True, validators=[validate_custom_fields])
     tags = models.JSONField(default=list, blank=True)
     consent_status = models.CharField(max_length=10, choices=ConsentStatus.choices, default=ConsentStatus.NONE)
     consent_at = models.DateTimeField(null=True, blank=True)

@@ -27,6 +27,7 @@ from contacts.models import (
     ContactImport,
     DncReason,
     DoNotContact,
+    reserved_custom_field_problem,
 )
 from contacts.phones import normalize_phone
 from contacts.uploads import IncomingUpload, incoming_dir
@@ -113,7 +114,7 @@ def consent_record_add(
 
 # --- contacts -------------------------------------------------------------------------------
 
-EDITABLE_FIELDS = ("first_name", "last_name", "email", "timezone", "state", "postcode", "tags")
+EDITABLE_FIELDS = ("first_name", "last_name", "email", "timezone", "state", "postcode", "tags", "custom_fields")
 
 
 def _phone_field(raw: str) -> str:
@@ -410,6 +411,9 @@ def contact_import_configure(
             errors["consent_source"] = "Say where consent was obtained (e.g. 'sign-up form on our website')."
     if consent_captured_at and consent_captured_at > timezone.now():
         errors["consent_captured_at"] = "Consent cannot be dated in the future."
+    reserved = [problem for column in custom_columns if (problem := reserved_custom_field_problem(column))]
+    if reserved:
+        errors["custom_columns"] = reserved
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
