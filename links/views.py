@@ -2,6 +2,11 @@
 
 Unknown token → 404; expired → 410 naming the business; a link of another tenant's domain →
 404. The response can only ever point at the destination stored with the token.
+
+Unknown tokens are remembered in this process only (bounded, 60 s), never in the shared cache:
+a bot guessing tokens would otherwise fill the Redis that also holds the Celery queue. A
+visitor (by hashed address) who asks for more than SHORT_LINK_MISSES_PER_MINUTE unknown tokens
+gets 429 for the rest of the minute, before any database look-up.
 """
 
 from __future__ import annotations
@@ -33,43 +38,71 @@ LOCAL_SIZE = 20_000
 _local: OrderedDict[str, tuple[float, dict]] = OrderedDict()
 
 
-def link_data(token: str) -> dict:
-    """What the redirect needs: this process's recent links, the shared cache, or one query."""
+def _remember(token: str, data: dict, now: float) -> None:
+    _local[token] = (now + LOCAL_SECONDS, data)
+    _local.move_to_end(token)
+    if len(_local) > LOCAL_SIZE:
+        _local.popitem(last=False)
+
+
+def link_data(token: str, *, ip: str = "") -> dict | None:
+    """What the redirect needs: this process's recent links, the shared cache, or one query.
+
+    None when ``ip`` has asked for too many unknown tokens this minute (no query is made)."""
     now = time.monotonic()
     hit = _local.get(token)
     if hit is not None and hit[0] > now:
         return hit[1]
-    data = _shared_link_data(token)
-    _local[token] = (now + LOCAL_SECONDS, data)
-    if len(_local) > LOCAL_SIZE:
-        _local.popitem(last=False)
-    return data
-
-
-def _shared_link_data(token: str) -> dict:
-    """From the cache or one query (cached for an hour, also when unknown)."""
     key = f"shortlink:{token}"
     data = cache.get(key)
     if data is None:
-        link = (
-            ShortLink.objects.filter(token=token)
-            .select_related("tenant")
-            .only("id", "destination", "expires_at", "campaign_id", "contact_id", "tenant__business_name")
-            .first()
-        )  # fmt: skip
-        data = _MISSING
-        if link is not None:
-            data = {
-                "id": link.id,
-                "tenant": link.tenant_id,
-                "campaign": link.campaign_id,
-                "contact": link.contact_id,
-                "to": link.destination,
-                "expires": link.expires_at.timestamp(),
-                "business": link.tenant.business_name,
-            }
-        cache.set(key, data, CACHE_SECONDS)
+        if ip and _misses_exceeded(ip):
+            return None
+        data = _from_database(token)
+        if data is _MISSING:
+            if ip:
+                _count_miss(ip)
+        else:
+            cache.set(key, data, CACHE_SECONDS)
+    _remember(token, data, now)
     return data
+
+
+def _from_database(token: str) -> dict:
+    link = (
+        ShortLink.objects.filter(token=token)
+        .select_related("tenant")
+        .only("id", "destination", "expires_at", "campaign_id", "contact_id", "tenant__business_name")
+        .first()
+    )  # fmt: skip
+    if link is None:
+        return _MISSING
+    return {
+        "id": link.id,
+        "tenant": link.tenant_id,
+        "campaign": link.campaign_id,
+        "contact": link.contact_id,
+        "to": link.destination,
+        "expires": link.expires_at.timestamp(),
+        "business": link.tenant.business_name,
+    }
+
+
+def _miss_key(ip: str) -> str:
+    return f"shortlink-misses:{clicks.ip_hash(ip)}:{int(time.time() // 60)}"
+
+
+def _misses_exceeded(ip: str) -> bool:
+    return (cache.get(_miss_key(ip)) or 0) >= settings.SHORT_LINK_MISSES_PER_MINUTE
+
+
+def _count_miss(ip: str) -> None:
+    key = _miss_key(ip)
+    cache.add(key, 0, 120)  # one small counter per visitor and minute, gone two minutes later
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.add(key, 1, 120)
 
 
 def client_ip(request) -> str:
@@ -90,14 +123,17 @@ def _plain(status: int, title: str, text: str) -> HttpResponse:
 def follow(request, token: str, *, only_tenant: int | None = None) -> HttpResponse:
     """Serve one short link. ``only_tenant``: asked on that tenant's own short domain, where
     another tenant's link does not exist."""
-    data = link_data(token)
+    ip = client_ip(request)
+    data = link_data(token, ip=ip)
+    if data is None:
+        response = _plain(429, "Too many requests", "Too many links that do not exist. Try again in a minute.")
+        response["Retry-After"] = "60"
+        return response
     if data.get("missing") or (only_tenant is not None and data["tenant"] != only_tenant):
         return _plain(404, "Link not found", "This link does not exist. Check that it was copied in full.")
     if data["expires"] <= time.time():
         return _plain(410, "Link expired", f"This link from {data['business']} has expired.")
-    clicks.enqueue(
-        link=data, method=request.method, user_agent=request.META.get("HTTP_USER_AGENT", ""), ip=client_ip(request)
-    )
+    clicks.enqueue(link=data, method=request.method, user_agent=request.META.get("HTTP_USER_AGENT", ""), ip=ip)
     response = Redirect(data["to"])
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"

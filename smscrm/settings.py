@@ -310,6 +310,8 @@ INBOUND_ATTRIBUTION_DAYS = env.int("INBOUND_ATTRIBUTION_DAYS", default=30)
 # Short links: the default short domain (a tenant may set its own; each must also be in
 # ALLOWED_HOSTS). Empty: links are served at PUBLIC_BASE_URL/s/<token>.
 SHORT_DOMAIN = env.str("SHORT_DOMAIN", default="").lower()
+# Unknown short-link tokens one visitor may ask for per minute before getting 429 (bots guessing).
+SHORT_LINK_MISSES_PER_MINUTE = env.int("SHORT_LINK_MISSES_PER_MINUTE", default=30)
 # Clicks keep a salted hash of the visitor's address, never the address.
 CLICK_IP_SALT = env.str("CLICK_IP_SALT", default=f"click-ip:{SECRET_KEY}")
 # Take the visitor's address from X-Forwarded-For (set only behind a proxy that overwrites it).

@@ -143,3 +143,32 @@ def test_a_short_domain_in_any_spelling_serves_only_links(client, tenant, host):
 )
 def test_normalize_host(raw, host):
     assert normalize_host(raw) == host
+
+
+# --- unknown tokens ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_unknown_tokens_never_reach_the_shared_cache(client, tenant):
+    from django.core.cache import cache
+
+    for n in range(50):
+        assert client.get(f"/s/Unknown{n:03d}", REMOTE_ADDR=f"198.51.100.{n}").status_code == 404
+        assert cache.get(f"shortlink:Unknown{n:03d}") is None
+    a_link(tenant, token="KnownToken")
+    assert client.get("/s/KnownToken").status_code == 302
+    assert cache.get("shortlink:KnownToken")["to"] == "https://acme.example/sale"  # real links are shared
+
+
+@pytest.mark.django_db
+def test_a_visitor_guessing_tokens_is_throttled_before_any_query(client, tenant, settings, django_assert_num_queries):
+    settings.SHORT_LINK_MISSES_PER_MINUTE = 5
+    a_link(tenant, token="KnownToken")
+    for n in range(5):
+        assert client.get(f"/s/Guess{n:05d}", REMOTE_ADDR="203.0.113.7").status_code == 404
+    with django_assert_num_queries(0):
+        refused = client.get("/s/Guess99999", REMOTE_ADDR="203.0.113.7")
+    assert refused.status_code == 429 and refused["Retry-After"] == "60"
+    # Everyone else, and real links, are unaffected.
+    assert client.get("/s/KnownToken", REMOTE_ADDR="192.0.2.1").status_code == 302
+    assert client.get("/s/Guess00100", REMOTE_ADDR="192.0.2.1").status_code == 404
