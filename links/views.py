@@ -20,6 +20,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 
 from links import clicks
+from smscrm.clientip import client_ip
 from links.models import ShortLink
 
 CACHE_SECONDS = 3600
@@ -103,14 +104,6 @@ def _count_miss(ip: str) -> None:
         cache.incr(key)
     except ValueError:  # expired between the two calls
         cache.add(key, 1, 120)
-
-
-def client_ip(request) -> str:
-    if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _plain(status: int, title: str, text: str) -> HttpResponse:

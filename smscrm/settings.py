@@ -141,8 +141,13 @@ SESAME_TOKEN_NAME = "sesame"  # noqa: S105 (a parameter name, not a secret)
 # Login rate limits (django-ratelimit), per client IP and per e-mail address.
 LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="20/h")
 LOGIN_RATE_PER_EMAIL = env.str("LOGIN_RATE_PER_EMAIL", default="5/h")
-# Behind a proxy, name the META key holding the client address (e.g. HTTP_X_REAL_IP).
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+# Proxies in front of the web process that append the client's address to X-Forwarded-For
+# (compose: 1, the TLS-terminating proxy). 0: the client is REMOTE_ADDR. smscrm/clientip.py.
+TRUSTED_PROXY_COUNT = env.int(
+    "TRUSTED_PROXY_COUNT", default=1 if env.bool("TRUST_X_FORWARDED_FOR", default=False) else 0
+)
+# django-ratelimit asks this for the client's address (a META key such as HTTP_X_REAL_IP also works).
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="smscrm.clientip.client_ip")
 
 LANGUAGE_CODE = "en-au"
 TIME_ZONE = "UTC"
@@ -314,8 +319,6 @@ SHORT_DOMAIN = env.str("SHORT_DOMAIN", default="").lower()
 SHORT_LINK_MISSES_PER_MINUTE = env.int("SHORT_LINK_MISSES_PER_MINUTE", default=30)
 # Clicks keep a salted hash of the visitor's address, never the address.
 CLICK_IP_SALT = env.str("CLICK_IP_SALT", default=f"click-ip:{SECRET_KEY}")
-# Take the visitor's address from X-Forwarded-For (set only behind a proxy that overwrites it).
-TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 # Twilio's API base; tests point it at a local fake server (never the real API).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 # Seconds a message may wait in the provider's queue before it expires (Twilio: at most 36,000).

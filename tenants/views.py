@@ -40,31 +40,32 @@ def _email_key(group, request) -> str:
     return services.normalize_email(request.POST.get("email", ""))
 
 
-def _login_throttle_seconds(request) -> int:
-    """Count this attempt against the per-IP and per-e-mail limits; the seconds to wait when
-    either is exceeded, else 0."""
-    waits = []
-    for key, rate in (("ip", settings.LOGIN_RATE_PER_IP), (_email_key, settings.LOGIN_RATE_PER_EMAIL)):
-        usage = get_usage(request, group="login", key=key, rate=rate, method="POST", increment=True)
-        if usage and usage["should_limit"]:
-            waits.append(usage["time_left"])
-    return max(waits, default=0)
+def _usage(request, key, rate):
+    return get_usage(request, group="login", key=key, rate=rate, method="POST", increment=True)
 
 
 @never_cache
 def login_request(request):
-    """Ask for an e-mail; always answer the same, whether or not the address has an account."""
+    """Ask for an e-mail; always answer the same, whether or not the address has an account.
+
+    Two limits: per client address (past it: 429, saying how long to wait) and per e-mail
+    address. The second must not let a stranger lock the address's owner out: past it the page
+    answers exactly as usual, and only the e-mail is not sent again (the links already sent in
+    the last hour still work).
+    """
     if request.user.is_authenticated and request.method == "GET":
         return redirect("tenants:dashboard")
     form = LoginForm(request.POST or None)
     if request.method == "POST":
-        wait = _login_throttle_seconds(request)
-        if wait:
-            minutes = max(1, math.ceil(wait / 60))
+        per_ip = _usage(request, "ip", settings.LOGIN_RATE_PER_IP)
+        if per_ip and per_ip["should_limit"]:
+            minutes = max(1, math.ceil(per_ip["time_left"] / 60))
             return render(request, "tenants/login_throttled.html", {"minutes": minutes}, status=429)
         if form.is_valid():
             email = services.normalize_email(form.cleaned_data["email"])
-            transaction.on_commit(lambda: send_login_link.delay(email))
+            per_email = _usage(request, _email_key, settings.LOGIN_RATE_PER_EMAIL)
+            if not (per_email and per_email["should_limit"]):
+                transaction.on_commit(lambda: send_login_link.delay(email))
             return render(
                 request, "tenants/login_sent.html", {"email": email, "minutes": settings.SESAME_MAX_AGE // 60}
             )

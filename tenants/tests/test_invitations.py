@@ -43,9 +43,7 @@ def path_of(link: str) -> str:
     return "/" + link.split("/", 3)[3]
 
 
-def test_inviting_an_existing_user_enrols_nobody_until_they_accept(
-    tenant, members, django_capture_on_commit_callbacks
-):
+def test_inviting_an_existing_user_enrols_nobody_until_they_accept(tenant, members, django_capture_on_commit_callbacks):
     victim = MembershipFactory(role=Role.OWNER, user=UserFactory(email="victim@elsewhere.test")).user
     response = invite(client_for(members["owner"]), capture=django_capture_on_commit_callbacks)
     assert response.status_code == 302

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -85,16 +86,39 @@ def test_inactive_user_gets_no_link(client, django_capture_on_commit_callbacks):
 
 
 @pytest.mark.django_db
-def test_login_rate_limited_per_email(client, owner, settings, django_capture_on_commit_callbacks):
+def test_the_per_address_limit_never_locks_the_owner_out(client, owner, settings, django_capture_on_commit_callbacks):
+    """Five requests naming someone's e-mail made the real user's own requests 429 for an hour."""
     settings.LOGIN_RATE_PER_EMAIL = "3/h"
-    for n in range(3):
-        assert _request_link(client, owner.email, django_capture_on_commit_callbacks).status_code == 200, n
-    response = _request_link(client, owner.email, django_capture_on_commit_callbacks)
-    assert response.status_code == 429
-    assert re.search(r"try again in \d+ minutes?", response.content.decode(), re.IGNORECASE)
-    assert len(mail.outbox) == 3
-    # Another address from the same client is not blocked by the e-mail limit.
+    for n in range(3):  # a stranger, from their own address
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(LOGIN, {"email": owner.email}, REMOTE_ADDR=f"198.51.100.{n}")
+        assert response.status_code == 200, n
+    sent = len(mail.outbox)
+    assert sent == 3
+    # The owner, from home: the same page as always, and no further e-mail (the three links sent work).
+    owners = Client(REMOTE_ADDR="203.0.113.50")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owners.post(LOGIN, {"email": owner.email})
+    assert response.status_code == 200 and b"Check your e-mail" in response.content
+    assert len(mail.outbox) == sent
+    link = re.search(r"https?://\S+", mail.outbox[-1].body).group(0)
+    assert owners.post(CONFIRM, {"sesame": _token(link)}).status_code == 302
+    # Another address from the same client is not affected by that address's limit.
     assert _request_link(client, "someone@else.test", django_capture_on_commit_callbacks).status_code == 200
+
+
+@pytest.mark.django_db
+def test_behind_the_proxy_each_visitor_has_their_own_bucket(settings, django_capture_on_commit_callbacks):
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.LOGIN_RATE_PER_IP = "2/h"
+    proxy = "172.18.0.5"  # every request reaches the app from the proxy
+    for visitor in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+        browser = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=visitor)
+        statuses = [browser.post(LOGIN, {"email": f"{n}@x.test"}).status_code for n in range(3)]
+        assert statuses == [200, 200, 429], visitor
+    # An address the client wrote into the header itself is not believed: the proxy's entry is.
+    spoofer = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.1")
+    assert spoofer.post(LOGIN, {"email": "z@x.test"}).status_code == 429
 
 
 @pytest.mark.django_db
