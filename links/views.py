@@ -20,8 +20,8 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 
 from links import clicks
-from smscrm.clientip import client_ip
 from links.models import ShortLink
+from smscrm.clientip import client_ip
 
 CACHE_SECONDS = 3600
 _MISSING = {"missing": True}

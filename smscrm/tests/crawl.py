@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import html
 import io
@@ -150,14 +151,22 @@ class Browser:
         self.token = self.client.cookies[settings.CSRF_COOKIE_NAME].value
 
     def request(self, method: str, url: str, data: dict | None = None) -> Answer:
+        """One request; the browser's cookies are put back afterwards (a sign-out or a sign-in that
+        rotates the CSRF token must not change the next request: each runs rolled back)."""
+        cookies = copy.deepcopy(self.client.cookies)
+        try:
+            return self._request(method, url, data)
+        finally:
+            self.client.cookies = cookies
+
+    def _request(self, method: str, url: str, data: dict | None) -> Answer:
         if method == "GET":
             response = self.client.get(url)
         else:
             payload = {**(data or {}), "csrfmiddlewaretoken": self.token}
             response = self.client.post(url, payload, HTTP_X_CSRFTOKEN=self.token)
-        if response.streaming:
+        if response.streaming:  # reading it to the end closes it, as a WSGI server would
             body = b"".join(response.streaming_content)
-            response.close()
         else:
             body = response.content
         error = ""
@@ -191,7 +200,7 @@ def rolled_back() -> Iterator[None]:
 OUR_APPS = ("smscrm", "tenants", "contacts", "messaging", "links", "campaigns", "reporting")
 # Models of our apps that hold no tenant's data, and why.
 NOT_TENANT_OWNED = {
-    "smscrm.Heartbeat": "a process's last sign of life, one row per component",
+    "ops.Heartbeat": "a process's last sign of life, one row per component (app smscrm, label ops)",
     "messaging.RateLimitState": "pacing state keyed by a rate-limit key, no tenant column",
 }
 
@@ -218,8 +227,10 @@ def tenant_models() -> list[type[models.Model]]:
     """Every model of our apps that belongs to a tenant. A model with no path to a tenant that is not
     listed in NOT_TENANT_OWNED fails here: say where its rows belong."""
     owned, orphans = [], []
-    for app in OUR_APPS:
-        for model in apps.get_app_config(app).get_models():
+    for config in apps.get_app_configs():
+        if config.name not in OUR_APPS:
+            continue
+        for model in config.get_models():
             if model._meta.label in NOT_TENANT_OWNED:
                 continue
             (owned if tenant_lookup(model) else orphans).append(model)
@@ -241,8 +252,10 @@ def snapshot(tenant: Tenant) -> Snapshot:
     for model in tenant_models():
         taken[model._meta.label] = {row["pk"]: row for row in tenant_rows(model, tenant).order_by("pk").values("pk", *[
             f.attname for f in model._meta.concrete_fields])}  # fmt: skip
-    users = get_user_model()._base_manager.filter(memberships__tenant=tenant).distinct().order_by("pk")
-    taken["auth.User"] = {row["pk"]: row for row in users.values()}
+    user_model = get_user_model()
+    users = user_model._base_manager.filter(memberships__tenant=tenant).distinct().order_by("pk")
+    fields = [f.attname for f in user_model._meta.concrete_fields if f.name != "last_login"]  # the crawl signs in
+    taken["auth.User"] = {row["pk"]: row for row in users.values("pk", *fields)}
     return taken
 
 
@@ -253,7 +266,9 @@ def snapshot_diff(before: Snapshot, after: Snapshot) -> list[str]:
         old, new = before.get(label, {}), after.get(label, {})
         added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
         changed = {
-            pk: sorted(k for k in old[pk] if old[pk][k] != new[pk][k]) for pk in set(old) & set(new) if old[pk] != new[pk]
+            pk: sorted(k for k in old[pk] if old[pk][k] != new[pk][k])
+            for pk in set(old) & set(new)
+            if old[pk] != new[pk]
         }
         if added or removed or changed:
             changes.append(f"{label}: added {added}, removed {removed}, changed {changed}")

@@ -49,7 +49,8 @@ from messaging.models import Message, MessageKind, Price, ProviderAccount, Sendi
 from reporting import dashboard, pilot, stats
 from reporting.models import PilotRun
 from smscrm.heartbeats import BEAT, WORKER, heartbeat_record
-from tenants.models import Tenant
+from tenants import services as tenant_services
+from tenants.models import Invitation, Tenant
 from tenants.roles import Role
 from tenants.services import audit_record
 from tenants.tests.factories import MembershipFactory, UserFactory
@@ -58,7 +59,7 @@ from tenants.tests.factories import MembershipFactory, UserFactory
 
 MARKER = "ZZ-RIVAL-SECRET"
 
-HTML_PAYLOAD = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>{{7*7}}{% debug %}"
+HTML_PAYLOAD = '<script>alert(1)</script>"><img src=x onerror=alert(1)>{{7*7}}{% debug %}'
 URL_PAYLOAD = "javascript:alert(1)"
 # Cells a spreadsheet would run as a formula unless neutralised, including the forms that hide the
 # trigger behind a space, a line feed or a full-width sign (Excel and Sheets strip or fold those).
@@ -164,6 +165,8 @@ class TenantData:
     number: SendingNumber
     inbound_message: Message
     short_link: ShortLink
+    invitation: Invitation
+    invitation_token: str  # the e-mailed link's (only its hash is stored)
     secret_token: str
     phones: list[str] = field(default_factory=list)  # every number of the tenant, E.164
 
@@ -190,7 +193,7 @@ class TenantData:
     def markers(self) -> list[str]:
         """Strings only this tenant's data contains (for RivalTexts data)."""
         values = [MARKER, self.secret_token, self.account.account_sid, self.short_link.token, self.tenant.name]
-        values += [self.owner.email, self.extra_membership.user.email]
+        values += [self.owner.email, self.extra_membership.user.email, self.invitation.email]
         for phone in self.phones:
             values += [phone, format_phone_national(phone)]
         return values
@@ -227,7 +230,9 @@ def _import_file(path: Path, texts: Texts, slot: int) -> None:
         [format_phone_national(phone_of(slot, 20 + n)), texts.cell("import first"), texts.cell("import last"), "x"]
         for n in range(2)
     ]
-    rows += [[texts.cell("import bad phone"), texts.cell("import first"), texts.cell("import last"), "x"] for _ in range(4)]
+    rows += [
+        [texts.cell("import bad phone"), texts.cell("import first"), texts.cell("import last"), "x"] for _ in range(4)
+    ]
     rows += [["02 9374 4000", texts.cell("import first"), texts.html("import last"), "x"]]
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
@@ -375,6 +380,9 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
     )  # fmt: skip
 
     contact_import = _populate_import(tenant, owner=owner, texts=texts, slot=slot, workdir=workdir)
+    invitation, invitation_token = tenant_services.invitation_create(
+        tenant=tenant, actor=owner, email=f"invitee-{slot}@{tenant.slug}.test", role=Role.STAFF
+    )
 
     audit_record(
         tenant=tenant, actor=owner, action="crawler.note",
@@ -409,6 +417,8 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
         number=number,
         inbound_message=received.message,
         short_link=short_link,
+        invitation=invitation,
+        invitation_token=invitation_token,
         secret_token=secret_token,
         phones=phones,
     )
@@ -442,8 +452,9 @@ def _populate_import(tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
 
 # --- URL fillers ----------------------------------------------------------------------------------------------------
 
-# Kwargs that name no object of a tenant: the crawl expects no "hidden" answer for them.
-NOT_OBJECT_KWARGS = {"app_label", "url"}
+# Kwargs that name no row a tenant's scoping hides: an admin app, an admin path, and tokens, which are
+# capabilities (whoever holds a short link or an invitation link may open it).
+NOT_OBJECT_KWARGS = {"app_label", "url", "token"}
 MISSING_ID = 987654321
 
 
@@ -475,6 +486,8 @@ URL_FILLERS = {
     "reporting:campaign_jobs_csv": lambda d: [{"pk": d.running_campaign.pk}],
     "tenants:member_role": lambda d: [{"pk": d.extra_membership.pk}],
     "tenants:member_remove": lambda d: [{"pk": d.extra_membership.pk}],
+    "tenants:invitation": lambda d: [{"token": d.invitation_token}],
+    "tenants:invitation_revoke": lambda d: [{"pk": d.invitation.pk}],
     "links:follow": lambda d: [{"token": d.short_link.token}],
     "admin:app_list": lambda d: [{"app_label": label} for label in admin_app_labels()],
     "admin:view_on_site": lambda d: [
@@ -490,6 +503,10 @@ ID_QUERIES = {
     "messaging:inbox": (False, lambda d: [{"campaign": d.running_campaign.pk, "state": "all"}]),
     "reporting:pilot_check": (True, lambda d: [{"campaign": d.running_campaign.pk}]),
 }
+
+
+# Pages whose POST names a row by a form field (form_data below): another tenant's must be a 404.
+POSTS_NAMING_ROWS = {"tenants:switch", "tenants:choose", "reporting:pilot_check"}
 
 
 def admin_app_labels() -> list[str]:
@@ -609,3 +626,87 @@ def admin_form_data(obj: models.Model, texts: Texts) -> dict:
         else:
             data[f.name] = str(value)
     return {k: ("crawler" if isinstance(v, str) and texts.marked(v) else v) for k, v in data.items()}
+
+
+# --- what to request ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One URL to request: a route, its kwargs and query string. ``hides``: it names a row of the
+    populated tenant that another tenant's user must get the "missing" answer for."""
+
+    route: object  # crawl.Route
+    kwargs: dict
+    query: dict = field(default_factory=dict)
+    hides: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.route.url(self.kwargs, self.query)
+
+    def with_missing_ids(self) -> Target:
+        """The same request naming rows that do not exist."""
+        kwargs = {
+            k: (v if k in NOT_OBJECT_KWARGS | {"content_type_id"} else MISSING_ID) for k, v in self.kwargs.items()
+        }
+        query = {k: (MISSING_ID if isinstance(v, int) else v) for k, v in self.query.items()}
+        return Target(self.route, kwargs, query, self.hides)
+
+
+class Unfillable(Exception):
+    """A URL pattern the crawl cannot request: the message says what to add."""
+
+
+def targets_for(route, d: TenantData, global_objects: dict) -> list[Target]:
+    """Every request the crawl makes of ``route`` for tenant ``d``."""
+    from tenants.admin import TenantScopedAdmin
+
+    if not route.params:
+        variants = [{}]
+    elif route.key in URL_FILLERS:
+        variants = URL_FILLERS[route.key](d)
+    elif route.admin_model is not None and len(route.params) == 1 and route.params[0] in ("object_id", "id"):
+        rows = objects_for_admin(d, route.admin_model, global_objects)
+        if not rows:
+            raise Unfillable(
+                f"{route.key} ({route.route}): the populated tenant has no {route.admin_model._meta.label} row; "
+                "add one in smscrm/tests/crawl_data.populate"
+            )
+        variants = [{route.params[0]: rows[0].pk}]
+    else:
+        raise Unfillable(
+            f"{route.key} ({route.route}): nothing fills its kwargs {list(route.params)}; "
+            "add an entry to smscrm/tests/crawl_data.URL_FILLERS"
+        )
+    for kwargs in variants:
+        if set(kwargs) != set(route.params):
+            raise Unfillable(
+                f"{route.key} ({route.route}): URL_FILLERS gives {sorted(kwargs)}, it takes {route.params}"
+            )
+    names_object = any(name not in NOT_OBJECT_KWARGS for name in route.params)
+    found = [Target(route, kwargs, hides=names_object) for kwargs in variants]
+    if route.key in ID_QUERIES:
+        must_hide, queries = ID_QUERIES[route.key]
+        found += [Target(route, variants[0], query, names_object or must_hide) for query in queries(d)]
+    if route.admin_kind == "changelist":
+        from django.contrib import admin
+
+        if isinstance(admin.site._registry[route.admin_model], TenantScopedAdmin):
+            found.append(Target(route, {}, {"tenant": d.tenant.pk}))
+    return found
+
+
+def post_for(target: Target, d: TenantData, global_objects: dict) -> dict:
+    """The form data POSTed to ``target``: the admin's own forms for admin pages, else every field
+    the product's forms read, naming ``d``'s objects."""
+    route = target.route
+    if route.admin_model is None:
+        return form_data(d)
+    rows = objects_for_admin(d, route.admin_model, global_objects)
+    if route.admin_kind == "changelist":
+        return {"action": "delete_selected", "index": "0", "select_across": "0",
+                "_selected_action": [row.pk for row in rows], "post": "yes"}  # fmt: skip
+    if route.admin_kind in ("add", "change") and rows:
+        return admin_form_data(rows[0], d.texts)
+    return {"post": "yes"}
