@@ -437,6 +437,8 @@ def _bounded_lines(text: IO[str], limit: int) -> Iterator[str]:
                 f"Line {number:,} of the file is longer than {format_size(limit)}: this is not a contacts file "
                 "(or its rows are not separated by line breaks). Export it again as CSV."
             )
+        if "\x00" in line:  # a UTF-16 file may carry U+0000, which no database text can hold
+            line = line.replace("\x00", "")
         yield line
 
 

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging import services
-from messaging.models import EventKind, Message, MessageStatus, ProviderEvent
+from messaging.models import EventKind, Message, MessageStatus, ProviderAccount, ProviderEvent
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +86,31 @@ class Recorded:
     advanced: bool  # the message's status moved
 
 
-def event_insert(*, tenant_id: int, kind: str, sid: str, status: str, message_id, error_code, done_at, at, params):
+def account_of(tenant_id: int, account_id: int | None) -> int | None:
+    """The account a webhook was signed by; for callers that did not say (tests, tools): the
+    tenant's first account."""
+    if account_id is not None:
+        return account_id
+    return ProviderAccount.objects.filter(tenant_id=tenant_id).order_by("id").values_list("id", flat=True).first()
+
+
+def event_insert(
+    *,
+    tenant_id: int,
+    account_id: int | None,
+    kind: str,
+    sid: str,
+    status: str,
+    message_id,
+    error_code,
+    done_at,
+    at,
+    params,
+):
     """INSERT … ON CONFLICT DO NOTHING RETURNING id (PostgreSQL and SQLite alike); the id or None."""
     values = {
         "tenant_id": tenant_id,
+        "account_id": account_id,
         "kind": kind,
         "message_sid": sid,
         "status": status,
@@ -107,7 +128,7 @@ def event_insert(*, tenant_id: int, kind: str, sid: str, status: str, message_id
     # Identifiers come from model metadata; every value is a parameter.
     sql = (
         f'INSERT INTO "{ProviderEvent._meta.db_table}" ({columns}) VALUES ({marks}) '  # noqa: S608
-        'ON CONFLICT ("message_sid", "status") DO NOTHING RETURNING "id"'
+        'ON CONFLICT ("account_id", "message_sid", "status") DO NOTHING RETURNING "id"'
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, prepared)
@@ -115,16 +136,27 @@ def event_insert(*, tenant_id: int, kind: str, sid: str, status: str, message_id
     return row[0] if row else None
 
 
-def status_callback_record(*, tenant_id: int, params: dict[str, str], at: datetime | None = None) -> Recorded:
-    """Store a status callback once and apply it to the tenant's message with that MessageSid."""
+def status_callback_record(
+    *, tenant_id: int, params: dict[str, str], account_id: int | None = None, at: datetime | None = None
+) -> Recorded:
+    """Store a status callback once (per signing account) and apply it to the tenant's message
+    with that MessageSid."""
     at = at or timezone.now()
+    account_id = account_of(tenant_id, account_id)
     sid = params.get("MessageSid", "")[:64]
     status = params.get("MessageStatus", "").strip().lower()[:24]
     error_code = params.get("ErrorCode", "").strip()[:10]
     done_at = parse_dlr_date(params.get("RawDlrDoneDate", ""))
     if connection.vendor == "postgresql":
         recorded, message_id = _record_in_one_statement(
-            tenant_id=tenant_id, sid=sid, status=status, error_code=error_code, done_at=done_at, at=at, params=params
+            tenant_id=tenant_id,
+            account_id=account_id,
+            sid=sid,
+            status=status,
+            error_code=error_code,
+            done_at=done_at,
+            at=at,
+            params=params,
         )
         if recorded.advanced:
             _consequences(message_id, error_code=error_code, params=params)
@@ -137,6 +169,7 @@ def status_callback_record(*, tenant_id: int, params: dict[str, str], at: dateti
         )
         event_id = event_insert(
             tenant_id=tenant_id,
+            account_id=account_id,
             kind=EventKind.STATUS,
             sid=sid,
             status=status,
@@ -164,10 +197,11 @@ WITH found AS (
     SELECT id FROM messaging_message WHERE tenant_id = %(tenant)s AND provider_id = %(sid)s AND %(sid)s <> ''
 ), stored AS (
     INSERT INTO messaging_providerevent
-        (tenant_id, kind, message_sid, status, message_id, error_code, done_at, applied, received_at, params)
-    SELECT %(tenant)s, 'status', %(sid)s, %(status)s, (SELECT id FROM found), %(code)s, %(done)s,
+        (tenant_id, account_id, kind, message_sid, status, message_id, error_code, done_at, applied,
+         received_at, params)
+    SELECT %(tenant)s, %(account)s, 'status', %(sid)s, %(status)s, (SELECT id FROM found), %(code)s, %(done)s,
            EXISTS (SELECT 1 FROM found), %(at)s, %(params)s
-    ON CONFLICT (message_sid, status) DO NOTHING
+    ON CONFLICT (account_id, message_sid, status) DO NOTHING
     RETURNING message_id
 ), moved AS (
     UPDATE messaging_message
@@ -181,7 +215,9 @@ SELECT (SELECT count(*) FROM stored), (SELECT message_id FROM stored), (SELECT c
 """
 
 
-def _record_in_one_statement(*, tenant_id, sid, status, error_code, done_at, at, params) -> tuple[Recorded, int | None]:
+def _record_in_one_statement(
+    *, tenant_id, account_id, sid, status, error_code, done_at, at, params
+) -> tuple[Recorded, int | None]:
     new = PROVIDER_STATUS.get(status)
     params_field = ProviderEvent._meta.get_field("params")
     with connection.cursor() as cursor:
@@ -189,6 +225,7 @@ def _record_in_one_statement(*, tenant_id, sid, status, error_code, done_at, at,
             _ONE_STATEMENT,
             {
                 "tenant": tenant_id,
+                "account": account_id,
                 "sid": sid,
                 "status": status,
                 "code": error_code,

@@ -1,10 +1,12 @@
 """Inbound texts: opt-outs take effect before we answer; everything is kept once.
 
-``inbound_receive`` runs inside the webhook. An opt-out writes the do-not-contact row in its own
-short transaction first (the product promises it within a second; the dispatcher checks the
-list again under a lock right before each hand-off, see contacts.guard), then the text itself
-is stored, attributed to the campaign whose message reached the number last, and the reply
-(TwiML) is chosen. A replay of the same MessageSid stores nothing and answers the same.
+``inbound_receive`` runs inside the webhook, in one transaction: the do-not-contact row (under
+the number's advisory lock, so no hand-off to the number starts after it commits, see
+contacts.guard), the provider event, the inbound message (attributed to the campaign whose
+message reached the number last), the consent withdrawal and our automatic reply commit
+together or not at all. A failure answers 5xx and leaves nothing behind, so the provider's
+retry finds a clean slate. A replay of the same MessageSid from the same account stores
+nothing and answers the same.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.utils import timezone
 from contacts import services as contact_services
 from contacts.models import ConsentKind, Contact, DncReason
 from contacts.phones import normalize_phone
-from messaging.events import event_insert
+from messaging.events import account_of, event_insert
 from messaging.keywords import Classification, Intent, classify
 from messaging.models import EventKind, Message, MessageKind, MessageStatus, ProviderEvent
 from tenants.models import Tenant
@@ -109,32 +111,24 @@ def _replay(tenant: Tenant, sid: str) -> Received:
     return Received(reply=reply, intent=intent, replay=True, message=stored)
 
 
-def inbound_receive(*, tenant: Tenant, params: dict[str, str], at: datetime | None = None) -> Received:
-    """Handle one inbound text addressed to one of the tenant's numbers."""
+def inbound_receive(
+    *, tenant: Tenant, params: dict[str, str], account_id: int | None = None, at: datetime | None = None
+) -> Received:
+    """Handle one inbound text addressed to one of the tenant's numbers (signed by ``account_id``)."""
     at = at or timezone.now()
+    account_id = account_of(tenant.id, account_id)
     sid = params.get("MessageSid", "")[:64]
-    if sid and ProviderEvent.objects.filter(message_sid=sid, status=EventKind.INBOUND).exists():
+    if sid and ProviderEvent.objects.filter(account_id=account_id, message_sid=sid, status=EventKind.INBOUND).exists():
         return _replay(tenant, sid)
     phone = sender_phone(params.get("From", ""))
     our_number = (params.get("To", "") or "").strip()[:16]
     body = params.get("Body", "")
     found = classify(body, opt_out_type=params.get("OptOutType", ""), phrases=tenant.opt_out_phrases)
 
-    if found.opts_out and phone.startswith("+"):
-        # Committed before anything else, and before we answer.
-        reason = DncReason.STOP_KEYWORD if found.intent == Intent.OPT_OUT else DncReason.OPT_OUT_REQUEST
-        contact_services.dnc_add(
-            tenant=tenant,
-            phone=phone,
-            reason=reason,
-            actor=None,
-            note=f"Texted {body.strip()[:100]!r}",
-            source=f"inbound {sid}",
-        )
-
     with transaction.atomic():
         event_id = event_insert(
             tenant_id=tenant.id,
+            account_id=account_id,
             kind=EventKind.INBOUND,
             sid=sid,
             status=EventKind.INBOUND,
@@ -147,6 +141,17 @@ def inbound_receive(*, tenant: Tenant, params: dict[str, str], at: datetime | No
         if event_id is None:  # the same text, delivered twice at once: the other one handles it
             transaction.set_rollback(True)
             return Received(reply=reply_for(tenant, found.intent), intent=found.intent, replay=True)
+        if found.opts_out and phone.startswith("+"):
+            # First of the writes: from here the number's lock holds every hand-off to it until commit.
+            reason = DncReason.STOP_KEYWORD if found.intent == Intent.OPT_OUT else DncReason.OPT_OUT_REQUEST
+            contact_services.dnc_add(
+                tenant=tenant,
+                phone=phone,
+                reason=reason,
+                actor=None,
+                note=f"Texted {body.strip()[:100]!r}",
+                source=f"inbound {sid}",
+            )
         contact = Contact.objects.filter(tenant=tenant, phone_e164=phone).first()
         campaign_id = attributed_campaign_id(contact=contact, at=at)
         message = Message.objects.create(

@@ -234,8 +234,12 @@ class Message(models.Model):
 
     class Meta:
         constraints = [
+            # Per tenant, as every look-up by provider id is: another tenant's account cannot squat
+            # a MessageSid of ours (an inbound text with that sid would have failed to store).
             models.UniqueConstraint(
-                fields=["provider_id"], condition=~models.Q(provider_id=""), name="message_provider_id_unique"
+                fields=["tenant", "provider_id"],
+                condition=~models.Q(provider_id=""),
+                name="message_provider_id_unique_per_tenant",
             ),
             # The database itself refuses a second live message for the same campaign and contact.
             models.UniqueConstraint(
@@ -325,14 +329,20 @@ class EventKind(models.TextChoices):
 class ProviderEvent(models.Model):
     """One webhook the provider sent us, kept as it came, once.
 
-    Keyed by (MessageSid, MessageStatus) for status callbacks and by MessageSid for inbound
-    messages (status "inbound"), so a replay inserts nothing and changes nothing. The events of
+    Keyed by (account, MessageSid, MessageStatus) for status callbacks and by (account,
+    MessageSid) for inbound messages (status "inbound"), so a replay inserts nothing and changes
+    nothing. The account is the one whose token signed the webhook: another account's callbacks,
+    whatever MessageSid they name, can never pre-empt ours as "replays". The events of
     a message, by ``received_at``, are its history. A status callback that arrives before the
     dispatcher has recorded the message's provider id waits here unapplied (``message`` empty)
     until the dispatcher or the sweeper links and applies it.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Null only on events stored before events were keyed by account.
+    account = models.ForeignKey(
+        ProviderAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=8, choices=EventKind.choices)
     message_sid = models.CharField(max_length=64)
     status = models.CharField(max_length=24)
@@ -348,7 +358,9 @@ class ProviderEvent(models.Model):
     class Meta:
         ordering = ["received_at", "id"]  # a message's history reads oldest first
         constraints = [
-            models.UniqueConstraint(fields=["message_sid", "status"], name="provider_event_once"),
+            models.UniqueConstraint(
+                fields=["account", "message_sid", "status"], name="provider_event_once_per_account"
+            ),
         ]
         indexes = [
             models.Index(fields=["message", "received_at"], name="provider_event_history"),

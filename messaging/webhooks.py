@@ -31,6 +31,7 @@ from twilio.request_validator import RequestValidator
 
 from messaging import events, inbound
 from messaging.models import ProviderAccount, SendingNumber
+from smscrm.edge import nul_free, strips_nul
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -145,18 +146,21 @@ def _checked(request: HttpRequest):
 
 
 def _status(request: HttpRequest, signer: Signer) -> HttpResponse:
-    tenant_id = signer.tenant_id_of(request.POST.get("From", ""))  # our number sent it
-    events.status_callback_record(tenant_id=tenant_id, params=request.POST.dict())
+    params = nul_free(request.POST.dict())  # signed as sent; stored without NUL (PostgreSQL refuses it)
+    tenant_id = signer.tenant_id_of(params.get("From", ""))  # our number sent it
+    events.status_callback_record(tenant_id=tenant_id, account_id=signer.account_id, params=params)
     return twiml("")
 
 
 def _inbound(request: HttpRequest, signer: Signer) -> HttpResponse:
+    params = nul_free(request.POST.dict())  # "STOP\x00" is still an opt-out
     # Read afresh: the replies and phrases it uses may have just been edited.
-    tenant = Tenant.objects.get(pk=signer.tenant_id_of(request.POST.get("To", "")))  # our number received it
-    received = inbound.inbound_receive(tenant=tenant, params=request.POST.dict())
+    tenant = Tenant.objects.get(pk=signer.tenant_id_of(params.get("To", "")))  # our number received it
+    received = inbound.inbound_receive(tenant=tenant, account_id=signer.account_id, params=params)
     return twiml(received.reply)
 
 
+@strips_nul
 @csrf_exempt
 @require_POST
 def provider(request: HttpRequest) -> HttpResponse:
@@ -167,6 +171,7 @@ def provider(request: HttpRequest) -> HttpResponse:
     return _inbound(request, signer) if is_inbound(request) else _status(request, signer)
 
 
+@strips_nul
 @csrf_exempt
 @require_POST
 def status_callback(request: HttpRequest) -> HttpResponse:
@@ -176,6 +181,7 @@ def status_callback(request: HttpRequest) -> HttpResponse:
     return _status(request, signer)
 
 
+@strips_nul
 @csrf_exempt
 @require_POST
 def inbound_message(request: HttpRequest) -> HttpResponse:

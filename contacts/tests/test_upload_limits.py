@@ -143,3 +143,11 @@ def test_files_left_by_killed_requests_are_swept_after_an_hour(settings):
     os.utime(old, (an_hour_ago, an_hour_ago))
     assert uploads.incoming_sweep() == 1
     assert not old.exists() and fresh.exists()
+
+
+def test_a_nul_character_in_a_cell_is_dropped(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes("Mobile,Name\r\n0412345678,An\x00n\r\n".encode("utf-16"))
+    info = csvfiles.inspect_file(path, max_bytes=10_000)
+    with csvfiles.open_rows(path, encoding=info.encoding, delimiter=info.delimiter) as rows:
+        assert [fields for _, fields, _ in rows] == [["0412345678", "Ann"]]

@@ -1,0 +1,51 @@
+"""Hostile input refused at the edge: a NUL character never reaches a view.
+
+PostgreSQL cannot store or compare a text containing NUL, so a ``?q=%00abc`` that reached a
+query was a 500. ``RefuseNulMiddleware`` answers 400 to any request whose path, query string or
+form fields contain one, before the view runs. The provider's webhooks are the exception: they
+are signed, and refusing them would lose the text (a ``STOP\\x00`` is still an opt-out), so their
+views are marked ``strips_nul`` and take ``nul_free(params)`` after the signature check. Form
+fields are covered twice: Django's form CharFields refuse NUL too. CSV cells are cleaned where
+files are read (contacts/csvfiles.py).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponseBadRequest
+
+NUL = "\x00"
+
+
+def strips_nul(view):
+    """Mark a view that removes NUL from its input itself (signed webhooks)."""
+    view.strips_nul = True
+    return view
+
+
+def nul_free(params: dict[str, str]) -> dict[str, str]:
+    """The parameters with every NUL character removed (keys and values)."""
+    return {key.replace(NUL, ""): value.replace(NUL, "") for key, value in params.items()}
+
+
+def _has_nul(querydict) -> bool:
+    return any(NUL in key or any(NUL in value for value in values) for key, values in querydict.lists())
+
+
+class RefuseNulMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if getattr(view_func, "strips_nul", False):
+            return None
+        found = NUL in request.path or _has_nul(request.GET)
+        if not found and request.method == "POST":
+            found = _has_nul(request.POST)
+        if found:
+            return HttpResponseBadRequest(
+                "The request contains a NUL character, which no field accepts.", content_type="text/plain"
+            )
+        return None
