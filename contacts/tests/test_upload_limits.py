@@ -151,3 +151,18 @@ def test_a_nul_character_in_a_cell_is_dropped(tmp_path):
     info = csvfiles.inspect_file(path, max_bytes=10_000)
     with csvfiles.open_rows(path, encoding=info.encoding, delimiter=info.delimiter) as rows:
         assert [fields for _, fields, _ in rows] == [["0412345678", "Ann"]]
+
+
+def test_the_admins_upload_page_checks_the_import_permission(tenant, members):
+    """The contacts admin's add_view skipped the add-permission check: a viewer saw the upload form."""
+    for role, expected in (("viewer", 403), ("staff", 200)):
+        user = members[role]
+        user.is_staff = True
+        user.save()
+        response = client_for(user).get(reverse("admin:contacts_contactimport_add"))
+        assert response.status_code == expected, role
+    viewer_post = client_for(members["viewer"]).post(
+        reverse("admin:contacts_contactimport_add"),
+        {"tenant": tenant.pk, "file": SimpleUploadedFile("a.csv", b"Mobile\r\n0412345678\r\n")},
+    )
+    assert viewer_post.status_code == 403 and not ContactImport.objects.exists()
