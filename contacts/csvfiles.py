@@ -708,22 +708,30 @@ def auto_map(headers: list[str]) -> dict[str, str]:
 # Safe CSV export
 # --------------------------------------------------------------------------------------------------------------------
 
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# What starts a formula in Excel, LibreOffice or Sheets: = + - @, and their full-width forms, which a Japanese or
+# Chinese input method types and some spreadsheets accept as well.
+_FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+# Leading characters a spreadsheet may skip before looking for a formula (or that start one on their own).
+_SKIPPED = " \t\r\n\u00a0\u3000"
 
 
 def safe_cell(value: object) -> str:
     """Render one exported cell so a spreadsheet never runs it as a formula (OWASP CSV injection guidance).
 
-    A text starting with = + - @ TAB or CR gets a leading single quote ("+61412345678" → "'+61412345678"), which
-    Excel and Sheets show as text. None becomes "". Real numbers (int, float, Decimal) are exempt: a number cannot
-    carry a formula, and a balance of -5 should stay a number.
+    A text that starts, after any spaces, tabs or line breaks, with = + - @ (or their full-width forms ＝ ＋ － ＠), or
+    that starts with a TAB, CR or LF, gets a leading single quote ("+61412345678" → "'+61412345678",
+    " =cmd" → "' =cmd"), which Excel and Sheets show as text. None becomes "". Real numbers (int, float, Decimal) are
+    exempt: a number cannot carry a formula, and a balance of -5 should stay a number.
     """
     if value is None:
         return ""
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(value)
     text = str(value)
-    if text.startswith(_FORMULA_TRIGGERS):
+    if not text:
+        return text
+    first = text.lstrip(_SKIPPED)[:1]
+    if text[0] in "\t\r\n" or first in _FORMULA_STARTS:
         return "'" + text
     return text
 

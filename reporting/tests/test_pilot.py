@@ -399,7 +399,7 @@ def test_asking_twice_starts_one_run_and_shows_its_progress(tenant, campaign, ow
     )
     shown = client.get(f"{url}?campaign={campaign.pk}").content.decode()
     assert "4 of 6 criteria checked; now: Nothing handed off in quiet hours" in shown
-    assert 'aria-valuenow="4"' in shown and 'http-equiv="refresh"' in shown
+    assert 'max="6" value="4"' in shown and 'http-equiv="refresh"' in shown
     assert pilot.run_execute(run.pk) is None  # running elsewhere: not run again
     # A worker that died: after the task's time limit the run is marked stopped, a new one may start.
     PilotRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - pilot.STALE_RUNNING - dt.timedelta(1))
