@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -99,3 +100,49 @@ def _outbox():
 def clock():
     with time_machine.travel(NOON_SYDNEY, tick=True) as traveller:
         yield traveller
+
+
+# --- the browser (Playwright driving Debian's Chromium; never `playwright install`) ------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BROWSER_TIMEOUT_MS = 5_000
+
+
+@pytest.fixture
+def browser_context(monkeypatch):
+    """A fresh headless Chromium context (1280×800); the browser is closed whatever happens.
+
+    Skipped (failed on CI, through ``require_service``) when Chromium is not installed.
+    """
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    require_service("Chromium", CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
+    # Playwright's sync API runs an event loop in this thread; Django would refuse ORM calls.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context.set_default_timeout(BROWSER_TIMEOUT_MS)
+            yield context
+        finally:
+            browser.close()
+            # While Playwright's loop runs, Django keeps this thread's DB connections in a
+            # context-var store (asgiref Local); close them now, or they outlive the test and
+            # PostgreSQL refuses to drop the test database ("being accessed by other users").
+            connections.close_all()
+
+
+@pytest.fixture
+def page(browser_context):
+    return browser_context.new_page()

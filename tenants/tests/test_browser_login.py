@@ -11,45 +11,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from conftest import require_service
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(django_settings.BASE_DIR) / "var" / "screenshots" / "dashboard-paused.png"
 TIMEOUT_MS = 5_000
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(monkeypatch):
-    """A fresh page in headless Chromium; the browser is closed whatever happens."""
-    require_service("Chromium", CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; Django would refuse ORM calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
-            context.set_default_timeout(TIMEOUT_MS)
-            yield context.new_page()
-        finally:
-            browser.close()
-            # While Playwright's loop runs, Django keeps this thread's DB connections in a
-            # context-var store (asgiref Local); close them now, or they outlive the test and
-            # PostgreSQL refuses to drop the test database ("being accessed by other users").
-            connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)  # committed rows, so the live server thread sees them
