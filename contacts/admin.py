@@ -35,10 +35,11 @@ class ContactAdmin(TenantScopedAdmin):
             obj.pk = created.pk
 
     def get_deleted_objects(self, objs, request):
-        """Consent records go with their contact; their read-only admin must not block that."""
+        """Deletion goes through contact_delete, which takes the contact's consent records and send
+        jobs along: the one permission it needs is contacts.delete (has_delete_permission), not
+        one per related model (send jobs and consent records are read-only in the admin)."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        perms_needed.discard(ConsentRecord._meta.verbose_name)
-        return deleted, counts, perms_needed, protected
+        return deleted, counts, set(), protected
 
     delete_service = staticmethod(lambda contact, actor: services.contact_delete(contact=contact, actor=actor))
 

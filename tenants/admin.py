@@ -12,6 +12,9 @@ in ``secret_fields`` are never displayed, not even read-only to a viewer.
 """
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
@@ -332,3 +335,38 @@ class AuditEventAdmin(ReadOnlyScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
+
+
+class OperatorsOnlyMixin:
+    """Admin of rows that belong to no tenant (users, groups): the platform operator's alone.
+
+    For everyone else the rows do not exist: no module, no list, and a user's id answers exactly
+    like a missing one (Django's own UserAdmin looked the user up before checking permission, so
+    its history page told any staff user which ids existed).
+    """
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.none()
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+User = get_user_model()
+for model, base in ((User, UserAdmin), (Group, GroupAdmin)):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, type(f"Operators{base.__name__}", (OperatorsOnlyMixin, base), {}))

@@ -23,16 +23,7 @@ from messaging.models import (
     ProviderEvent,
     SendingNumber,
 )
-from messaging.tests.test_provider_webhooks import (  # noqa: F401 (fixtures)
-    OUR_NUMBER,
-    account,
-    contact,
-    inbound_params,
-    message,
-    number,
-    signed,
-    status_params,
-)
+from messaging.tests.signing import OUR_NUMBER, inbound_params, signed, status_params
 from tenants.testing import client_for
 
 pytestmark = pytest.mark.django_db

@@ -32,95 +32,16 @@ from messaging.models import (
     SendingNumber,
     Spend,
 )
+from messaging.tests.signing import (
+    TOKEN,
+    inbound_params,
+    post_inbound,
+    post_status,
+    sid,
+    signed,
+    status_params,
+)
 from tenants.models import AuditEvent
-
-TOKEN = "0123456789abcdef0123456789abcdef"
-OUR_NUMBER = "+61485000001"
-_sids = itertools.count(1)
-
-
-def sid(prefix: str = "SM") -> str:
-    return f"{prefix}{next(_sids):032x}"
-
-
-@pytest.fixture
-def account(tenant):
-    return ProviderAccount.objects.create(tenant=tenant, account_sid="AC" + "1" * 32, auth_token=TOKEN)
-
-
-@pytest.fixture
-def number(tenant, account):
-    return SendingNumber.objects.create(tenant=tenant, account=account, sender=OUR_NUMBER)
-
-
-@pytest.fixture
-def contact(tenant):
-    return ContactFactory(tenant=tenant, consent="express", phone_e164=mobile(501))
-
-
-@pytest.fixture
-def message(tenant, number, contact):
-    campaign = CampaignFactory(tenant=tenant)
-    return Message.objects.create(
-        tenant=tenant,
-        contact=contact,
-        campaign=campaign,
-        sending_number=number,
-        to_phone=contact.phone_e164,
-        from_sender=number.sender,
-        body="Hi",
-        status=MessageStatus.QUEUED,
-        provider_id=sid(),
-        handed_off_at=timezone.now(),
-    )
-
-
-def signed(client, path_name, params, *, token=TOKEN, url=None, **headers):
-    path = reverse(path_name)
-    url = url or "http://127.0.0.1:8000" + path
-    signature = RequestValidator(token).compute_signature(url, params)
-    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, **headers)
-
-
-def status_params(message, status, *, error_code="", account_sid="AC" + "1" * 32, **extra):
-    params = {
-        "MessageSid": message.provider_id,
-        "SmsSid": message.provider_id,
-        "AccountSid": account_sid,
-        "From": message.from_sender,
-        "To": message.to_phone,
-        "MessageStatus": status,
-        "SmsStatus": status,
-        "ApiVersion": "2010-04-01",
-        **extra,
-    }
-    if error_code:
-        params["ErrorCode"] = error_code
-    return params
-
-
-def inbound_params(body, *, phone, to=OUR_NUMBER, message_sid=None, account_sid="AC" + "1" * 32, **extra):
-    return {
-        "MessageSid": message_sid or sid(),
-        "SmsMessageSid": "x",
-        "AccountSid": account_sid,
-        "From": phone,
-        "To": to,
-        "Body": body,
-        "NumMedia": "0",
-        "NumSegments": "1",
-        "SmsStatus": "received",
-        "ApiVersion": "2010-04-01",
-        **extra,
-    }
-
-
-def post_status(client, message, status, path="messaging:status_callback", **kwargs):
-    return signed(client, path, status_params(message, status, **kwargs))
-
-
-def post_inbound(client, body, *, phone, path="messaging:inbound_webhook", **kwargs):
-    return signed(client, path, inbound_params(body, phone=phone, **kwargs))
 
 
 def fresh(obj):

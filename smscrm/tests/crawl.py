@@ -7,7 +7,7 @@
   exception (a 500 is an answer to record);
 - ``rolled_back()``: each request runs in a savepoint rolled back afterwards, so requests are
   independent of each other and of their order;
-- ``snapshot()``: every row of every tenant-owned model of one tenant, to prove nothing changed;
+- ``Snapshotter``: every row of every tenant-owned model of one tenant, to prove nothing changed;
 - ``formula_cells()``: CSV cells a spreadsheet would run as formulas.
 """
 
@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import copy
 import csv
-import html
 import io
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils.regex_helper import normalize
@@ -62,8 +63,6 @@ class Route:
         match = resolve(path)
         assert match.func == self.callback, f"{path} built for {self.key} resolves to {match.view_name}"
         if query:
-            from urllib.parse import urlencode
-
             path += "?" + urlencode(query, doseq=True)
         return path
 
@@ -131,9 +130,10 @@ class Answer:
         return self.body.decode("utf-8", errors="replace")
 
     @property
-    def readable(self) -> str:
-        """The body as a person reads it (entities decoded), with the headers that show things."""
-        return f"{html.unescape(self.text)}\n{self.location}\n{self.disposition}"
+    def shown(self) -> str:
+        """The body and the headers that show things (Location, Content-Disposition), lower-cased.
+        Not entity-decoded: Django escapes only < > & ' ", which no marker contains."""
+        return f"{self.text}\n{self.location}\n{self.disposition}".lower()
 
     def describe(self) -> str:
         extra = f" -> {self.location}" if self.location else ""
@@ -165,10 +165,8 @@ class Browser:
         else:
             payload = {**(data or {}), "csrfmiddlewaretoken": self.token}
             response = self.client.post(url, payload, HTTP_X_CSRFTOKEN=self.token)
-        if response.streaming:  # reading it to the end closes it, as a WSGI server would
-            body = b"".join(response.streaming_content)
-        else:
-            body = response.content
+        # A streamed body read to the end closes the response, as a WSGI server would.
+        body = b"".join(response.streaming_content) if response.streaming else response.content
         error = ""
         if getattr(response, "exc_info", None):
             exc = response.exc_info[1]
@@ -193,6 +191,16 @@ def rolled_back() -> Iterator[None]:
     with transaction.atomic():
         yield
         transaction.set_rollback(True)
+
+
+def request_kept(browser: Browser, method: str, url: str, data: dict | None = None) -> Answer:
+    """A request in a savepoint of its own: its writes stay (for the enclosing rolled_back() to
+    look at), unless it answered 5xx, which may have left the transaction aborted."""
+    with transaction.atomic():
+        answer = browser.request(method, url, data)
+        if answer.status >= 500:
+            transaction.set_rollback(True)
+    return answer
 
 
 # --- tenant-owned rows ----------------------------------------------------------------------------------------------
@@ -243,45 +251,85 @@ def tenant_rows(model: type[models.Model], tenant: Tenant):
     return None if lookup is None else model._base_manager.filter(**{lookup: tenant.pk})
 
 
-Snapshot = dict[str, dict[object, dict]]
+Snapshot = dict[str, list[tuple]]
 
 
-def snapshot(tenant: Tenant) -> Snapshot:
-    """Every row of the tenant (and its members' user rows), by model label and pk."""
-    taken: Snapshot = {}
-    for model in tenant_models():
-        taken[model._meta.label] = {row["pk"]: row for row in tenant_rows(model, tenant).order_by("pk").values("pk", *[
-            f.attname for f in model._meta.concrete_fields])}  # fmt: skip
-    user_model = get_user_model()
-    users = user_model._base_manager.filter(memberships__tenant=tenant).distinct().order_by("pk")
-    fields = [f.attname for f in user_model._meta.concrete_fields if f.name != "last_login"]  # the crawl signs in
-    taken["auth.User"] = {row["pk"]: row for row in users.values("pk", *fields)}
-    return taken
+class Snapshotter:
+    """Every row of one tenant (and its members' user rows): ``changes()`` says what differs from
+    the rows as they were when the Snapshotter was made.
 
+    After every request the crawl asks one query: every row of every tenant-owned table as one
+    text (a UNION ALL), compared with the first; only when it differs are the tables read one by
+    one to say which rows and columns changed. The SQL is compiled once.
+    """
 
-def snapshot_diff(before: Snapshot, after: Snapshot) -> list[str]:
-    """What changed between two snapshots, one line per model."""
-    changes = []
-    for label in sorted(set(before) | set(after)):
-        old, new = before.get(label, {}), after.get(label, {})
-        added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
-        changed = {
-            pk: sorted(k for k in old[pk] if old[pk][k] != new[pk][k])
-            for pk in set(old) & set(new)
-            if old[pk] != new[pk]
-        }
-        if added or removed or changed:
-            changes.append(f"{label}: added {added}, removed {removed}, changed {changed}")
-    return changes
+    def __init__(self, tenant: Tenant) -> None:
+        self.tables: list[tuple[str, list[str], str, tuple]] = []
+        selects, fingerprint_params = [], []
+        quote = connection.ops.quote_name
+        for label, queryset, fields in self._sources(tenant):
+            columns = [f.attname for f in fields]
+            sql, params = queryset.order_by("pk").values_list(*columns).query.sql_with_params()
+            self.tables.append((label, columns, sql, params))
+            # One flat || chain (nested CONCATs overflow SQLite's parser on wide tables).
+            row = " || '|' || ".join(f"COALESCE(CAST(t.{quote(f.column)} AS TEXT), '~')" for f in fields)
+            selects.append(f"SELECT %s, {row} FROM ({sql}) t")  # noqa: S608 - the models' columns; values are params
+            fingerprint_params += [label, *params]
+        self.fingerprint_sql = (" UNION ALL ".join(selects), fingerprint_params)
+        self.baseline = self.take()
+        self.baseline_fingerprint = self.fingerprint()
 
+    @staticmethod
+    def _sources(tenant: Tenant):
+        """(label, queryset, fields): the primary key first."""
+        for model in tenant_models():
+            fields = [model._meta.pk] + [f for f in model._meta.concrete_fields if not f.primary_key]
+            yield model._meta.label, tenant_rows(model, tenant), fields
+        user_model = get_user_model()
+        # Not last_login: the crawl signs in.
+        fields = [user_model._meta.pk] + [
+            f for f in user_model._meta.concrete_fields if not f.primary_key and f.name != "last_login"
+        ]
+        yield "auth.User", user_model._base_manager.filter(memberships__tenant=tenant).distinct(), fields
 
-def safe_snapshot(tenant: Tenant) -> Snapshot | str:
-    """A snapshot, or why none could be taken (a request left the transaction aborted)."""
-    try:
-        with transaction.atomic():
-            return snapshot(tenant)
-    except DatabaseError as exc:
-        return f"the database refused a query after the request: {exc}"
+    def fingerprint(self) -> list:
+        with connection.cursor() as cursor:
+            cursor.execute(*self.fingerprint_sql)
+            return sorted(cursor.fetchall())
+
+    def take(self) -> Snapshot:
+        with connection.cursor() as cursor:
+            taken = {}
+            for label, _, sql, params in self.tables:
+                cursor.execute(sql, params)
+                taken[label] = cursor.fetchall()
+        return taken
+
+    def changes(self) -> list[str]:
+        """What differs from the first snapshot, one line per model (call it inside the savepoint)."""
+        try:
+            with transaction.atomic():
+                if self.fingerprint() == self.baseline_fingerprint:
+                    return []
+                return self.diff(self.baseline, self.take())
+        except DatabaseError as exc:
+            return [f"the database refused a query after the request: {exc}"]
+
+    def diff(self, before: Snapshot, after: Snapshot) -> list[str]:
+        """Rows added, removed, and the columns changed, per model."""
+        changes = []
+        for label, columns, _, _ in self.tables:
+            old = {row[0]: row for row in before[label]}  # the first column is the primary key
+            new = {row[0]: row for row in after[label]}
+            added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+            changed = {
+                pk: [c for c, a, b in zip(columns, old[pk], new[pk], strict=True) if a != b]
+                for pk in sorted(set(old) & set(new))
+                if old[pk] != new[pk]
+            }
+            if added or removed or changed:
+                changes.append(f"{label}: added {added}, removed {removed}, changed {changed}")
+        return changes
 
 
 # --- what a page must never contain ---------------------------------------------------------------------------------
@@ -332,13 +380,18 @@ def formula_cells(answer: Answer) -> list[tuple[int, int, str]]:
 
 @dataclass
 class Findings:
-    """Problems collected over a crawl, reported together at the end."""
+    """Problems collected over a crawl, reported together at the end with the statuses it saw."""
 
     title: str
     lines: list[str] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+
+    def saw(self, answer: Answer) -> None:
+        self.statuses[f"{answer.method} {answer.status}"] += 1
 
     def add(self, line: str) -> None:
         self.lines.append(line)
 
     def check(self) -> None:
-        assert not self.lines, f"{self.title}: {len(self.lines)} problem(s)\n" + "\n".join(self.lines)
+        seen = ", ".join(f"{key}: {n}" for key, n in sorted(self.statuses.items()))
+        assert not self.lines, f"{self.title}: {len(self.lines)} problem(s) (answers: {seen})\n" + "\n".join(self.lines)

@@ -10,7 +10,7 @@ received), and fills every free-text field from a ``Texts`` object:
 - ``PayloadTexts``: XSS, template and CSV-formula payloads, for the injection test.
 
 It also holds the fillers: what fills each URL kwarg (``URL_FILLERS``), which query strings
-carry object ids (``ID_QUERIES``) and the form data POSTed to each URL (``post_data``).
+carry object ids (``ID_QUERIES``), and the form data POSTed to each URL (``post_for``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import datetime as dt
 import itertools
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -49,7 +51,9 @@ from messaging.models import Message, MessageKind, Price, ProviderAccount, Sendi
 from reporting import dashboard, pilot, stats
 from reporting.models import PilotRun
 from smscrm.heartbeats import BEAT, WORKER, heartbeat_record
+from smscrm.tests.crawl import tenant_rows
 from tenants import services as tenant_services
+from tenants.admin import TenantScopedAdmin
 from tenants.models import Invitation, Tenant
 from tenants.roles import Role
 from tenants.services import audit_record
@@ -83,6 +87,13 @@ class Texts:
     """Where a populated tenant's free text comes from. ``html`` is text shown on pages, ``cell``
     text that also lands in a CSV export, ``url`` a stored URL, ``secret`` a provider auth token."""
 
+    # How many different cell values ``cell`` cycles through: populate makes at least this many rows
+    # of each exported kind, so that every export carries every one.
+    variety = 1
+    # Whether the tenant's own values may be POSTed back (a form shown again echoes what it got, which
+    # must not count as showing the tenant's data).
+    echo_safe = True
+
     def __init__(self) -> None:
         self._n = itertools.count(1)
 
@@ -98,10 +109,6 @@ class Texts:
     def secret(self) -> str:
         return f"tok{uuid.uuid4().hex}"
 
-    def marked(self, value: str) -> bool:
-        """True when ``value`` came from here and must not be sent back in a form (it would be echoed)."""
-        return False
-
 
 class PlainTexts(Texts):
     def html(self, what: str) -> str:
@@ -109,6 +116,8 @@ class PlainTexts(Texts):
 
 
 class RivalTexts(Texts):
+    echo_safe = False
+
     def html(self, what: str) -> str:
         return f"{MARKER}-{next(self._n):03d}"
 
@@ -118,20 +127,20 @@ class RivalTexts(Texts):
     def secret(self) -> str:
         return f"{MARKER}-TOKEN-{uuid.uuid4().hex[:12]}"
 
-    def marked(self, value: str) -> bool:
-        return MARKER.lower() in value.lower() or "rival" in value.lower()
-
 
 class PayloadTexts(Texts):
+    variety = len(FORMULA_PAYLOADS)
+
     def __init__(self) -> None:
         super().__init__()
-        self._formulas = itertools.cycle(FORMULA_PAYLOADS)
+        self._formulas: dict[str, Iterator[str]] = {}
 
     def html(self, what: str) -> str:
         return f"{HTML_PAYLOAD} {next(self._n)}"  # unique: some names are unique per tenant
 
     def cell(self, what: str) -> str:
-        return next(self._formulas)
+        # Each field cycles through every payload on its own, so every exported column gets each.
+        return next(self._formulas.setdefault(what, itertools.cycle(FORMULA_PAYLOADS)))
 
     def url(self, what: str) -> str:
         return URL_PAYLOAD
@@ -163,6 +172,8 @@ class TenantData:
     unknown_job: SendJob
     account: ProviderAccount
     number: SendingNumber
+    spare_account: ProviderAccount  # no senders: nothing protects it from deletion
+    spare_number: SendingNumber  # no messages: likewise
     inbound_message: Message
     short_link: ShortLink
     invitation: Invitation
@@ -184,8 +195,8 @@ class TenantData:
             SendJob: self.unknown_job,
             DoNotContact: self.dnc,
             ContactImport: self.contact_import,
-            ProviderAccount: self.account,
-            SendingNumber: self.number,
+            ProviderAccount: self.spare_account,
+            SendingNumber: self.spare_number,
             Message: self.inbound_message,
             ShortLink: self.short_link,
         }
@@ -231,7 +242,7 @@ def _import_file(path: Path, texts: Texts, slot: int) -> None:
         for n in range(2)
     ]
     rows += [
-        [texts.cell("import bad phone"), texts.cell("import first"), texts.cell("import last"), "x"] for _ in range(4)
+        [texts.cell("bad phone"), texts.cell("first"), texts.cell("last"), "x"] for _ in range(max(4, texts.variety))
     ]
     rows += [["02 9374 4000", texts.cell("import first"), texts.html("import last"), "x"]]
     with open(path, "w", newline="", encoding="utf-8") as out:
@@ -280,9 +291,17 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
     Price.objects.create(
         tenant=tenant, provider="twilio", country="AU", cents_per_segment=5, effective_from=dt.date(2020, 1, 1)
     )
+    spare_account = ProviderAccount.objects.create(
+        tenant=tenant, provider="twilio", label=fit(ProviderAccount, "label", texts.html("spare account")),
+        account_sid=f"AC{slot}{uuid.uuid4().hex}", auth_token=secret_token,
+    )  # fmt: skip
+    spare_number = SendingNumber.objects.create(
+        tenant=tenant, account=account, sender=phone_of(slot, 2, block=400), warmup_curve=[1000], is_active=False
+    )
 
+    # One contact with markup in its names, then at least three (one per cell value) with cell text.
     contacts = []
-    for n in range(4):
+    for n in range(1 + max(3, texts.variety)):
         first, last = (texts.html, texts.html) if n == 0 else (texts.cell, texts.cell)
         contact = ContactFactory(
             tenant=tenant,
@@ -306,13 +325,16 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
         contacts.append(contact)
     # The last contact is on the do-not-contact list before the launch: the DNC gate skips it.
     contact_services.dnc_add(
-        tenant=tenant, phone=contacts[3].phone_e164, reason="complaint", actor=owner,
+        tenant=tenant, phone=contacts[-1].phone_e164, reason="complaint", actor=owner,
         note=texts.cell("dnc note"), source=texts.cell("dnc source"),
     )  # fmt: skip
-    dnc, _ = contact_services.dnc_add(
-        tenant=tenant, phone=phone_of(slot, 1, block=413), reason="manual", actor=owner,
-        note=texts.cell("dnc note"), source=texts.cell("dnc source"),
-    )  # fmt: skip
+    dnc = None
+    for n in range(texts.variety):
+        entry, _ = contact_services.dnc_add(
+            tenant=tenant, phone=phone_of(slot, n + 1, block=413), reason="manual", actor=owner,
+            note=texts.cell("dnc note"), source=texts.cell("dnc source"),
+        )  # fmt: skip
+        dnc = dnc or entry
 
     bodies = ["Hi {{ first_name|there }}, fresh bread {{ link }}", "Hello {{ last_name|friend }}, sale on {{ link }}"]
     template = campaign_services.template_save(
@@ -332,18 +354,18 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
     campaign_services.campaign_create_jobs(campaign_id=running.pk)  # enqueued at commit, which a test never reaches
     dispatch.dispatch(max_seconds=10)
     sent = Message.objects.filter(campaign=running).order_by("pk")
-    assert sent.count() == 3, "the populated campaign should send to its three consenting contacts"
+    assert sent.count() == len(contacts) - 1, "the populated campaign should send to all but the DNC'd contact"
     events.status_callback_record(
         tenant_id=tenant.pk, params={"MessageSid": sent[0].provider_id, "MessageStatus": "delivered"}
     )
-    SendJob.objects.filter(campaign=running).update(reason=texts.cell("job reason"))
+    for job_id in SendJob.objects.filter(campaign=running).order_by("pk").values_list("pk", flat=True):
+        SendJob.objects.filter(pk=job_id).update(reason=texts.cell("job reason"))
     unknown_job = SendJob.objects.filter(campaign=running, message__isnull=False).order_by("pk").last()
     SendJob.objects.filter(pk=unknown_job.pk).update(status=JobStatus.UNKNOWN, reason=texts.cell("job reason"))
     unknown_job.refresh_from_db()
     # What the templates and campaign say from now on (the ORM takes what template_save would refuse).
     Variant.objects.filter(template__tenant=tenant).update(body=texts.html("variant body"))
     Campaign.objects.filter(pk=running.pk).update(link_url=texts.url("campaign link"))
-    ShortLink.objects.filter(tenant=tenant).update(destination=texts.url("short link"))
 
     draft = campaign_services.campaign_create(
         tenant=tenant,
@@ -373,6 +395,8 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
 
     short_link = ShortLink.objects.filter(tenant=tenant).order_by("pk").first()
     assert short_link is not None, "the populated campaign's messages should carry short links"
+    ShortLink.objects.filter(pk=short_link.pk).update(destination=texts.url("short link"))
+    short_link.refresh_from_db()
     Click.objects.create(
         tenant=tenant, link=short_link, campaign_id=running.pk, contact_id=short_link.contact_id,
         request_id=uuid.uuid4(), at=now, method="GET", user_agent=fit(Click, "user_agent", texts.html("agent")),
@@ -397,7 +421,8 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
         finished_at=now,
     )  # fmt: skip
 
-    phones = [c.phone_e164 for c in contacts] + [dnc.phone_e164, number.sender]
+    phones = [c.phone_e164 for c in contacts] + [number.sender, spare_number.sender]
+    phones += [phone_of(slot, n + 1, block=413) for n in range(texts.variety)]
     phones += [phone_of(slot, 20 + n) for n in range(2)]  # imported by the file, if committed
     return TenantData(
         tenant=tenant,
@@ -415,6 +440,8 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
         unknown_job=unknown_job,
         account=account,
         number=number,
+        spare_account=spare_account,
+        spare_number=spare_number,
         inbound_message=received.message,
         short_link=short_link,
         invitation=invitation,
@@ -510,8 +537,6 @@ POSTS_NAMING_ROWS = {"tenants:switch", "tenants:choose", "reporting:pilot_check"
 
 
 def admin_app_labels() -> list[str]:
-    from django.contrib import admin
-
     return sorted({model._meta.app_label for model in admin.site._registry})
 
 
@@ -583,15 +608,12 @@ def form_data(d: TenantData) -> dict:
         "message": [d.inbound_message.pk],
         "all": "1",
         "read": "1",
-        "state": "all",
-        "intent": "all",
+        "intent": "all",  # (the inbox's "state" filter gets the contact form's "NSW": shown as unread)
     }
 
 
 def objects_for_admin(d: TenantData, model: type[models.Model], global_objects: dict) -> list[models.Model]:
     """The rows of ``model`` the admin crawl names: the preferred one first, else the tenant's."""
-    from smscrm.tests.crawl import tenant_rows
-
     if model in global_objects:
         return [global_objects[model]]
     if model._meta.label == "auth.User":
@@ -603,9 +625,9 @@ def objects_for_admin(d: TenantData, model: type[models.Model], global_objects: 
     return list(rows.order_by("pk")[:1]) if rows is not None else []
 
 
-def admin_form_data(obj: models.Model, texts: Texts) -> dict:
-    """The admin add/change form of ``obj``'s model filled with ``obj``'s values (its own text left
-    out, so that a form shown again never echoes it)."""
+def admin_form_data(obj: models.Model, d: TenantData) -> dict:
+    """The admin add/change form of ``obj``'s model filled with ``obj``'s values (for a tenant whose
+    text must not be echoed, its markers replaced by "crawler")."""
     data: dict = {}
     for f in obj._meta.concrete_fields:
         if not f.editable or f.primary_key:
@@ -625,7 +647,12 @@ def admin_form_data(obj: models.Model, texts: Texts) -> dict:
             data[f.name] = value.isoformat()
         else:
             data[f.name] = str(value)
-    return {k: ("crawler" if isinstance(v, str) and texts.marked(v) else v) for k, v in data.items()}
+    if d.texts.echo_safe:
+        return data
+    markers = [marker.lower() for marker in d.markers()] + [d.tenant.slug]
+    return {
+        k: ("crawler" if isinstance(v, str) and any(m in v.lower() for m in markers) else v) for k, v in data.items()
+    }
 
 
 # --- what to request ------------------------------------------------------------------------------------------------
@@ -658,10 +685,9 @@ class Unfillable(Exception):
     """A URL pattern the crawl cannot request: the message says what to add."""
 
 
-def targets_for(route, d: TenantData, global_objects: dict) -> list[Target]:
-    """Every request the crawl makes of ``route`` for tenant ``d``."""
-    from tenants.admin import TenantScopedAdmin
-
+def targets_for(route, d: TenantData, global_objects: dict, *, id_queries: bool = True) -> list[Target]:
+    """Every request the crawl makes of ``route`` for tenant ``d`` (with ``id_queries``, also the
+    query strings that name ``d``'s rows)."""
     if not route.params:
         variants = [{}]
     elif route.key in URL_FILLERS:
@@ -684,15 +710,17 @@ def targets_for(route, d: TenantData, global_objects: dict) -> list[Target]:
             raise Unfillable(
                 f"{route.key} ({route.route}): URL_FILLERS gives {sorted(kwargs)}, it takes {route.params}"
             )
-    names_object = any(name not in NOT_OBJECT_KWARGS for name in route.params)
+    # A row of no tenant (Django's groups, celery beat's schedules) is no tenant's to hide.
+    names_object = route.admin_model not in global_objects and any(n not in NOT_OBJECT_KWARGS for n in route.params)
     found = [Target(route, kwargs, hides=names_object) for kwargs in variants]
+    if not id_queries:
+        return found
     if route.key in ID_QUERIES:
         must_hide, queries = ID_QUERIES[route.key]
         found += [Target(route, variants[0], query, names_object or must_hide) for query in queries(d)]
     if route.admin_kind == "changelist":
-        from django.contrib import admin
-
-        if isinstance(admin.site._registry[route.admin_model], TenantScopedAdmin):
+        model_admin = admin.site._registry[route.admin_model]
+        if isinstance(model_admin, TenantScopedAdmin) and model_admin.tenant_lookup != "pk":  # its tenant filter
             found.append(Target(route, {}, {"tenant": d.tenant.pk}))
     return found
 
@@ -708,5 +736,5 @@ def post_for(target: Target, d: TenantData, global_objects: dict) -> dict:
         return {"action": "delete_selected", "index": "0", "select_across": "0",
                 "_selected_action": [row.pk for row in rows], "post": "yes"}  # fmt: skip
     if route.admin_kind in ("add", "change") and rows:
-        return admin_form_data(rows[0], d.texts)
+        return admin_form_data(rows[0], d)
     return {"post": "yes"}
