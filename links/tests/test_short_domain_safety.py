@@ -172,3 +172,16 @@ def test_a_visitor_guessing_tokens_is_throttled_before_any_query(client, tenant,
     # Everyone else, and real links, are unaffected.
     assert client.get("/s/KnownToken", REMOTE_ADDR="192.0.2.1").status_code == 302
     assert client.get("/s/Guess00100", REMOTE_ADDR="192.0.2.1").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_missing_link_page_allows_only_its_own_style(client):
+    import base64
+    import hashlib
+    import re
+
+    response = client.get("/s/NoSuchTok1")
+    assert response.status_code == 404
+    style = re.search(r"<style>(.*?)</style>", response.content.decode(), re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert response["Content-Security-Policy"].startswith(f"default-src 'none'; style-src 'sha256-{digest}'")

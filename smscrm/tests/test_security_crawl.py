@@ -307,6 +307,7 @@ PAGES = {
 # Views outside the mixin, and the admin site's own pages: the same answer for every role (all
 # signed in, all staff). Webhooks are signature-checked, not session-based: unsigned POSTs get 403.
 OTHER_VIEWS = {
+    "favicon": Fixed(301, 301),
     "health": Fixed(200, 405),
     "health_live": Fixed(200, 405),
     "tenants:login": Fixed(302, 200),  # signed in: GET goes to the dashboard; POST mails a link
