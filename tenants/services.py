@@ -40,7 +40,6 @@ class Action:
     MEMBER_INVITED = "membership.invited"
     INVITATION_REVOKED = "membership.invitation_revoked"
     INVITATION_DECLINED = "membership.invitation_declined"
-    TENANT_CHOSEN = "auth.tenant_chosen"
 
 
 def audit_record(
