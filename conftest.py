@@ -43,7 +43,17 @@ def _fresh_cache():
 
     link_views._local.clear()  # short links a process remembered
     link_hosts.hosts_forget()
+    _empty_click_queue()
     yield
+    _empty_click_queue()  # a click left behind would be recorded by a later test, for a tenant gone by then
+
+
+def _empty_click_queue():
+    from links import clicks
+
+    clicks._local.clear()
+    if settings.REDIS_URL:
+        clicks._redis().delete(clicks.queue_key())
 
 
 @pytest.fixture

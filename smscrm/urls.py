@@ -1,13 +1,13 @@
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from smscrm import health
 
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name none (the admin's).
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("favicon.svg")), name="favicon"),
     path("health", health.health, name="health"),
     path("health/live", health.liveness, name="health_live"),
     path("admin/", admin.site.urls),

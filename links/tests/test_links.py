@@ -30,18 +30,6 @@ IMESSAGE_PREVIEW = (
 SHORT = re.compile(r"http://127\.0\.0\.1:8000/s/([A-Za-z0-9]{10})")
 
 
-@pytest.fixture(autouse=True)
-def _empty_queue(settings):
-    def empty():
-        clicks._local.clear()
-        if settings.REDIS_URL:
-            clicks._redis().delete(clicks.queue_key())
-
-    empty()
-    yield
-    empty()
-
-
 def sent_campaign(tenant, n=3, body="Hi {{ first_name|there }}, sale: {{ link }} or see https://acme.example/menu."):
     sending_setup(tenant)
     contacts = sydney_contacts(tenant, n)
