@@ -35,6 +35,9 @@ accesslog = "-"
 # (%(f)s) is left out too: with SECURE_REFERRER_POLICY = "same-origin" a request made from the
 # magic-link page carries that page's full URL, token included, in its Referer header.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# The path itself carries a token on one page (an invitation's link): the access log's path goes
+# through the same redaction as every other log line.
+logger_class = "smscrm.gunicorn_logging.RedactingLogger"
 
 
 def worker_exit(server, worker):

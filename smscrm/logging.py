@@ -8,11 +8,13 @@ _SECRET_PARAMS = re.compile(
     r"(?P<name>\b(?:sesame|token|auth_token|password|secret|api_key)=)[^&\s\"']+",
     re.IGNORECASE,
 )
+# Paths that carry a credential: an invitation's link (/invitations/<token>/).
+_SECRET_PATHS = re.compile(r"(?P<name>/invitations/)(?!\[redacted\])[^/\s?\"']+")
 
 
 def redact(text: str) -> str:
-    """Replace the value of every secret-bearing parameter in ``text`` with ``[redacted]``."""
-    return _SECRET_PARAMS.sub(r"\g<name>[redacted]", text)
+    """Replace every credential in ``text`` (a parameter's value, a path's token) with ``[redacted]``."""
+    return _SECRET_PATHS.sub(r"\g<name>[redacted]", _SECRET_PARAMS.sub(r"\g<name>[redacted]", text))
 
 
 class RedactSecretsFilter(logging.Filter):

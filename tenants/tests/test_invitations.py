@@ -176,3 +176,33 @@ def test_sign_in_lands_in_the_last_business_used_whatever_the_names(tenant, othe
 def test_a_single_business_needs_no_choice(tenant, members):
     browser = sign_in(members["viewer"])
     assert browser.get(reverse("tenants:dashboard")).context["current_tenant"] == tenant
+
+
+def test_an_invitation_token_never_reaches_a_log_line():
+    import logging
+
+    from gunicorn.config import Config
+
+    from smscrm.gunicorn_logging import RedactingLogger
+    from smscrm.logging import RedactSecretsFilter
+
+    record = logging.LogRecord(
+        "django.server", logging.INFO, __file__, 1, '"%s" %s', ("GET /invitations/Zk9s_secret-1/ HTTP/1.1", 200), None
+    )
+    RedactSecretsFilter().filter(record)
+    assert "Zk9s_secret-1" not in record.getMessage() and "/invitations/[redacted]/" in record.getMessage()
+
+    class Request:
+        method, path, query, version, headers, uri = "GET", "/invitations/Zk9s_secret-1/", "", (1, 1), [], ""
+
+    class Response:
+        status, sent, headers = "200 OK", 10, []
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/invitations/Zk9s_secret-1/",
+        "PATH_INFO": "/invitations/Zk9s_secret-1/",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    atoms = RedactingLogger(Config()).atoms(Response(), Request(), environ, dt.timedelta(seconds=0.01))
+    assert "Zk9s_secret-1" not in atoms["U"] and "Zk9s_secret-1" not in atoms["r"]
