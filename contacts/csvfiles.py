@@ -369,7 +369,9 @@ def inspect_file(path: StrPath, *, max_bytes: int, max_columns: int = MAX_COLUMN
                 f"The header row has {len(header):,} columns; at most {max_columns:,} can be imported. "
                 "Check that the right delimiter was used, or remove the columns you do not need."
             )
-        sample_rows = [fields for _, fields, _ in islice(_data_rows(reader, raw, len(header)), SAMPLE_ROWS)]
+        rows = _data_rows(reader, raw, len(header), max_columns)
+        # The samples show the columns the header names; a row's extra cells belong to none.
+        sample_rows = [fields[: len(header)] for _, fields, _ in islice(rows, SAMPLE_ROWS)]
 
     return FileInfo(
         sha256=sha256,
@@ -475,10 +477,13 @@ def _read_header(reader: Any) -> list[str] | None:
     return None
 
 
-def _data_rows(reader: Any, raw: _CountingFile, width: int) -> Iterator[tuple[int, list[str], int]]:
+def _data_rows(
+    reader: Any, raw: _CountingFile, width: int, max_columns: int = MAX_COLUMNS
+) -> Iterator[tuple[int, list[str], int]]:
     """Yield (data_row_number, fields, byte_offset) for every non-blank row after the header.
 
-    This is the hot loop of a million-row import: keep per-row work to a truthiness test, a len() and a tuple.
+    A row of more than ``max_columns`` cells is refused, as a header of that many would be. This is the hot loop of
+    a million-row import: keep per-row work to a truthiness test, a len() or two and a tuple.
     """
     row_number = 0
     try:
@@ -487,15 +492,23 @@ def _data_rows(reader: Any, raw: _CountingFile, width: int) -> Iterator[tuple[in
             if not (fields and fields[0].strip()) and _is_blank(fields):
                 continue
             row_number += 1
-            if len(fields) < width:
-                fields += [""] * (width - len(fields))
+            cells = len(fields)
+            if cells < width:
+                fields += [""] * (width - cells)
+            elif cells > max_columns:
+                raise CsvFileError(
+                    f"Row {row_number:,} has {cells:,} cells; at most {max_columns:,} can be imported. "
+                    "Check that the right delimiter was used."
+                )
             yield row_number, fields, raw.position
     except csv.Error as error:
         raise _csv_error(f"Row {row_number + 1}", error) from error
 
 
 @contextmanager
-def open_rows(path: StrPath, *, encoding: str, delimiter: str) -> Iterator[Iterator[tuple[int, list[str], int]]]:
+def open_rows(
+    path: StrPath, *, encoding: str, delimiter: str, max_columns: int = MAX_COLUMNS
+) -> Iterator[Iterator[tuple[int, list[str], int]]]:
     """Stream the data rows of a CSV file; use the ``encoding`` and ``delimiter`` from :func:`inspect_file`.
 
     Yields an iterator of ``(data_row_number, fields, byte_offset)``:
@@ -503,7 +516,7 @@ def open_rows(path: StrPath, *, encoding: str, delimiter: str) -> Iterator[Itera
     - ``data_row_number`` counts data rows from 1; the header and blank lines are not counted, and a quoted cell
       spanning several physical lines is still one row.
     - ``fields`` is a fresh list of cell strings (not stripped), padded with "" to the header's width; longer rows
-      keep their extra cells for the caller to judge.
+      keep their extra cells for the caller to judge, up to ``max_columns`` (past it: :class:`CsvFileError`).
     - ``byte_offset`` is how many bytes of the file have been read so far, advancing in 1 MiB steps: progress is
       ``byte_offset / FileInfo.size``.
 
@@ -512,7 +525,7 @@ def open_rows(path: StrPath, *, encoding: str, delimiter: str) -> Iterator[Itera
     with _open_text(path, encoding) as (text, raw):
         reader = _make_reader(text, delimiter)
         header = _read_header(reader)
-        yield iter(()) if header is None else _data_rows(reader, raw, len(header))
+        yield iter(()) if header is None else _data_rows(reader, raw, len(header), max_columns)
 
 
 def count_rows(path: StrPath, *, encoding: str, delimiter: str) -> int:

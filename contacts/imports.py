@@ -128,7 +128,12 @@ def parsed_batches(
     batch: list[ParsedRow] = []
     row_number = 0
     offset = 0
-    with csvfiles.open_rows(media_path(imp.file_path), encoding=imp.encoding, delimiter=imp.delimiter) as rows:
+    with csvfiles.open_rows(
+        media_path(imp.file_path),
+        encoding=imp.encoding,
+        delimiter=imp.delimiter,
+        max_columns=settings.CONTACT_IMPORT_MAX_COLUMNS,
+    ) as rows:
         for row_number, fields, offset in rows:
             if row_number > max_rows:
                 raise csvfiles.CsvFileError(f"The file has more than {max_rows:,} rows; split it into smaller files.")

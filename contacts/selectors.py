@@ -115,15 +115,28 @@ def dnc_entry_for_phone(*, tenant: Tenant, phone_e164: str) -> DoNotContact | No
     return DoNotContact.objects.filter(tenant=tenant, phone_e164=phone_e164).first()
 
 
+# What a list of imports shows: never the stored headers, samples and preview rows.
+_IMPORT_SUMMARY = ("id", "tenant_id", "original_name", "status", "rows_total", "created_at", "created_by", "sha256")
+
+
 def imports_for(*, tenant: Tenant) -> QuerySet[ContactImport]:
     return ContactImport.objects.filter(tenant=tenant).select_related("created_by")
 
 
+def import_summaries_for(*, tenant: Tenant) -> QuerySet[ContactImport]:
+    """The tenant's imports for a list: their summary columns only."""
+    return imports_for(tenant=tenant).only(*_IMPORT_SUMMARY, "created_by__email")
+
+
 def same_file_imports(*, contact_import: ContactImport) -> QuerySet[ContactImport]:
     """Earlier imports of the same file (same SHA-256) into the same tenant."""
-    return ContactImport.objects.filter(
-        tenant_id=contact_import.tenant_id, sha256=contact_import.sha256, created_at__lt=contact_import.created_at
-    ).exclude(pk=contact_import.pk)
+    return (
+        ContactImport.objects.filter(
+            tenant_id=contact_import.tenant_id, sha256=contact_import.sha256, created_at__lt=contact_import.created_at
+        )
+        .exclude(pk=contact_import.pk)
+        .only(*_IMPORT_SUMMARY)
+    )
 
 
 def import_progress(contact_import: ContactImport) -> dict:

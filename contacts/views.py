@@ -286,7 +286,7 @@ class ImportListView(TenantScopedMixin, View):
     post_permission = Perm.CONTACTS_IMPORT
 
     def get(self, request, form=None, status=200):
-        imports = selectors.imports_for(tenant=request.tenant)[:50]
+        imports = selectors.import_summaries_for(tenant=request.tenant)[:50]
         return render(
             request, "contacts/imports.html", {"imports": imports, "form": form or UploadForm()}, status=status
         )

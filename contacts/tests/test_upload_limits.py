@@ -166,3 +166,29 @@ def test_the_admins_upload_page_checks_the_import_permission(tenant, members):
         {"tenant": tenant.pk, "file": SimpleUploadedFile("a.csv", b"Mobile\r\n0412345678\r\n")},
     )
     assert viewer_post.status_code == 403 and not ContactImport.objects.exists()
+
+
+def test_wide_data_rows_under_a_narrow_header_are_refused_too(tenant, members, settings):
+    """The review's bypass: header 'phone,name', then rows of 330,000 cells each (stored as samples)."""
+    wide = b"0412345678," + b"x," * 1_000
+    response = upload(client_for(members["staff"]), b"phone,name\r\n" + wide + b"\r\n")
+    assert response.status_code == 400
+    assert "Row 1 has 1,002 cells; at most 500 can be imported." in response.content.decode()
+    assert not ContactImport.objects.exists()
+
+
+def test_samples_keep_only_the_headers_columns(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("phone,name\n0412345678,Ann,extra,more\n")
+    assert csvfiles.inspect_file(path, max_bytes=10_000).sample_rows == [["0412345678", "Ann"]]
+
+
+def test_the_import_list_never_loads_stored_samples(tenant, members):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    upload(client_for(members["staff"]), b"Mobile,Name\r\n0412345678,Ann\r\n")
+    with CaptureQueriesContext(connection) as queries:
+        assert client_for(members["staff"]).get(reverse("contacts:imports")).status_code == 200
+    listing = [q["sql"] for q in queries.captured_queries if "contacts_contactimport" in q["sql"]]
+    assert listing and all("sample_rows" not in sql and "preview_rows" not in sql for sql in listing)
