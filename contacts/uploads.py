@@ -1,14 +1,15 @@
 """Uploaded files go to disk once, where the import keeps them, and never past the size limit.
 
-``ImportUploadHandler`` (FILE_UPLOAD_HANDLERS) streams each uploaded file straight into
-``MEDIA_ROOT/imports/incoming/`` as it arrives, counting bytes: past
+``ImportUploadHandler`` (FILE_UPLOAD_HANDLERS) streams each file uploaded to an import URL
+(IMPORT_UPLOAD_PATHS) straight into ``MEDIA_ROOT/imports/incoming/`` as it arrives, counting
+bytes: past
 CONTACT_IMPORT_MAX_BYTES it stops reading the request and the form says why. The import then
 renames the file into place (``contacts.services.contact_import_upload_file``): one write, no
 copy. A request that dies half-way leaves a ``.part`` file, which the hourly
 ``contacts.sweep_incoming_uploads`` task deletes once it is an hour old.
 
-Requests whose declared size is over MAX_REQUEST_BYTES never reach Django at all
-(``smscrm.wsgi``).
+Requests whose declared size is over the limit of their URL never reach Django at all
+(``smscrm.wsgi``): the import limit on import URLs, MAX_REQUEST_BYTES elsewhere.
 """
 
 from __future__ import annotations
@@ -56,11 +57,24 @@ class IncomingUpload(UploadedFile):
             self.path.unlink(missing_ok=True)  # moved into place already, or abandoned: gone either way
 
 
+def is_import_upload(path: str) -> bool:
+    """Whether ``path`` takes contact files (IMPORT_UPLOAD_PATHS): only there are files kept."""
+    return path.startswith(tuple(settings.IMPORT_UPLOAD_PATHS))
+
+
 class ImportUploadHandler(FileUploadHandler):
-    """Writes each file of a multipart request to the incoming folder, at most the import limit."""
+    """On an import URL, writes each file of a multipart request to the incoming folder, at most
+    the import limit. Anywhere else it steps aside for Django's own handlers (listed after it)."""
+
+    active = False
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.active = is_import_upload(self.request.path_info)
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
+        if not self.active:
+            return
         folder = incoming_dir()
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{uuid.uuid4().hex}.part"
@@ -68,6 +82,8 @@ class ImportUploadHandler(FileUploadHandler):
         self.written = 0
 
     def receive_data_chunk(self, raw_data, start):
+        if not self.active:
+            return raw_data  # to the next handler
         self.written += len(raw_data)
         if self.written > settings.CONTACT_IMPORT_MAX_BYTES:
             self._discard()
@@ -77,6 +93,8 @@ class ImportUploadHandler(FileUploadHandler):
         return None
 
     def file_complete(self, file_size):
+        if not self.active:
+            return None
         self.out.close()
         return IncomingUpload(
             self.path, self.file_name, self.content_type, file_size, self.charset, self.content_type_extra

@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 
 from links import clicks
 from links.models import ShortLink
-from smscrm.clientip import client_ip
+from smscrm.clientip import client_ip, client_network
 
 CACHE_SECONDS = 3600
 _MISSING = {"missing": True}
@@ -130,7 +130,7 @@ def follow(request, token: str, *, only_tenant: int | None = None) -> HttpRespon
     """Serve one short link. ``only_tenant``: asked on that tenant's own short domain, where
     another tenant's link does not exist."""
     ip = client_ip(request)
-    data = link_data(token, ip=ip)
+    data = link_data(token, ip=client_network(request))
     if data is None:
         response = _plain(429, "Too many requests", "Too many links that do not exist. Try again in a minute.")
         response["Retry-After"] = "60"

@@ -13,6 +13,19 @@ import ipaddress
 from django.conf import settings
 
 
+def _address(value: str) -> str | None:
+    """An address from "203.0.113.7", "203.0.113.7:5123", "[2001:db8::1]:443" or "2001:db8::1"."""
+    value = value.strip()
+    if value.startswith("["):
+        value = value[1:].split("]", 1)[0]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def client_ip(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104 (a unix socket with no proxy)
     hops = settings.TRUSTED_PROXY_COUNT
@@ -21,7 +34,17 @@ def client_ip(request) -> str:
         return remote
     chain = [part.strip() for part in forwarded.split(",") if part.strip()]
     candidate = chain[-hops] if len(chain) >= hops else (chain[0] if chain else remote)
+    return _address(candidate) or remote
+
+
+def client_network(request) -> str:
+    """The client's address for counting: an IPv6 client's /64 (one home, one phone), as
+    django-ratelimit counts them; an IPv4 address as it is."""
+    address = client_ip(request)
     try:
-        return str(ipaddress.ip_address(candidate))
+        parsed = ipaddress.ip_address(address)
     except ValueError:
-        return remote
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False).network_address)
+    return address

@@ -297,11 +297,18 @@ CONTACT_IMPORT_MAX_ROWS = env.int("CONTACT_IMPORT_MAX_ROWS", default=1_000_000)
 CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
 CONTACT_IMPORT_LEASE_SECONDS = env.int("CONTACT_IMPORT_LEASE_SECONDS", default=120)
 CONTACT_IMPORT_MAX_COLUMNS = env.int("CONTACT_IMPORT_MAX_COLUMNS", default=500)
-# Uploaded files are written once, straight where the import keeps them, and counted as they
-# arrive (contacts/uploads.py); a request declaring more than MAX_REQUEST_BYTES is refused with
-# 413 before its body is read (smscrm/wsgi.py).
-FILE_UPLOAD_HANDLERS = ["contacts.uploads.ImportUploadHandler"]
-MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=CONTACT_IMPORT_MAX_BYTES + 1024 * 1024)
+# Files uploaded to an import URL are written once, straight where the import keeps them, and
+# counted as they arrive (contacts/uploads.py); elsewhere Django's own handlers take them.
+IMPORT_UPLOAD_PATHS = ["/contacts/imports/", "/admin/contacts/contactimport/add/", "/api/v1/imports/"]
+FILE_UPLOAD_HANDLERS = [
+    "contacts.uploads.ImportUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# A request declaring a larger body is refused with 413 before it is read (smscrm/wsgi.py): this
+# on every URL, and the import limit (plus room for the form) on the import URLs.
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+MAX_IMPORT_REQUEST_BYTES = CONTACT_IMPORT_MAX_BYTES + 1024 * 1024
 
 # SMS provider: "simulator" (default: no account needed), "twilio", or "locmem" (tests).
 SMS_BACKEND = env.str("SMS_BACKEND", default="locmem" if TESTING else "simulator")
@@ -402,6 +409,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own loggers go through the redacting handler too (its default handlers do
+        # not redact: a request logged under DEBUG would print an invitation link in full).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # runserver's access log: its request line carries the magic-link query string.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },

@@ -1,10 +1,12 @@
 """Login, the tenant dashboard, switcher, kill switch, settings, members and activity pages."""
 
+import hashlib
 import math
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
@@ -36,6 +38,10 @@ from tenants.selectors import members_of, open_invitations
 from tenants.tasks import send_login_link
 
 
+def _digest(email: str) -> str:
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
 def _email_key(group, request) -> str:
     return services.normalize_email(request.POST.get("email", ""))
 
@@ -50,8 +56,8 @@ def login_request(request):
 
     Two limits: per client address (past it: 429, saying how long to wait) and per e-mail
     address. The second must not let a stranger lock the address's owner out: past it the page
-    answers exactly as usual, and only the e-mail is not sent again (the links already sent in
-    the last hour still work).
+    answers exactly as usual, and one e-mail still goes per link lifetime (SESAME_MAX_AGE), so
+    the owner always has a working link in their inbox while nobody can flood it.
     """
     if request.user.is_authenticated and request.method == "GET":
         return redirect("tenants:dashboard")
@@ -64,7 +70,8 @@ def login_request(request):
         if form.is_valid():
             email = services.normalize_email(form.cleaned_data["email"])
             per_email = _usage(request, _email_key, settings.LOGIN_RATE_PER_EMAIL)
-            if not (per_email and per_email["should_limit"]):
+            over = per_email and per_email["should_limit"]
+            if not over or cache.add(f"login-link-trickle:{_digest(email)}", 1, settings.SESAME_MAX_AGE):
                 transaction.on_commit(lambda: send_login_link.delay(email))
             return render(
                 request, "tenants/login_sent.html", {"email": email, "minutes": settings.SESAME_MAX_AGE // 60}
@@ -162,6 +169,7 @@ class InvitationView(View):
             "open": invitation.is_open(timezone.now()),
             "other_user": request.user.is_authenticated
             and services.normalize_email(request.user.email) != invitation.email,
+            "sign_in_first": not request.user.is_authenticated and services.invitation_needs_sign_in(invitation),
         }
         return render(request, "tenants/invitation.html", context)
 

@@ -113,24 +113,52 @@ class Unreadable(io.RawIOBase):
 
 def test_the_web_layer_refuses_an_oversized_request_before_reading_it():
     called = []
-    app = RequestSizeLimit(lambda environ, start: called.append(environ) or [b"ok"], max_bytes=1000)
+    app = RequestSizeLimit(
+        lambda environ, start: called.append(environ) or [b"ok"],
+        max_bytes=1000,
+        large_paths=("/contacts/imports/",),
+        large_max_bytes=5000,
+    )
     answered = {}
 
     def start_response(status, headers):
-        answered["status"] = status
+        answered["status"], answered["headers"] = status, dict(headers)
 
-    body = app({"CONTENT_LENGTH": "1001", "wsgi.input": Unreadable()}, start_response)
+    body = app({"CONTENT_LENGTH": "1001", "PATH_INFO": "/login/", "wsgi.input": Unreadable()}, start_response)
     assert answered["status"].startswith("413") and b"Request too large" in b"".join(body) and not called
-    app({"CONTENT_LENGTH": "abc", "wsgi.input": Unreadable()}, start_response)
+    assert "Connection" not in answered["headers"]  # hop-by-hop: WSGI servers refuse it from the app
+    app({"CONTENT_LENGTH": "abc", "PATH_INFO": "/login/", "wsgi.input": Unreadable()}, start_response)
     assert answered["status"].startswith("400") and not called
-    assert app({"CONTENT_LENGTH": "1000", "wsgi.input": io.BytesIO(b"")}, start_response) == [b"ok"]
+    environ = {"CONTENT_LENGTH": "1000", "PATH_INFO": "/login/", "wsgi.input": io.BytesIO(b"")}
+    assert app(environ, start_response) == [b"ok"]
+    # The import URL takes more; still not without limit.
+    environ = {"CONTENT_LENGTH": "4000", "PATH_INFO": "/contacts/imports/", "wsgi.input": io.BytesIO(b"")}
+    assert app(environ, start_response) == [b"ok"]
+    app({"CONTENT_LENGTH": "5001", "PATH_INFO": "/contacts/imports/", "wsgi.input": Unreadable()}, start_response)
+    assert answered["status"].startswith("413")
 
 
 def test_the_deployed_application_is_behind_the_cap(settings):
     from smscrm.wsgi import application
 
     assert isinstance(application, RequestSizeLimit)
-    assert application.max_bytes == settings.MAX_REQUEST_BYTES > settings.CONTACT_IMPORT_MAX_BYTES
+    assert application.max_bytes == settings.MAX_REQUEST_BYTES < settings.CONTACT_IMPORT_MAX_BYTES
+    assert application.limit_for("/contacts/imports/") == settings.MAX_IMPORT_REQUEST_BYTES
+    assert settings.MAX_IMPORT_REQUEST_BYTES > settings.CONTACT_IMPORT_MAX_BYTES
+
+
+def test_a_file_posted_anywhere_else_is_left_to_djangos_own_handlers(rf):
+    """Anonymous multipart posts to the sign-in page wrote files where imports keep theirs."""
+    from django.core.files.uploadedfile import InMemoryUploadedFile
+
+    for path, kept in ((reverse("tenants:login"), False), (reverse("contacts:imports"), True)):
+        request = rf.post(path, {"email": "a@b.test", "file": SimpleUploadedFile("x.csv", b"y" * 10)})
+        uploaded = request.FILES["file"]
+        assert isinstance(uploaded, uploads.IncomingUpload) is kept, path
+        assert isinstance(uploaded, InMemoryUploadedFile) is not kept, path
+        assert bool(files_under(uploads.incoming_dir()) if uploads.incoming_dir().exists() else []) is kept, path
+        request.close()
+    assert files_under(uploads.incoming_dir()) == []  # closed: deleted
 
 
 def test_files_left_by_killed_requests_are_swept_after_an_hour(settings):

@@ -95,12 +95,23 @@ def test_the_per_address_limit_never_locks_the_owner_out(client, owner, settings
         assert response.status_code == 200, n
     sent = len(mail.outbox)
     assert sent == 3
-    # The owner, from home: the same page as always, and no further e-mail (the three links sent work).
+    # The stranger keeps asking: one more e-mail goes per link lifetime, no more.
+    for n in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(LOGIN, {"email": owner.email}, REMOTE_ADDR=f"198.51.100.{10 + n}")
+    assert len(mail.outbox) == sent + 1
+    # A link lifetime later (its marker expires; Redis keeps real time, so it is removed here),
+    # the owner asks from home: the same page as always, and a fresh link that works.
+    from django.core.cache import cache
+
+    from tenants.views import _digest
+
+    assert cache.delete(f"login-link-trickle:{_digest(owner.email)}")
     owners = Client(REMOTE_ADDR="203.0.113.50")
     with django_capture_on_commit_callbacks(execute=True):
         response = owners.post(LOGIN, {"email": owner.email})
     assert response.status_code == 200 and b"Check your e-mail" in response.content
-    assert len(mail.outbox) == sent
+    assert len(mail.outbox) == sent + 2
     link = re.search(r"https?://\S+", mail.outbox[-1].body).group(0)
     assert owners.post(CONFIRM, {"sesame": _token(link)}).status_code == 302
     # Another address from the same client is not affected by that address's limit.
@@ -173,3 +184,31 @@ def test_tokens_are_redacted_from_log_lines():
     RedactSecretsFilter().filter(record)
     assert "AAAAAQz6IDEG" not in record.getMessage()
     assert "sesame=[redacted]" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "count", "expected"),
+    [
+        ("203.0.113.9", 1, "203.0.113.9"),
+        ("1.2.3.4, 203.0.113.9", 1, "203.0.113.9"),  # the client's own entry is not believed
+        ("203.0.113.9:51234", 1, "203.0.113.9"),  # a proxy that appends the port
+        ("[2001:db8::7]:443", 1, "2001:db8::7"),
+        ("not-an-address", 1, "172.18.0.5"),
+        ("203.0.113.9", 0, "172.18.0.5"),  # no proxy trusted: the connection's address
+    ],
+)
+def test_the_client_address_behind_the_proxy(settings, rf, forwarded, count, expected):
+    from smscrm.clientip import client_ip
+
+    settings.TRUSTED_PROXY_COUNT = count
+    request = rf.get("/", REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
+
+
+def test_an_ipv6_client_is_counted_by_its_64(settings, rf):
+    from smscrm.clientip import client_network
+
+    settings.TRUSTED_PROXY_COUNT = 0
+    one = rf.get("/", REMOTE_ADDR="2001:db8:1:2::10")
+    other = rf.get("/", REMOTE_ADDR="2001:db8:1:2:ffff::1")
+    assert client_network(one) == client_network(other) == "2001:db8:1:2::"
