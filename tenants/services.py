@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from sesame.utils import get_query_string
 
+from smscrm import crypto
 from tenants.middleware import SESSION_KEY
 from tenants.models import AuditEvent, Invitation, Membership, Tenant
 from tenants.roles import Role
@@ -335,7 +336,8 @@ def invitation_create(*, tenant: Tenant, actor, email: str, role: str) -> tuple[
 def _send_invitation(invitation_id: int, token: str) -> None:
     from tenants.tasks import send_invitation
 
-    send_invitation.delay(invitation_id, token)
+    # Encrypted on its way through the broker: the queue (Redis) never holds a usable link.
+    send_invitation.delay(invitation_id, crypto.encrypt(token))
 
 
 def invitation_send(*, invitation_id: int, token: str) -> bool:
@@ -375,11 +377,19 @@ def _open_invitation(token: str) -> Invitation:
     return invitation
 
 
-def invitation_accept(*, request, token: str) -> Membership:
-    """The invitee says yes: they become a member, are signed in (the link proves the mailbox is
-    theirs, as a magic link does) and start working in the business that invited them.
+def invitation_needs_sign_in(invitation: Invitation) -> bool:
+    """True when the invitee already has an account: they sign in as themselves before accepting."""
+    return User.objects.filter(email__iexact=invitation.email).exists()
 
-    Refused (ValidationError) when the link is not open, or when someone else is signed in.
+
+def invitation_accept(*, request, token: str) -> Membership:
+    """The invitee says yes: they become a member and start working in the business that invited them.
+
+    Someone new gets an account and is signed in (the link proves the mailbox is theirs, as a
+    magic link does). Someone who already has an account must be signed in as themselves
+    first: an invitation never opens an existing account (a forwarded or leaked link would
+    otherwise sign anyone into it, with every business it belongs to). Refused
+    (ValidationError) when the link is not open, or when someone else is signed in.
     """
     with transaction.atomic():
         invitation = _open_invitation(token)
@@ -388,6 +398,10 @@ def invitation_accept(*, request, token: str) -> Membership:
             raise ValidationError(
                 f"This invitation is for {invitation.email}, but you are signed in as {signed_in.email}. "
                 "Sign out, then open the link again."
+            )
+        if signed_in is None and invitation_needs_sign_in(invitation):
+            raise ValidationError(
+                f"{invitation.email} already has an account: sign in first, then open this invitation link again."
             )
         user = signed_in or user_get_or_create(email=invitation.email)
         if not user.is_active:

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from smscrm import crypto
 from tenants.services import invitation_send, login_link_send
 
 
@@ -17,9 +18,10 @@ def send_login_link(email: str) -> None:
 
 
 @shared_task(name="tenants.send_invitation", ignore_result=True, max_retries=3, default_retry_delay=30)
-def send_invitation(invitation_id: int, token: str) -> None:
-    """E-mail an invitation's link (nothing when it was revoked meanwhile)."""
+def send_invitation(invitation_id: int, sealed_token: str) -> None:
+    """E-mail an invitation's link (nothing when it was revoked meanwhile). The token travels
+    encrypted (smscrm.crypto), so the broker never holds a usable link."""
     try:
-        invitation_send(invitation_id=invitation_id, token=token)
+        invitation_send(invitation_id=invitation_id, token=crypto.decrypt(sealed_token))
     except OSError as exc:  # SMTP unreachable: try again shortly
         raise send_invitation.retry(exc=exc) from exc

@@ -206,3 +206,30 @@ def test_an_invitation_token_never_reaches_a_log_line():
     }
     atoms = RedactingLogger(Config()).atoms(Response(), Request(), environ, dt.timedelta(seconds=0.01))
     assert "Zk9s_secret-1" not in atoms["U"] and "Zk9s_secret-1" not in atoms["r"]
+
+
+def test_an_existing_account_signs_in_itself_before_accepting(tenant, members, other_owner):
+    """An invitation link never opens an existing account (a forwarded link would, for days)."""
+    _, token = services.invitation_create(tenant=tenant, actor=members["owner"], email=other_owner.email, role="staff")
+    url = reverse("tenants:invitation", args=[token])
+    anonymous = Client()
+    assert b"already has an account" in anonymous.get(url).content
+    anonymous.post(url, {"answer": "accept"})
+    assert not Membership.objects.filter(tenant=tenant, user=other_owner).exists()
+    assert anonymous.get(reverse("tenants:dashboard")).status_code == 302  # still not signed in
+    signed_in = client_for(other_owner)
+    assert signed_in.post(url, {"answer": "accept"})["Location"] == reverse("tenants:dashboard")
+    assert Membership.objects.get(tenant=tenant, user=other_owner).role == Role.STAFF
+
+
+def test_the_broker_never_carries_a_usable_link(tenant, members, monkeypatch, django_capture_on_commit_callbacks):
+    from tenants import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.send_invitation, "delay", lambda *args: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        _, token = services.invitation_create(tenant=tenant, actor=members["owner"], email="a@x.test", role="staff")
+    [(invitation_id, sealed)] = sent
+    assert token not in sealed
+    tasks.send_invitation(invitation_id, sealed)  # the worker opens it and sends the link
+    assert token in mail.outbox[0].body
