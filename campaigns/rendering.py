@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from contacts.models import BUILT_IN_PLACEHOLDERS
-from tenants.optout import has_opt_out_instruction
+from tenants.optout import DEFAULT_OPT_OUT_LINE, has_opt_out_instruction
 
 BUILTIN_FIELDS = BUILT_IN_PLACEHOLDERS
 
@@ -166,6 +166,8 @@ def finalise(text: str, *, business_name: str, opt_out_line: str) -> str:
         flat = _SPACES.sub(" ", text).strip().casefold()
         if not flat.startswith(prefix) and not pattern.search(_URL.sub(" ", flat)):
             text = f"{business_name.strip()}: {text.lstrip()}"
+    if not has_opt_out_instruction(opt_out_line):
+        opt_out_line = DEFAULT_OPT_OUT_LINE  # a line stored before the rule: never a message without one
     line = _normalised(opt_out_line)
     if line and line not in _SPACES.sub(" ", text).casefold() and not has_opt_out_instruction(text):
         text = f"{text.rstrip()}\n{opt_out_line.strip()}"

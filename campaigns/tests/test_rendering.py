@@ -321,17 +321,44 @@ def test_ordinary_copy_mentioning_stop_is_not_an_opt_out(text):
 
 
 def test_custom_opt_out_line_recognised():
-    line = "Unsubscribe: https://s.example/u/abc"
-    text = "Acme Bakery: sale. unsubscribe:  https://s.example/u/abc"
+    line = "To unsubscribe, reply UNSUBSCRIBE"
+    text = "Acme Bakery: sale. to unsubscribe,  reply unsubscribe"
     assert fin(text, opt_out_line=line) == text
     assert fin("Acme Bakery: sale", opt_out_line=line) == f"Acme Bakery: sale\n{line}"
 
 
 def test_opt_out_line_trailing_punctuation_ignored_when_matching():
-    line = "Opt out at s.example/u."
-    text = "Acme Bakery: sale. Opt out at S.EXAMPLE/u"
+    line = "Opt out: txt STOP."
+    text = "Acme Bakery: sale. Opt out: TXT stop"
     assert fin(text, opt_out_line=line) == text
     assert fin("Acme Bakery: sale", opt_out_line=line) == f"Acme Bakery: sale\n{line}"
+
+
+@pytest.mark.parametrize("stored", ["Thanks!", "Unsubscribe at https://s.example/u", "Do not reply STOP"])
+def test_a_stored_line_without_an_instruction_is_replaced_by_the_default(stored):
+    """Lines saved before the model refused them: no message ever goes without a working opt-out."""
+    assert fin("Acme Bakery: sale", opt_out_line=stored) == "Acme Bakery: sale\nReply STOP to opt out"
+
+
+@pytest.mark.parametrize(
+    ("line", "instructs"),
+    [
+        ("Reply STOP to opt out", True),
+        ("Opt out: reply STOP", True),
+        ("Txt STOP 2 end", True),
+        ("Reply UNSUBSCRIBE to opt out", True),
+        ("Reply OPT OUT to stop messages", True),
+        ("Thanks!", False),
+        ("Do not reply STOP", False),
+        ("Don't text STOP to us", False),
+        ("Text us anytime, or stop by", False),
+        ("Unsubscribe at https://s.example/u", False),
+    ],
+)
+def test_what_counts_as_an_opt_out_instruction(line, instructs):
+    from tenants.optout import has_opt_out_instruction
+
+    assert has_opt_out_instruction(line) is instructs
 
 
 def test_empty_body_still_gets_sender_and_opt_out():
@@ -361,7 +388,7 @@ def test_empty_body_still_gets_sender_and_opt_out():
         ("Acme Pty Ltd.", "Reply STOP to opt out."),
         ("www.acme.example", "Opt out: reply STOP"),
         ("  Spaced   Name ", "  Txt STOP 2 end  "),
-        ("Ace", "Unsubscribe at https://s.example/u"),
+        ("Ace", "Reply UNSUBSCRIBE to stop"),
     ],
 )
 def test_finalise_is_idempotent_and_adds_each_part_at_most_once(text, business_name, opt_out_line):
