@@ -306,7 +306,7 @@ else
 fi
 
 RUN_ENV=("${BASE_ENV[@]}" "SECRET_KEY=$SECRET" "DATABASE_URL=sqlite:///$WORK/db.sqlite3"
-    ALLOWED_HOSTS=example.com "REDIS_URL=$REDIS_URL" HEARTBEAT_INTERVAL_SECONDS=2)
+    ALLOWED_HOSTS=example.com PUBLIC_BASE_URL=https://example.com "REDIS_URL=$REDIS_URL" HEARTBEAT_INTERVAL_SECONDS=2)
 
 step "check --deploy --fail-level WARNING (production, REDIS_URL=$REDIS_URL)" \
     "${RUN_ENV[@]}" python manage.py check --deploy --fail-level WARNING || true
@@ -314,7 +314,7 @@ step "check --deploy --fail-level WARNING (production, REDIS_URL=$REDIS_URL)" \
 if ((HAVE_REDIS)); then
     REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
     RUN_ENV=("${BASE_ENV[@]}" "SECRET_KEY=$SECRET" "DATABASE_URL=sqlite:///$WORK/db.sqlite3"
-        ALLOWED_HOSTS=example.com "REDIS_URL=$REDIS_URL" HEARTBEAT_INTERVAL_SECONDS=2)
+        ALLOWED_HOSTS=example.com PUBLIC_BASE_URL=https://example.com "REDIS_URL=$REDIS_URL" HEARTBEAT_INTERVAL_SECONDS=2)
 fi
 
 extract MIGRATE_CMD compose-command "$ROOT/compose.yaml" migrate || die "no migrate command in compose.yaml"

@@ -7,3 +7,6 @@ class SmscrmConfig(AppConfig):
     name = "smscrm"
     label = "ops"
     verbose_name = "Operations"
+
+    def ready(self):
+        from smscrm import checks  # noqa: F401 (registers the deployment checks)

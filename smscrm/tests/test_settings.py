@@ -29,6 +29,7 @@ def _production_env(tmp_path) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(60),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
         "ALLOWED_HOSTS": "crm.example.com",
+        "PUBLIC_BASE_URL": "https://crm.example.com",
         "REDIS_URL": "redis://127.0.0.1:6379/14",
     }
 
@@ -51,3 +52,17 @@ def test_production_refuses_to_start_without(missing, tmp_path):
 def test_development_needs_no_environment(tmp_path):
     result = _manage("check", env={"DJANGO_ENV": "development"})
     assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_warns_about_hosts_a_tenant_could_claim(tmp_path):
+    env = {**_production_env(tmp_path), "ALLOWED_HOSTS": "crm.example.com,www.crm.example.com"}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0 and "smscrm.W002" in result.stderr + result.stdout
+    env["APP_HOSTS"] = "www.crm.example.com"
+    assert _manage("check", "--deploy", "--fail-level", "WARNING", env=env).returncode == 0
+
+
+def test_check_deploy_warns_when_public_base_url_is_not_served(tmp_path):
+    env = {**_production_env(tmp_path), "PUBLIC_BASE_URL": "https://elsewhere.example.com"}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0 and "smscrm.W001" in result.stderr + result.stdout
