@@ -360,13 +360,15 @@ def hand_off(*, campaign: Campaign, outgoing: list, backend: SmsBackend, decisio
     for start in range(0, len(outgoing), HANDOFF_CHUNK):
         chunk = outgoing[start : start + HANDOFF_CHUNK]
         with transaction.atomic():
-            # Our own jobs, still sending: the reconciler skips rows a live worker holds.
-            held_ids = set(
+            # Our own jobs, still sending the very message we decided: a worker that stalled past
+            # DISPATCH_STALE_SENDING_SECONDS may find its job requeued by the reconciler and decided
+            # again by another worker (sending once more, with another message): then it is not ours.
+            held = dict(
                 SendJob.objects.select_for_update()
                 .filter(id__in=[item.job.id for item in chunk], status=JobStatus.SENDING)
-                .values_list("id", flat=True)
+                .values_list("id", "message_id")
             )
-            chunk = [item for item in chunk if item.job.id in held_ids]
+            chunk = [item for item in chunk if held.get(item.job.id) == item.message.id]
             if not _share_lock_running(campaign):
                 _hold(campaign=campaign, items=chunk + outgoing[start + HANDOFF_CHUNK :], decision=decision)
                 stats.count(f"{Gate.KILL_SWITCH}:{GateOutcome.HOLD}", len(outgoing) - start)
