@@ -590,6 +590,7 @@ def reconcile_sending(*, backend: SmsBackend | None = None, older_than: timedelt
                         sender=message.from_sender,
                         body=message.body,
                         account=message.sending_number.account.credentials,
+                        decided_at=message.created_at.timestamp(),
                     )
                 )
             if answer is not None and answer.found:
@@ -599,7 +600,7 @@ def reconcile_sending(*, backend: SmsBackend | None = None, older_than: timedelt
                 SendJob.objects.filter(pk=job.pk).update(status=JobStatus.SENT)
                 Contact.objects.filter(pk=job.contact_id).update(last_sent_at=message.created_at)
                 counts["found"] += 1
-            elif answer is not None and message is not None:
+            elif answer is not None and message is not None and answer.found is False:
                 day, month = messaging_services.local_periods(job.tenant, message.created_at)
                 messaging_services.spend_add(tenant=job.tenant, day=day, month=month, cents=-message.cost_cents)
                 messaging_services.sender_count_add(counts={message.sending_number_id: -1}, day=day)

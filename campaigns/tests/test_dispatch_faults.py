@@ -46,3 +46,54 @@ def test_a_worker_stalled_past_the_reconciler_never_hands_over_its_old_decision(
     assert job.status == JobStatus.SENT
     assert Message.objects.get(pk=job.message_id).status == MessageStatus.QUEUED
     assert Message.objects.filter(campaign=campaign, status=MessageStatus.REJECTED).count() == 1  # A's, settled
+
+
+def decided_and_dead(tenant, n=2):
+    """A campaign whose first batch was decided by a worker that then died before hand-off."""
+    from django.utils import timezone
+
+    from campaigns.models import Campaign
+    from contacts.models import Contact
+
+    sending_setup(tenant)
+    contacts = sydney_contacts(tenant, n)
+    campaign = launched(tenant, contacts=contacts)
+    stats = dispatch.DispatchStats()
+    with dispatch.transaction.atomic():
+        campaign = Campaign.objects.select_related("tenant", "template").get(pk=campaign.pk)
+        jobs = list(SendJob.objects.filter(campaign=campaign).order_by("id"))
+        by_id = {c.id: c for c in Contact.objects.filter(id__in=[j.contact_id for j in jobs])}
+        decision = dispatch.gates.evaluate(
+            campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now(), backend_name="simulator"
+        )
+        going = dispatch._record_decisions(campaign=campaign, decision=decision, now=timezone.now(), stats=stats)
+    return campaign, going
+
+
+@pytest.mark.parametrize("evidence", ["missing", "unreadable", "older than the decision"])
+def test_a_simulator_log_that_cannot_prove_absence_leaves_the_job_unknown(tenant, clock, settings, tmp_path, evidence):
+    """A reconciler reading another log than the senders' requeued messages the provider had: duplicates."""
+    import os
+
+    log = tmp_path / "accepted.log"
+    settings.SMS_SIMULATOR_LOG = log
+    if evidence == "unreadable":
+        log.mkdir()  # a path that cannot be read as the log
+    elif evidence == "older than the decision":
+        log.write_text("0000 SMold\n")
+        os.utime(log, (0, 0))
+    campaign, going = decided_and_dead(tenant)
+    clock.shift(dt.timedelta(minutes=10))
+    counts = dispatch.reconcile_sending(backend=get_backend("simulator"))
+    assert counts == {"found": 0, "requeued": 0, "unknown": 2}
+    assert set(SendJob.objects.filter(campaign=campaign).values_list("status", flat=True)) == {JobStatus.UNKNOWN}
+
+
+def test_a_simulator_log_written_since_proves_absence_and_presence(tenant, clock, settings, tmp_path):
+    settings.SMS_SIMULATOR_LOG = tmp_path / "accepted.log"
+    settings.SMS_SIMULATOR_CALLBACKS = "off"
+    campaign, going = decided_and_dead(tenant)
+    get_backend("simulator").send([going[0].outbound])  # the provider got the first before the crash
+    clock.shift(dt.timedelta(minutes=10))
+    counts = dispatch.reconcile_sending(backend=get_backend("simulator"))
+    assert counts == {"found": 1, "requeued": 1, "unknown": 0}

@@ -44,6 +44,8 @@ class OutboundSMS:
     account: ProviderCredentials
     status_callback: str = ""
     validity_period: int | None = None
+    # When the message was decided (epoch seconds): a look-up needs evidence from after it.
+    decided_at: float | None = None
 
 
 class Outcome(enum.StrEnum):
@@ -94,7 +96,12 @@ class SmsBackend:
         raise NotImplementedError
 
     def lookup(self, message: OutboundSMS) -> LookupResult | None:
-        """Find a message by our reference; None when this provider cannot tell."""
+        """Find a message by our reference; None when this provider cannot tell.
+
+        ``found=False`` is proof that the provider never received it (the reconciler then sends
+        it again), so a backend answers it only from evidence it could read and that covers the
+        time since ``message.decided_at``; anything less is None ("cannot tell" → unknown).
+        """
         return None
 
     def fetch_price(self, *, provider_id: str, account: ProviderCredentials) -> int | None:

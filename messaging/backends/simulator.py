@@ -81,12 +81,23 @@ class SimulatorBackend(SmsBackend):
             transaction.on_commit(lambda: simulator_deliver.apply_async(args=[callbacks], countdown=delay))
         return results
 
-    def lookup(self, message: OutboundSMS) -> LookupResult:
+    def lookup(self, message: OutboundSMS) -> LookupResult | None:
+        """Our reference in the log of accepted messages: found, proved absent, or None.
+
+        Absence proves something only when the log could be read and was written after the
+        message was decided (the process asking reads the same log the senders write). A log
+        that is missing, unreadable or older than the decision is no evidence: "cannot tell".
+        """
         path = log_path()
-        if path.exists():
-            wanted = message.reference + " "
+        wanted = message.reference + " "
+        try:
+            written_at = path.stat().st_mtime
             with path.open() as log:
                 for line in log:
                     if line.startswith(wanted):
                         return LookupResult(found=True, provider_id=line.split()[1], status="queued")
+        except OSError:
+            return None
+        if message.decided_at is None or written_at < message.decided_at:
+            return None
         return LookupResult(found=False)
