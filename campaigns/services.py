@@ -14,6 +14,7 @@ from campaigns.rendering import validate_body
 from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.models import Message, MessageStatus
+from smscrm.queueing import enqueue_after_commit
 from tenants.models import Tenant
 from tenants.services import audit_record
 
@@ -124,8 +125,18 @@ def launch_problems(campaign: Campaign) -> list[str]:
     return problems
 
 
+# A launched campaign's jobs are made by a task queued at commit; a campaign still without jobs
+# this long after its launch lost that task (the broker was down, or restarted empty): the
+# periodic sweep makes them.
+PREPARE_GRACE_SECONDS = 30
+
+
 def campaign_launch(*, campaign: Campaign, actor) -> Campaign:
-    """Launch: scheduled (future start) or running, and the jobs created by a task at commit."""
+    """Launch: scheduled (future start) or running, and the jobs created by a task at commit.
+
+    The launch is recorded in the database first (status, ``jobs_created_at`` empty): that is
+    the intent, which ``campaigns_prepare_pending`` finishes if the task never runs.
+    """
     from campaigns.tasks import campaign_create_jobs
 
     with transaction.atomic():
@@ -151,7 +162,7 @@ def campaign_launch(*, campaign: Campaign, actor) -> Campaign:
             target=locked.name,
             data={"status": locked.status},
         )
-        transaction.on_commit(lambda: campaign_create_jobs.delay(locked.pk))
+        enqueue_after_commit(campaign_create_jobs, locked.pk)
     return locked
 
 
@@ -184,6 +195,26 @@ def campaign_create_jobs(*, campaign_id: int) -> int:
         total = SendJob.objects.filter(campaign=campaign).count()
         Campaign.objects.filter(pk=campaign.pk).update(jobs_created_at=timezone.now(), jobs_total=total)
     return total
+
+
+PREPARING = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+
+
+def campaigns_prepare_pending(*, now=None) -> list[int]:
+    """Make the jobs of launched campaigns that have none yet (their task was lost); their ids."""
+    now = now or timezone.now()
+    pending = list(
+        Campaign.objects.filter(
+            status__in=PREPARING,
+            jobs_created_at__isnull=True,
+            launched_at__lte=now - timezone.timedelta(seconds=PREPARE_GRACE_SECONDS),
+        )
+        .order_by("launched_at")
+        .values_list("id", flat=True)
+    )
+    for campaign_id in pending:
+        campaign_create_jobs(campaign_id=campaign_id)
+    return pending
 
 
 def _transition(*, campaign: Campaign, actor, allowed: Sequence[str], to: str, action: str) -> Campaign:

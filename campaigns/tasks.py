@@ -4,6 +4,7 @@ from celery import shared_task
 from django.core.cache import cache
 
 from campaigns import dispatch, services
+from smscrm.locks import single_run
 
 
 @shared_task(name="campaigns.create_jobs", ignore_result=True, acks_late=True)
@@ -26,3 +27,10 @@ def reconcile_sending() -> None:
         dispatch.reconcile_sending()
     finally:
         cache.delete("lock:campaigns.reconcile_sending")
+
+
+@shared_task(name="campaigns.prepare_pending", ignore_result=True)
+@single_run("campaigns.prepare_pending")
+def prepare_pending() -> None:
+    """Periodic: launched campaigns whose job-making task was lost (the outbox's sweep)."""
+    services.campaigns_prepare_pending()

@@ -4,6 +4,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 
 from campaigns import selectors, services
@@ -292,8 +294,11 @@ class CampaignCreateView(TenantScopedMixin, View):
 class CampaignDetailView(TenantScopedMixin, View):
     def get(self, request, pk):
         campaign = _campaign(request, pk)
-        preparing = (
-            campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING) and campaign.jobs_created_at is None
+        preparing = campaign.status in services.PREPARING and campaign.jobs_created_at is None
+        waiting_long = (
+            preparing
+            and campaign.launched_at is not None
+            and timezone.now() - campaign.launched_at > timedelta(seconds=services.PREPARE_GRACE_SECONDS)
         )
         job_counts = selectors.job_counts(campaign=campaign)
         gates, outcomes = dict(Gate.choices), dict(GateOutcome.choices)
@@ -325,6 +330,7 @@ class CampaignDetailView(TenantScopedMixin, View):
                     else None
                 ),
                 "preparing": preparing,
+                "waiting_long": waiting_long,
                 "refresh_seconds": PREPARING_REFRESH_SECONDS,
                 "can_pause": campaign.status in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),
                 "can_resume": campaign.status == CampaignStatus.PAUSED,

@@ -31,6 +31,7 @@ from contacts.models import (
 )
 from contacts.phones import normalize_phone
 from contacts.uploads import IncomingUpload, incoming_dir
+from smscrm.queueing import enqueue_after_commit
 from tenants.models import Tenant
 from tenants.services import audit_record
 
@@ -437,7 +438,7 @@ def contact_import_configure(
         locked.rows_done, locked.bytes_done, locked.rows_total = 0, 0, None
         locked.phase_started_at = timezone.now()
         locked.save()
-        transaction.on_commit(lambda: contact_import_preview.delay(locked.pk))
+        enqueue_after_commit(contact_import_preview, locked.pk)  # swept by contact_imports_resume_stalled
     return locked
 
 
@@ -472,7 +473,7 @@ def contact_import_commit(*, contact_import: ContactImport, actor) -> ContactImp
         locked.phase_started_at = timezone.now()
         locked.rows_done = locked.committed_rows
         locked.save(update_fields=["status", "error", "phase_started_at", "rows_done"])
-        transaction.on_commit(lambda: commit_task.delay(locked.pk))
+        enqueue_after_commit(commit_task, locked.pk)  # swept by contact_imports_resume_stalled
     return locked
 
 

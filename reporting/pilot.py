@@ -415,6 +415,23 @@ def runs_expire(tenant: Tenant) -> int:
     return stale.update(status=PilotRunStatus.ERROR, error="No worker finished this run.", finished_at=now)
 
 
+def runs_resume(*, now=None) -> list[int]:
+    """Run the runs still queued a minute after they were asked for (their task was lost)."""
+    now = now or timezone.now()
+    lost = list(
+        PilotRun.objects.filter(
+            status=PilotRunStatus.QUEUED,
+            created_at__lt=now - WAITING_FOR_WORKER * 2,
+            created_at__gte=now - STALE_QUEUED,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for run_id in lost:
+        run_execute(run_id)
+    return lost
+
+
 def run_request(*, tenant: Tenant, campaign: Campaign | None, actor=None) -> tuple[PilotRun, bool]:
     """The scope's run in progress, or a new queued one (True): asking twice starts one run."""
     runs_expire(tenant)

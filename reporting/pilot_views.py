@@ -6,7 +6,6 @@ A check reads every message of its scope, so it runs in the worker: the page ask
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +16,7 @@ from campaigns.models import Campaign
 from reporting import pilot
 from reporting.models import PilotRun
 from reporting.tasks import pilot_check_run
+from smscrm.queueing import enqueue_after_commit
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
 
@@ -67,5 +67,5 @@ class PilotCheckView(TenantScopedMixin, View):
         chosen = self._chosen(request, request.POST.get("campaign", ""))
         run, created = pilot.run_request(tenant=request.tenant, campaign=chosen, actor=request.user)
         if created:
-            transaction.on_commit(lambda: pilot_check_run.delay(run.pk))
+            enqueue_after_commit(pilot_check_run, run.pk)  # swept by reporting.pilot_runs_resume
         return redirect(self._url(chosen))

@@ -3,10 +3,12 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 
 from campaigns.models import Campaign
 from reporting import stats
+from smscrm.locks import single_run
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +66,12 @@ def pilot_check_run(run_id: int) -> None:
     from reporting.pilot import run_execute
 
     run_execute(run_id)
+
+
+@shared_task(name="reporting.pilot_runs_resume", ignore_result=True)
+@single_run("reporting.pilot_runs_resume", timeout=settings.CELERY_TASK_TIME_LIMIT)
+def pilot_runs_resume() -> None:
+    """Periodic: pilot checks asked for whose task was lost (the broker was down)."""
+    from reporting.pilot import runs_resume
+
+    runs_resume()

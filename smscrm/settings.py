@@ -254,6 +254,11 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"max_seconds": 10.0},
         "options": {"expires": 10},
     },
+    "campaigns-prepare-pending": {
+        "task": "campaigns.prepare_pending",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "campaigns-reconcile-sending": {
         "task": "campaigns.reconcile_sending",
         "schedule": 60.0,
@@ -268,6 +273,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "links.flush_clicks",
         "schedule": 2.0,
         "options": {"expires": 10},
+    },
+    "reporting-pilot-runs-resume": {
+        "task": "reporting.pilot_runs_resume",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
     "messaging-apply-pending-events": {
         "task": "messaging.apply_pending_events",

@@ -18,6 +18,7 @@ from django.utils import timezone
 from sesame.utils import get_query_string
 
 from smscrm import crypto
+from smscrm.queueing import enqueue
 from tenants.middleware import SESSION_KEY
 from tenants.models import AuditEvent, Invitation, Membership, Tenant
 from tenants.roles import Role
@@ -337,7 +338,13 @@ def _send_invitation(invitation_id: int, token: str) -> None:
     from tenants.tasks import send_invitation
 
     # Encrypted on its way through the broker: the queue (Redis) never holds a usable link.
-    send_invitation.delay(invitation_id, crypto.encrypt(token))
+    # Without a broker the e-mail goes from here.
+    enqueue(
+        send_invitation,
+        invitation_id,
+        crypto.encrypt(token),
+        fallback=lambda: invitation_send(invitation_id=invitation_id, token=token),
+    )
 
 
 def invitation_send(*, invitation_id: int, token: str) -> bool:

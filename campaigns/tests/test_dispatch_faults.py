@@ -97,3 +97,57 @@ def test_a_simulator_log_written_since_proves_absence_and_presence(tenant, clock
     clock.shift(dt.timedelta(minutes=10))
     counts = dispatch.reconcile_sending(backend=get_backend("simulator"))
     assert counts == {"found": 1, "requeued": 1, "unknown": 0}
+
+
+# --- the broker down at launch --------------------------------------------------------------------
+
+
+def test_a_campaign_launched_while_the_broker_is_down_is_prepared_by_the_sweep(
+    tenant, members, clock, dead_broker, django_capture_on_commit_callbacks, caplog
+):
+    from django.urls import reverse
+
+    from campaigns import tasks
+    from campaigns.models import Campaign, CampaignStatus
+    from campaigns.tests.factories import CampaignFactory, TemplateFactory
+    from tenants.testing import client_for
+
+    sending_setup(tenant)
+    contacts = sydney_contacts(tenant, 3)
+    campaign = CampaignFactory(tenant=tenant, template=TemplateFactory(tenant=tenant), name="Boxing Day")
+    client = client_for(members["admin"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("campaigns:launch", args=[campaign.pk]))
+    assert response.status_code == 302  # the launch stands: the broker's outage is not the person's problem
+    assert "broker unavailable: campaigns.create_jobs not queued" in caplog.text
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.RUNNING and campaign.jobs_created_at is None
+    assert not SendJob.objects.filter(campaign=campaign).exists()
+    page = client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    assert "Queued: a worker is preparing the audience." in page
+    clock.shift(dt.timedelta(minutes=2))
+    page = client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    assert "no worker has prepared the audience yet" in page and "nothing needs doing" in page
+
+    # The broker is back; beat's sweep finds the recorded launch and does the work.
+    tasks.prepare_pending()
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert campaign.jobs_total == 3 and campaign.jobs_created_at is not None
+    assert dispatch.dispatch().sent == 3
+    assert sorted(sms.to for sms in locmem.outbox) == sorted(c.phone_e164 for c in contacts)
+
+
+def test_the_sweep_leaves_a_fresh_launch_to_its_own_task(tenant, clock):
+    from campaigns import services
+    from campaigns.models import Campaign
+    from campaigns.tests.factories import CampaignFactory, TemplateFactory
+
+    sending_setup(tenant)
+    sydney_contacts(tenant, 2)
+    campaign = CampaignFactory(tenant=tenant, template=TemplateFactory(tenant=tenant))
+    services.campaign_launch(campaign=campaign, actor=None)  # its task runs at commit, never in this test
+    assert services.campaigns_prepare_pending() == []  # within the grace period: not the sweep's yet
+    clock.shift(dt.timedelta(seconds=services.PREPARE_GRACE_SECONDS + 1))
+    assert services.campaigns_prepare_pending() == [campaign.pk]
+    assert Campaign.objects.get(pk=campaign.pk).jobs_total == 2
+    assert services.campaigns_prepare_pending() == []  # done: nothing twice

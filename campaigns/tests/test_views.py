@@ -408,12 +408,12 @@ def test_launch_is_refused_with_only_an_unregistered_sender_id(
 def test_preparing_the_audience_refreshes_the_page(tenant, template, members):
     campaign = CampaignFactory(tenant=tenant, template=template, status=CampaignStatus.RUNNING)
     page = text(client_for(members["viewer"]).get(reverse("campaigns:detail", args=[campaign.pk])))
-    assert "Preparing the audience…" in page
+    assert "Queued: a worker is preparing the audience." in page
     assert '<meta http-equiv="refresh"' in page
     campaign.jobs_created_at = timezone.now()
     campaign.save()
     page = text(client_for(members["viewer"]).get(reverse("campaigns:detail", args=[campaign.pk])))
-    assert "Preparing the audience" not in page and 'http-equiv="refresh"' not in page
+    assert "Queued" not in page and 'http-equiv="refresh"' not in page
 
 
 def test_detail_shows_job_and_gate_counts(running, owner):

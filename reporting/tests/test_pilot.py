@@ -430,3 +430,25 @@ def test_the_command_keeps_its_run_in_the_pages_history(tenant, campaign, owner)
     assert (run.scope, run.source, run.status, run.passed) == ("all", "command", PilotRunStatus.DONE, True)
     shown = client_for(owner).get(reverse("reporting:pilot_check")).content.decode()
     assert "(from the command line)" in shown and result_of(shown).count(">PASS<") == 7
+
+
+@pytest.mark.django_db
+def test_a_run_whose_task_was_lost_is_run_by_the_sweep(tenant, owner):
+    """The broker was down when "Run the check now" was pressed: the queued run is the outbox."""
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from reporting import pilot
+    from reporting.models import PilotRun, PilotRunStatus
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        run, created = pilot.run_request(tenant=tenant, campaign=None, actor=owner)
+    assert created and run.status == PilotRunStatus.QUEUED
+    with time_machine.travel(start + dt.timedelta(seconds=30), tick=False):
+        assert pilot.runs_resume() == []  # the worker may still be about to take it
+    with time_machine.travel(start + dt.timedelta(minutes=2), tick=False):
+        assert pilot.runs_resume() == [run.pk]
+    assert PilotRun.objects.get(pk=run.pk).status == PilotRunStatus.DONE

@@ -226,7 +226,7 @@ def test_the_broker_never_carries_a_usable_link(tenant, members, monkeypatch, dj
     from tenants import tasks
 
     sent = []
-    monkeypatch.setattr(tasks.send_invitation, "delay", lambda *args: sent.append(args))
+    monkeypatch.setattr(tasks.send_invitation, "apply_async", lambda args=(), **options: sent.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         _, token = services.invitation_create(tenant=tenant, actor=members["owner"], email="a@x.test", role="staff")
     [(invitation_id, sealed)] = sent

@@ -212,3 +212,14 @@ def test_an_ipv6_client_is_counted_by_its_64(settings, rf):
     one = rf.get("/", REMOTE_ADDR="2001:db8:1:2::10")
     other = rf.get("/", REMOTE_ADDR="2001:db8:1:2:ffff::1")
     assert client_network(one) == client_network(other) == "2001:db8:1:2::"
+
+
+@pytest.mark.django_db
+def test_with_the_broker_down_the_link_is_mailed_from_the_request(
+    client, owner, dead_broker, caplog, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(LOGIN, {"email": owner.email})
+    assert response.status_code == 200
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]
+    assert "broker unavailable: tenants.send_login_link not queued; running it here" in caplog.text
