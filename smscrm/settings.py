@@ -48,6 +48,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # of 5,000 numbers against a fast-growing tenant often are: tens to hundreds of
     # milliseconds of compiling for a query that runs in fifteen. Nothing here gains from it.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # A database that stops answering (a cut network) fails a new connection in 5 s instead of
+    # hanging the process: beat and the dispatch loop then back off and try again.
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web, worker and beat share one SQLite file under `make run`: WAL and IMMEDIATE
     # transactions stop "database is locked" errors when they write at the same time.

@@ -1,15 +1,25 @@
 """Run the dispatcher in this process: once, or in a loop (a dedicated sender process).
 
 python manage.py dispatch --loop
+
+The loop outlives an outage of the database or Redis: it backs off (0.5 s doubling to 10 s),
+logs one line when the outage starts and one when it ends, and carries on. A batch that meets
+the outage sends nothing it has not recorded (its decision rolls back; a message already handed
+over is settled by the reconciler), and nothing goes without a rate-limit slot: a limiter that
+cannot answer fails its batch.
 """
 
 import json
+import logging
 import signal
 import time
 
 from django.core.management.base import BaseCommand
 
 from campaigns import dispatch
+from smscrm.outages import OUTAGE_ERRORS, Outage
+
+logger = logging.getLogger("campaigns.dispatch")
 
 
 class Command(BaseCommand):
@@ -30,8 +40,22 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         total = dispatch.DispatchStats()
         idle_since = time.monotonic()
+        outage = Outage("dispatch: the database or Redis", logger)
         while True:
-            stats = dispatch.dispatch(max_seconds=max_seconds)
+            try:
+                stats = dispatch.dispatch(max_seconds=max_seconds)
+            except OUTAGE_ERRORS as exc:
+                if not loop:
+                    raise
+                pause = outage.failed(exc)
+                while pause > 0 and not stopping:  # a SIGTERM ends the wait at once
+                    time.sleep(min(pause, 0.2))
+                    pause -= 0.2
+                if stopping:
+                    break
+                idle_since = time.monotonic()
+                continue
+            outage.ok()
             total.merge(stats)
             if stats.claimed:
                 idle_since = time.monotonic()
