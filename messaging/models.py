@@ -255,6 +255,14 @@ class Message(models.Model):
             # A campaign's messages (analytics). Not (campaign, status): an indexed status would
             # make each of a message's three status changes rewrite every index of the row.
             models.Index(fields=["campaign"], name="message_campaign", condition=models.Q(campaign__isnull=False)),
+            # Messages handed over in a time range: the sweep that asks the provider for final
+            # statuses it never reported (messaging.statuses). handed_off_at is set once, with
+            # the provider id (already indexed), so this costs no extra rewrite per status change.
+            models.Index(
+                fields=["handed_off_at", "id"],
+                condition=models.Q(handed_off_at__isnull=False),
+                name="message_handed_off",
+            ),
             # The inbox: a tenant's inbound texts, newest first.
             models.Index(fields=["tenant", "-created_at"], condition=models.Q(kind="inbound"), name="message_inbox"),
             # The unread ones: the nav's count on every page and the inbox's default view, over
@@ -369,3 +377,15 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_sid} {self.status}"
+
+
+class StatusSweep(models.Model):
+    """How far each pass of the final-status look-up has read (messaging.statuses): the hand-off
+    time and id of the last message it considered. One row per pass; only that sweep writes it."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    handed_off_at = models.DateTimeField()
+    message_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.handed_off_at:%Y-%m-%d %H:%M}"

@@ -3,8 +3,9 @@
 from celery import shared_task
 from django.core.cache import cache
 
-from messaging import events, services, simulation
+from messaging import events, services, simulation, statuses
 from messaging.backends.base import get_backend
+from smscrm.locks import single_run
 
 
 @shared_task(name="messaging.simulator_deliver", ignore_result=True)
@@ -28,3 +29,10 @@ def reconcile_prices() -> None:
 def apply_pending_events() -> int:
     """Periodic: status callbacks that beat their message's provider id (see messaging.events)."""
     return events.events_apply_pending()
+
+
+@shared_task(name="messaging.look_up_statuses", ignore_result=True)
+@single_run("messaging.look_up_statuses", timeout=600)
+def look_up_statuses() -> None:
+    """Periodic: ask the provider for final statuses it never reported (messaging.statuses)."""
+    statuses.statuses_look_up(backend=get_backend())

@@ -287,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    "messaging-look-up-statuses": {
+        "task": "messaging.look_up_statuses",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "messaging-reconcile-prices": {
         "task": "messaging.reconcile_prices",
         "schedule": 300.0,
@@ -359,6 +364,9 @@ SMS_SIMULATOR_LOG = env.path("SMS_SIMULATOR_LOG", default=BASE_DIR / "var" / "si
 # reconciler looks at it (a worker died between marking it and learning the outcome).
 DISPATCH_BATCH_SIZE = env.int("DISPATCH_BATCH_SIZE", default=500)
 DISPATCH_STALE_SENDING_SECONDS = env.int("DISPATCH_STALE_SENDING_SECONDS", default=300)
+# A message still queued or sent this long after its hand-off (its final callback was lost) is
+# looked up at the provider (messaging/statuses.py), and once more a day after its hand-off.
+MESSAGE_STATUS_LOOKUP_AFTER_SECONDS = env.int("MESSAGE_STATUS_LOOKUP_AFTER_SECONDS", default=2 * 60 * 60)
 
 # Health: a heartbeat older than this fails /health.
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=120)

@@ -76,6 +76,22 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class StatusLookup:
+    """A message the provider accepted, whose final status we ask for."""
+
+    provider_id: str
+    account: ProviderCredentials
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """What the provider says a message's status is now (its own word, e.g. "delivered")."""
+
+    status: str
+    error_code: str = ""
+
+
+@dataclass(frozen=True)
 class LookupResult:
     """What the provider knows of a message we may or may not have handed over."""
 
@@ -103,6 +119,10 @@ class SmsBackend:
         time since ``message.decided_at``; anything less is None ("cannot tell" → unknown).
         """
         return None
+
+    def statuses(self, lookups: Sequence[StatusLookup]) -> dict[str, StatusAnswer]:
+        """The current status of messages it accepted, by provider id (those it could tell)."""
+        return {}
 
     def fetch_price(self, *, provider_id: str, account: ProviderCredentials) -> int | None:
         """What the provider charged for a message, in positive integer cents; None while unknown."""

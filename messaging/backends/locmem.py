@@ -10,10 +10,20 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 
-from messaging.backends.base import Consequence, LookupResult, OutboundSMS, Outcome, SendResult, SmsBackend
+from messaging.backends.base import (
+    Consequence,
+    LookupResult,
+    OutboundSMS,
+    Outcome,
+    SendResult,
+    SmsBackend,
+    StatusAnswer,
+    StatusLookup,
+)
 
 outbox: list[OutboundSMS] = []
 accepted: dict[str, str] = {}  # our reference → provider id
+final_statuses: dict[str, StatusAnswer] = {}  # provider id → what a status look-up answers
 script: dict[str, Callable[[OutboundSMS], SendResult]] = {}
 _ids = itertools.count(1)
 
@@ -21,6 +31,7 @@ _ids = itertools.count(1)
 def reset() -> None:
     outbox.clear()
     accepted.clear()
+    final_statuses.clear()
     script.clear()
 
 
@@ -56,3 +67,10 @@ class LocmemBackend(SmsBackend):
     def lookup(self, message: OutboundSMS) -> LookupResult:
         provider_id = accepted.get(message.reference)
         return LookupResult(found=provider_id is not None, provider_id=provider_id or "", status="queued")
+
+    def statuses(self, lookups: Sequence[StatusLookup]) -> dict[str, StatusAnswer]:
+        return {
+            lookup.provider_id: final_statuses[lookup.provider_id]
+            for lookup in lookups
+            if lookup.provider_id in final_statuses
+        }

@@ -19,7 +19,15 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from messaging.backends.base import LookupResult, OutboundSMS, Outcome, SendResult, SmsBackend
+from messaging.backends.base import (
+    LookupResult,
+    OutboundSMS,
+    Outcome,
+    SendResult,
+    SmsBackend,
+    StatusAnswer,
+    StatusLookup,
+)
 
 # Error codes the simulator reports with each failing final status (Twilio's meanings).
 FAILURE_CODES = {"undelivered": ("30003", "30005", "30006"), "failed": ("30007", "30008")}
@@ -80,6 +88,22 @@ class SimulatorBackend(SmsBackend):
             delay = settings.SMS_SIMULATOR_CALLBACK_DELAY
             transaction.on_commit(lambda: simulator_deliver.apply_async(args=[callbacks], countdown=delay))
         return results
+
+    def statuses(self, lookups: Sequence[StatusLookup]) -> dict[str, StatusAnswer]:
+        """The simulator's final status of each message in its log (one read of the log for all)."""
+        wanted = {lookup.provider_id for lookup in lookups}
+        mix = parse_mix(settings.SMS_SIMULATOR_MIX)
+        found: dict[str, StatusAnswer] = {}
+        try:
+            with log_path().open() as log:
+                for line in log:
+                    parts = line.split()
+                    if len(parts) == 2 and parts[1] in wanted:
+                        status, code = final_status(parts[1], mix)
+                        found[parts[1]] = StatusAnswer(status, code)
+        except OSError:
+            return {}
+        return found
 
     def lookup(self, message: OutboundSMS) -> LookupResult | None:
         """Our reference in the log of accepted messages: found, proved absent, or None.

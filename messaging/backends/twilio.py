@@ -35,7 +35,16 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.exceptions import ProtocolError
 
-from messaging.backends.base import Consequence, OutboundSMS, Outcome, ProviderCredentials, SendResult, SmsBackend
+from messaging.backends.base import (
+    Consequence,
+    OutboundSMS,
+    Outcome,
+    ProviderCredentials,
+    SendResult,
+    SmsBackend,
+    StatusAnswer,
+    StatusLookup,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +185,24 @@ class TwilioBackend(SmsBackend):
                 result.error_message,
             )
         return result
+
+    def statuses(self, lookups: Sequence[StatusLookup]) -> dict[str, StatusAnswer]:
+        """GET each message from the Messages API; one failing look-up is skipped (tried again later)."""
+        found: dict[str, StatusAnswer] = {}
+        for lookup in lookups:
+            client = self.client(lookup.account.account_sid, lookup.account.auth_token)
+            try:
+                fetched = client.messages(lookup.provider_id).fetch()
+            except (TwilioRestException, TwilioServiceException, requests.exceptions.RequestException) as exc:
+                logger.warning(
+                    "Twilio status of %s (account %s) not fetched: %s",
+                    lookup.provider_id,
+                    lookup.account.account_sid,
+                    exc,
+                )
+                continue
+            found[lookup.provider_id] = StatusAnswer(fetched.status or "", str(fetched.error_code or ""))
+        return found
 
     def fetch_price(self, *, provider_id: str, account: ProviderCredentials) -> int | None:
         """Twilio sets a message's price some time after it is sent; None until it has."""

@@ -210,6 +210,7 @@ OUR_APPS = ("smscrm", "tenants", "contacts", "messaging", "links", "campaigns", 
 NOT_TENANT_OWNED = {
     "ops.Heartbeat": "a process's last sign of life, one row per component (app smscrm, label ops)",
     "messaging.RateLimitState": "pacing state keyed by a rate-limit key, no tenant column",
+    "messaging.StatusSweep": "how far the final-status look-up has read, one row per pass, installation-wide",
 }
 
 
