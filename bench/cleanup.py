@@ -37,6 +37,7 @@ ORDER = (
     "contacts_contactimport",
     "contacts_contact",
     "tenants_auditevent",  # append-only for the app; the bench tenant's own events go with it
+    "tenants_invitation",
     "tenants_membership",
     "tenants_tenant",
 )
