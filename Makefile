@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint format bench migrate seed demo link clean
+.PHONY: run test lint format bench chaos migrate seed demo link clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The fault-injection suite at CI size (bench/chaos): needs PostgreSQL and redis-server.
+chaos: $(STAMP)
+	$(BIN)/python bench/run.py chaos
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
