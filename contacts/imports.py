@@ -324,6 +324,7 @@ def run_preview(imp: ContactImport, token) -> dict[str, int]:
 
 
 def _run_preview(imp: ContactImport, token) -> dict[str, int]:
+    statistics_refresh_if_stale()
     now = timezone.now()
     counts = empty_counts()
     preview: list[dict] = []
@@ -585,6 +586,29 @@ def _upsert(cursor, imp: ContactImport, rows: list[DecidedRow], stamp: datetime)
         cursor.execute(records_sql, [imp.tenant_id, imp.pk, imp.created_by_id, stamp, imp.tenant_id])
 
 
+def statistics_refresh_if_stale() -> bool:
+    """ANALYZE the contacts table when many rows changed since its statistics (True when it did).
+
+    Run before a dry run or commit reads anything: a tenant whose contacts arrived since the last
+    ANALYZE (an earlier import, with autovacuum off or behind) is unknown to the planner, which
+    then walks the tenant's pagination index for every number of a batch: the review's chaos run
+    saw 12.9 s per 5,000 numbers before an ANALYZE and 31 ms after.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.n_mod_since_analyze, c.reltuples FROM pg_stat_user_tables s"
+            " JOIN pg_class c ON c.oid = s.relid WHERE s.relname = %s",
+            [Contact._meta.db_table],
+        )
+        row = cursor.fetchone()
+        if row is None or row[0] <= max(1_000, 0.1 * max(row[1], 0)):
+            return False
+        cursor.execute(f"ANALYZE {Contact._meta.db_table}")
+    return True
+
+
 def _refresh_statistics(batch_number: int) -> None:
     """Tell PostgreSQL's planner how big the tenant has become, after batches 1, 2, 4, 8 …
 
@@ -601,6 +625,7 @@ def _refresh_statistics(batch_number: int) -> None:
 
 
 def _run_commit(imp: ContactImport, token) -> dict[str, int]:
+    statistics_refresh_if_stale()
     now = timezone.now()
     counts = {**empty_counts(), **(imp.commit_counts or {})}
     batches = read_ahead(parsed_batches(imp, skip_rows=imp.committed_rows, now=now))

@@ -63,6 +63,19 @@ class Outage:
         self.since, self.delay, self.failures = None, 0.0, 0
 
 
+def probe() -> None:
+    """One round trip to the database and (when configured) Redis; raises an outage error if either is away."""
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    if settings.REDIS_URL:
+        from django_redis import get_redis_connection
+
+        get_redis_connection("default").ping()
+
+
 def forget_database_connections() -> None:
     """Drop broken connections so the next query opens a fresh one."""
     for connection in connections.all(initialized_only=True):

@@ -537,3 +537,25 @@ def test_a_growing_import_refreshes_the_planners_statistics_after_batches_1_2_4_
             _refresh_statistics(number)
     analyzed = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("ANALYZE")]
     assert len(analyzed) == (4 if connection.vendor == "postgresql" else 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stale_planner_statistics_are_refreshed_before_an_import_reads(tenant):
+    """Contacts that arrived since the last ANALYZE made every batch look-up walk the tenant."""
+    from django.db import connection
+
+    from contacts.imports import statistics_refresh_if_stale
+    from contacts.models import Contact
+
+    from conftest import require_service
+
+    require_service("PostgreSQL", connection.vendor == "postgresql", "the planner's statistics are PostgreSQL's")
+    Contact.objects.bulk_create(
+        [Contact(tenant=tenant, phone_e164=f"+614120{n:05d}", consent_status="express") for n in range(3_000)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    assert statistics_refresh_if_stale() is True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    assert statistics_refresh_if_stale() is False  # fresh now: no second ANALYZE

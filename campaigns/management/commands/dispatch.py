@@ -17,7 +17,7 @@ import time
 from django.core.management.base import BaseCommand
 
 from campaigns import dispatch
-from smscrm.outages import OUTAGE_ERRORS, Outage
+from smscrm.outages import OUTAGE_ERRORS, Outage, probe
 
 logger = logging.getLogger("campaigns.dispatch")
 
@@ -43,6 +43,9 @@ class Command(BaseCommand):
         outage = Outage("dispatch: the database or Redis", logger)
         while True:
             try:
+                if outage.down:  # say it is back as soon as it is, not after a long first pass
+                    probe()
+                    outage.ok()
                 stats = dispatch.dispatch(max_seconds=max_seconds)
             except OUTAGE_ERRORS as exc:
                 if not loop:
