@@ -544,10 +544,9 @@ def test_stale_planner_statistics_are_refreshed_before_an_import_reads(tenant):
     """Contacts that arrived since the last ANALYZE made every batch look-up walk the tenant."""
     from django.db import connection
 
+    from conftest import require_service
     from contacts.imports import statistics_refresh_if_stale
     from contacts.models import Contact
-
-    from conftest import require_service
 
     require_service("PostgreSQL", connection.vendor == "postgresql", "the planner's statistics are PostgreSQL's")
     Contact.objects.bulk_create(
