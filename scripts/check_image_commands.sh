@@ -403,12 +403,12 @@ fi
 
 # worker and beat: compose's commands and healthchecks.
 if ((HAVE_REDIS)); then
-    for service in worker beat; do
+    for service in worker worker-dispatch beat; do
         extract cmd compose-command "$ROOT/compose.yaml" "$service" || die "no $service command in compose.yaml"
         echo "      starting $service: ${cmd[*]}"
         start_bg "$service" "${RUN_ENV[@]}" "${cmd[@]}"
     done
-    for service in worker beat; do
+    for service in worker worker-dispatch beat; do
         extract check compose-healthcheck "$ROOT/compose.yaml" "$service" || die "no $service healthcheck in compose.yaml"
         if wait_for 60 "$service" "${RUN_ENV[@]}" "${check[@]}"; then
             pass "$service: compose healthcheck '${check[*]}' passes"
@@ -427,7 +427,7 @@ if ((HAVE_REDIS)); then
     fi
 fi
 
-# compose gives web 35s, worker 60s and beat docker's default 10s before a SIGKILL.
+# compose gives web 35s, the workers 60s and beat docker's default 10s before a SIGKILL.
 check_stop() { # check_stop NAME SECONDS
     local rc=0
     stop_process "$1" "$2" || rc=$?
@@ -440,6 +440,7 @@ check_stop() { # check_stop NAME SECONDS
 check_stop gunicorn 35
 if ((HAVE_REDIS)); then
     check_stop worker 60
+    check_stop worker-dispatch 60
     check_stop beat 10
 fi
 

@@ -1,7 +1,9 @@
 """Health checks for load balancers, Docker and operators.
 
 ``GET /health`` needs no login and reveals nothing about tenants: only whether the database,
-Redis (when configured) and the worker and beat heartbeats are healthy.
+Redis (when configured), the heartbeat of a worker on each queue (``worker:dispatch``,
+``worker:imports``, ``worker:default``) and beat's heartbeat are healthy. Asking for ``worker``
+runs every queue's worker check.
 """
 
 from collections.abc import Callable
@@ -12,7 +14,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from smscrm.heartbeats import BEAT, WORKER, heartbeat_ages
+from smscrm.heartbeats import BEAT, WORKER, heartbeat_ages, worker_components
 
 Check = dict[str, object]
 
@@ -36,30 +38,52 @@ def _redis() -> Check:
 
 
 def _heartbeat(component: str) -> Callable[[], Check]:
+    # "worker:dispatch" -> "worker (queue dispatch)": the error says which queue has no worker.
+    kind, _, queue = component.partition(":")
+    who = f"{kind} (queue {queue})" if queue else kind
+
     def check() -> Check:
         age = heartbeat_ages()[component]
         limit = settings.HEALTH_HEARTBEAT_MAX_AGE_SECONDS
         if age is None:
-            return {"status": "fail", "error": f"no {component} heartbeat recorded yet"}
+            return {"status": "fail", "error": f"no {who} heartbeat recorded yet"}
         status = "ok" if age <= limit else "fail"
         result: Check = {"status": status, "age_seconds": round(age, 1)}
         if status == "fail":
-            result["error"] = f"last {component} heartbeat {age:.0f}s ago (limit {limit}s)"
+            result["error"] = f"last {who} heartbeat {age:.0f}s ago (limit {limit}s)"
         return result
 
     return check
 
 
-def run_checks(names: list[str] | None = None) -> tuple[bool, dict[str, Check]]:
-    """Run the named checks (all by default); return (healthy, results by name)."""
+def _available() -> dict[str, Callable[[], Check]]:
     available: dict[str, Callable[[], Check]] = {"database": _database}
     if settings.REDIS_URL:
         available["redis"] = _redis
-    available[WORKER] = _heartbeat(WORKER)
+    for component in worker_components():
+        available[component] = _heartbeat(component)
     available[BEAT] = _heartbeat(BEAT)
+    return available
+
+
+def check_names() -> list[str]:
+    """Every name ``run_checks`` accepts: the checks (redis even when not configured: then it
+    selects nothing), and ``worker`` for all the worker checks."""
+    return [*dict.fromkeys([*_available(), "redis"]), WORKER]
+
+
+def _selected(name: str, names: list[str] | None) -> bool:
+    if not names or name in names:
+        return True
+    return WORKER in names and name.startswith(f"{WORKER}:")
+
+
+def run_checks(names: list[str] | None = None) -> tuple[bool, dict[str, Check]]:
+    """Run the named checks (all by default; ``worker`` means every queue's); return (healthy,
+    results by name)."""
     results: dict[str, Check] = {}
-    for name, check in available.items():
-        if names and name not in names:
+    for name, check in _available().items():
+        if not _selected(name, names):
             continue
         try:
             results[name] = check()

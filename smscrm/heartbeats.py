@@ -1,11 +1,22 @@
-"""Recording and reading the heartbeats of the worker and the beat scheduler."""
+"""Recording and reading the heartbeats of the workers (one per queue) and the beat scheduler."""
 
+from django.conf import settings
 from django.utils import timezone
 
 from smscrm.models import Heartbeat
 
 WORKER = "worker"
 BEAT = "beat"
+
+
+def worker_component(queue: str) -> str:
+    """The component a worker consuming ``queue`` beats as: ``worker:<queue>``."""
+    return f"{WORKER}:{queue}"
+
+
+def worker_components() -> list[str]:
+    """One worker component per queue of settings.WORKER_QUEUES: each needs a live worker."""
+    return [worker_component(queue) for queue in settings.WORKER_QUEUES]
 
 
 def heartbeat_record(*, component: str) -> None:
@@ -19,5 +30,5 @@ def heartbeat_ages() -> dict[str, float | None]:
     seen = dict(Heartbeat.objects.values_list("component", "beat_at"))
     return {
         component: (now - seen[component]).total_seconds() if component in seen else None
-        for component in (WORKER, BEAT)
+        for component in (*worker_components(), BEAT)
     }

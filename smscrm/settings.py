@@ -236,6 +236,50 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=14 
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Queues: sending must never wait behind an import or a report refresh. A worker's processes
+# take tasks in order, one at a time each, so 1,000,000-row imports (or job making) in front of
+# the dispatcher would stop sending for minutes. So the dispatcher and the reconciler
+# of its hand-offs (short, on the sending path) have a queue and a worker of their own
+# (`-Q dispatch`); everything that can run long over a large file or audience goes to
+# `imports` (including the sweeps that redo such work inline); the rest (reports, e-mail,
+# clicks, status callbacks and look-ups, prices, heartbeats) to `default`. Every task is listed
+# (smscrm/tests/test_queues.py fails on one that is not), and each queue's worker proves it is
+# alive with a heartbeat of its own (`manage.py health worker`).
+QUEUE_DISPATCH = "dispatch"
+QUEUE_IMPORTS = "imports"
+QUEUE_DEFAULT = "default"
+WORKER_QUEUES = (QUEUE_DISPATCH, QUEUE_IMPORTS, QUEUE_DEFAULT)
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_DEFAULT
+CELERY_TASK_ROUTES = {
+    name: {"queue": queue}
+    for queue, names in {
+        QUEUE_DISPATCH: ["campaigns.dispatch", "campaigns.reconcile_sending"],
+        QUEUE_IMPORTS: [
+            "contacts.import_preview",
+            "contacts.import_commit",
+            "contacts.resume_stalled_imports",
+            "contacts.sweep_incoming_uploads",
+            "campaigns.create_jobs",  # up to 1,000,000 rows
+            "campaigns.prepare_pending",  # runs create_jobs inline for a lost task
+            "reporting.pilot_check",
+            "reporting.pilot_runs_resume",  # runs pilot checks inline for a lost task
+        ],
+        QUEUE_DEFAULT: [
+            "reporting.refresh_campaign",
+            "reporting.refresh_stats",
+            "reporting.refresh_tenant",
+            "messaging.simulator_deliver",
+            "messaging.reconcile_prices",
+            "messaging.apply_pending_events",
+            "messaging.look_up_statuses",
+            "links.flush_clicks",
+            "tenants.send_login_link",
+            "tenants.send_invitation",
+            "smscrm.tasks.worker_heartbeat",  # beat sends one to each queue (CELERY_BEAT_SCHEDULE)
+        ],
+    }.items()
+    for name in names
+}
 # Tests run tasks in-process, at commit, like a worker would right after it.
 CELERY_TASK_ALWAYS_EAGER = TESTING or env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = TESTING
@@ -245,10 +289,15 @@ HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
 # The schedule lives here, in code; django-celery-beat's DatabaseScheduler copies it into
 # its tables at start-up, so nobody has to click it together in the admin.
 CELERY_BEAT_SCHEDULE = {
-    "worker-heartbeat": {
-        "task": "smscrm.tasks.worker_heartbeat",
-        "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
-        "options": {"expires": HEARTBEAT_INTERVAL_SECONDS * 2},
+    # One heartbeat per queue, sent to that queue: each proves a worker consumes it (health worker).
+    **{
+        f"worker-heartbeat-{queue}": {
+            "task": "smscrm.tasks.worker_heartbeat",
+            "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
+            "kwargs": {"queue": queue},
+            "options": {"queue": queue, "expires": HEARTBEAT_INTERVAL_SECONDS * 2},
+        }
+        for queue in WORKER_QUEUES
     },
     "campaigns-dispatch": {
         "task": "campaigns.dispatch",

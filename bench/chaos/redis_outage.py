@@ -67,10 +67,10 @@ def run(size: common.Size, children: common.Children, workdir: Path, rng: random
         common.analyze()
 
         launched_c = launch_child(children, "redis-launch-c", c, redis.url)
-        queued = redis.client().llen("celery")
+        queued = redis.client().llen("imports")
         result.say(
             f"campaign C launched with the broker up: {launched_c['answer']['status']}, its task queued "
-            f"({queued} message(s) in Redis's 'celery' list, no worker)"
+            f"({queued} message(s) in Redis's 'imports' list, no worker)"
         )
         if not queued:
             result.fail("campaign C's job-making task was not in the broker")
@@ -94,7 +94,7 @@ def run(size: common.Size, children: common.Children, workdir: Path, rng: random
         restarted_at = timezone.now()
         redis.start()
         outage = (restarted_at - stopped_at).total_seconds()
-        left = redis.client().llen("celery")
+        left = sum(redis.client().llen(queue) for queue in ("dispatch", "imports", "default"))
         result.say(
             f"injected: Redis SIGKILLed at {accepted_at_stop:,} of {jobs:,} accepted, down {outage:.1f} s, "
             f"started empty ({left} queued tasks survived)"

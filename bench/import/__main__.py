@@ -175,7 +175,7 @@ def drop_queued_tasks(import_id: int | None) -> int:
 
         client = redis.Redis.from_url(url)
         removed = 0
-        for raw in client.lrange("celery", 0, -1):
+        for raw in client.lrange("imports", 0, -1):
             try:
                 headers = json.loads(raw).get("headers", {})
             except ValueError:
@@ -184,7 +184,7 @@ def drop_queued_tasks(import_id: int | None) -> int:
                 headers.get("task") in ("contacts.import_preview", "contacts.import_commit")
                 and headers.get("argsrepr") == f"({import_id},)"
             ):
-                removed += client.lrem("celery", 1, raw)
+                removed += client.lrem("imports", 1, raw)
         return removed
     except Exception as exc:  # noqa: BLE001 - tidying only
         print(f"(could not remove queued tasks: {exc})", flush=True)

@@ -144,7 +144,7 @@ def test_beat_outlives_the_database_and_the_broker_going_away(proxy, tmp_path):
         return row.beat_at if row else None
 
     try:
-        wait_for(lambda: beat_at() is not None and queue.llen("celery") > 0, seconds=60, what="beat's first tick")
+        wait_for(lambda: beat_at() is not None and queue.llen("default") > 0, seconds=60, what="beat's first tick")
         # The database goes away, then comes back.
         proxy.cut()
         time.sleep(5)
@@ -157,7 +157,7 @@ def test_beat_outlives_the_database_and_the_broker_going_away(proxy, tmp_path):
         time.sleep(4)
         assert beat.poll() is None, "beat exited when the broker went away"
         redis.start()
-        wait_for(lambda: queue.llen("celery") > 0, seconds=20, what="tasks sent again after the broker returned")
+        wait_for(lambda: queue.llen("default") > 0, seconds=20, what="tasks sent again after the broker returned")
         assert beat.poll() is None
     finally:
         beat.terminate()

@@ -50,7 +50,7 @@ from messaging import events, inbound
 from messaging.models import Message, MessageKind, Price, ProviderAccount, SendingNumber
 from reporting import dashboard, pilot, stats
 from reporting.models import PilotRun
-from smscrm.heartbeats import BEAT, WORKER, heartbeat_record
+from smscrm.heartbeats import BEAT, heartbeat_record, worker_components
 from smscrm.tests.crawl import tenant_rows
 from tenants import services as tenant_services
 from tenants.admin import TenantScopedAdmin
@@ -216,9 +216,9 @@ def phone_of(slot: int, n: int, block: int = 412) -> str:
 
 
 def record_heartbeats() -> None:
-    """The worker and beat look alive, so /health answers 200 as in production."""
-    heartbeat_record(component=WORKER)
-    heartbeat_record(component=BEAT)
+    """The workers (one per queue) and beat look alive, so /health answers 200 as in production."""
+    for component in (*worker_components(), BEAT):
+        heartbeat_record(component=component)
 
 
 def global_admin_objects() -> dict[type[models.Model], models.Model]:

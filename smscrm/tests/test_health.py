@@ -5,13 +5,15 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from smscrm.heartbeats import BEAT, WORKER, heartbeat_record
+from smscrm.heartbeats import BEAT, heartbeat_record, worker_component, worker_components
 from smscrm.models import Heartbeat
 from smscrm.tasks import worker_heartbeat
 
@@ -21,8 +23,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fresh_heartbeats():
-    heartbeat_record(component=WORKER)
-    heartbeat_record(component=BEAT)
+    for component in (*worker_components(), BEAT):
+        heartbeat_record(component=component)
 
 
 def test_healthy_answers_200_without_login_or_tenant_data(client, fresh_heartbeats, tenant, settings):
@@ -30,25 +32,67 @@ def test_healthy_answers_200_without_login_or_tenant_data(client, fresh_heartbea
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "ok"
-    expected = {"database", WORKER, BEAT} | ({"redis"} if settings.REDIS_URL else set())
+    workers = {"worker:dispatch", "worker:imports", "worker:default"}
+    expected = {"database", *workers, BEAT} | ({"redis"} if settings.REDIS_URL else set())
     assert set(body["checks"]) == expected
     assert tenant.name not in response.content.decode() and tenant.slug not in response.content.decode()
     assert response["Cache-Control"].startswith("max-age=0")
 
 
-def test_stale_worker_heartbeat_fails_naming_the_worker(client, fresh_heartbeats, settings):
-    Heartbeat.objects.filter(component=WORKER).update(
+def test_stale_worker_heartbeat_fails_naming_its_queue(client, fresh_heartbeats, settings):
+    Heartbeat.objects.filter(component="worker:dispatch").update(
         beat_at=timezone.now() - timedelta(seconds=settings.HEALTH_HEARTBEAT_MAX_AGE_SECONDS + 5)
     )
     response = client.get("/health")
     assert response.status_code == 503
     body = response.json()
-    assert body["failing"] == [WORKER]
-    assert "heartbeat" in body["checks"][WORKER]["error"]
+    assert body["failing"] == ["worker:dispatch"]
+    assert body["checks"]["worker:dispatch"]["error"].startswith("last worker (queue dispatch) heartbeat")
+    assert body["checks"]["worker:imports"]["status"] == body["checks"]["worker:default"]["status"] == "ok"
+
+
+def test_missing_worker_heartbeat_of_one_queue_fails_naming_it(client, fresh_heartbeats):
+    Heartbeat.objects.filter(component="worker:imports").delete()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["worker:imports"]
+    assert response.json()["checks"]["worker:imports"]["error"] == "no worker (queue imports) heartbeat recorded yet"
+
+
+def test_a_heartbeat_of_the_old_single_worker_proves_no_queue(client, fresh_heartbeats):
+    """A plain "worker" row (before the queues) counts for nothing: each queue needs its own."""
+    Heartbeat.objects.filter(component__startswith="worker:").delete()
+    heartbeat_record(component="worker")
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["worker:default", "worker:dispatch", "worker:imports"]
+
+
+def test_health_command_worker_checks_every_queue_and_names_the_failing_one(fresh_heartbeats, settings):
+    stale = timezone.now() - timedelta(seconds=settings.HEALTH_HEARTBEAT_MAX_AGE_SECONDS + 5)
+    call_command("health", "worker", stdout=StringIO())  # every queue's worker beats
+    Heartbeat.objects.filter(component="worker:imports").update(beat_at=stale)
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"^unhealthy: worker:imports$"):
+        call_command("health", "worker", stdout=out)
+    checks = json.loads(out.getvalue())["checks"]
+    assert set(checks) == {"worker:dispatch", "worker:imports", "worker:default"}
+    assert "queue imports" in checks["worker:imports"]["error"]
+    # Each worker's own check (compose) looks at its own queues only.
+    call_command("health", "worker:dispatch", stdout=StringIO())
+    with pytest.raises(CommandError, match="worker:imports"):
+        call_command("health", "worker:default", "worker:imports", stdout=StringIO())
+
+
+def test_health_command_refuses_an_unknown_check(fresh_heartbeats):
+    """A misspelt name would select no check at all and always pass."""
+    with pytest.raises(CommandError, match="unknown check.*worker:dispach"):
+        call_command("health", "worker:dispach", stdout=StringIO())
 
 
 def test_missing_beat_heartbeat_fails(client):
-    heartbeat_record(component=WORKER)
+    for component in worker_components():
+        heartbeat_record(component=component)
     response = client.get("/health")
     assert response.status_code == 503
     assert response.json()["failing"] == [BEAT]
@@ -87,9 +131,23 @@ def test_liveness_checks_only_the_database(client):
     assert set(response.json()["checks"]) == {"database"}
 
 
-def test_worker_heartbeat_task_records_the_worker():
-    worker_heartbeat.delay()
-    assert Heartbeat.objects.filter(component=WORKER).exists()
+def test_worker_heartbeat_task_records_the_worker_of_its_queue():
+    worker_heartbeat.delay(queue="dispatch")
+    assert list(Heartbeat.objects.values_list("component", flat=True)) == [worker_component("dispatch")]
+    worker_heartbeat.delay()  # a message without the kwarg (an older beat entry): the default queue's
+    assert set(Heartbeat.objects.values_list("component", flat=True)) == {"worker:dispatch", "worker:default"}
+
+
+def test_beat_sends_one_heartbeat_to_each_queue(settings):
+    from smscrm.celery import app
+
+    sent = {  # (route() rewrites the options it is given: a copy, never the settings' own)
+        entry["kwargs"]["queue"]: app.amqp.router.route(dict(entry["options"]), entry["task"])["queue"].name
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == worker_heartbeat.name
+    }
+    # The kwarg names the queue the task is sent to, for every queue a worker must consume.
+    assert sent == {queue: queue for queue in ("dispatch", "imports", "default")}
 
 
 @pytest.mark.django_db(transaction=True)  # the scheduler recycles connections, as a long-lived process must
