@@ -35,6 +35,9 @@ def _fresh_cache():
         from messaging import ratelimit
 
         ratelimit.reset()  # the send rate limiter's keys (the database store goes with the test's rows)
+        from messaging import handoff
+
+        handoff.reset()  # the provider accounts' permits and adapted caps
     from messaging import webhooks
 
     webhooks.signers_forget()  # accounts the webhooks remembered, for rows rolled back since
@@ -45,6 +48,9 @@ def _fresh_cache():
     link_hosts.hosts_forget()
     _empty_click_queue()
     yield
+    from messaging import handoff as engines
+
+    engines.engines_close()  # a test's hand-off engine (event loop, HTTP sessions) ends with it
     _empty_click_queue()  # a click left behind would be recorded by a later test, for a tenant gone by then
 
 

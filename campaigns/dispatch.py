@@ -9,11 +9,15 @@ number of workers share the work without waiting on each other. A batch goes in 
    handful of set-based queries (campaigns.gates). Jobs that pass become ``sending`` with a
    Message row, their cost reserved and their sender's count taken, and the transaction
    commits: from here on a job is never handed over again without a person deciding.
-2. **Hand off**, in chunks, each chunk its own transaction that first takes a share lock on
-   the tenant and campaign rows. Pausing updates one of those rows, so it waits for a chunk
-   in flight and every later chunk sees it: no provider call starts after a pause commits.
-   Held jobs go back to pending with their reservation released. Each message waits for its
-   rate-limit slot, then goes to the provider; the results are written in the same chunk.
+2. **Hand off**, in chunks, each chunk its own transaction that first holds the kill switch's
+   lock shared (tenants.killswitch) and reads whether tenant and campaign still run. A pause
+   takes that lock exclusively, so it waits for the chunks under way and every later chunk
+   sees it: no provider call starts after a pause commits. Held jobs go back to pending with
+   their reservation released. Each message waits for its rate-limit slot, then goes to the
+   provider. With a backend that keeps many calls in flight (Twilio, messaging.handoff) a chunk
+   closes once all its calls have started; the answers in by then are written in the chunk and
+   later ones by the same worker as they arrive (``_Flight``). Otherwise, one call at a time,
+   the results are written in the same chunk.
 
 A worker that dies between the two steps or mid-chunk leaves jobs ``sending``; the
 reconciler (``reconcile_sending``) asks the provider about them by our reference where it
@@ -24,9 +28,11 @@ the database refuses a second live message per campaign and contact besides.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -38,11 +44,12 @@ from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, GateTa
 from contacts import guard
 from contacts.models import Contact
 from links import services as links_services
-from messaging import events
+from messaging import events, handoff
 from messaging import services as messaging_services
 from messaging.backends.base import OutboundSMS, Outcome, SendResult, SmsBackend, get_backend
 from messaging.models import Message, MessageKind, MessageStatus
 from smscrm.bulk import insert_returning_ids, update_by_id
+from tenants import killswitch
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -52,7 +59,7 @@ logger = logging.getLogger(__name__)
 HANDOFF_CHUNK = 500
 MAX_ATTEMPTS = 5
 # Consecutive batches of one campaign before the next campaign's turn.
-BATCHES_PER_TURN = 4
+BATCHES_PER_TURN = 1
 # Seconds between lifecycle sweeps (start scheduled, expire ended, complete finished).
 ADVANCE_EVERY = 2.0
 
@@ -82,6 +89,9 @@ def dispatch(
     backend = backend or get_backend()
     batch_size = batch_size or settings.DISPATCH_BATCH_SIZE
     stats = DispatchStats()
+    flight = _flight(backend)
+    if flight is not None:
+        stats.merge(flight.record_arrived())  # answers a failed earlier run left unrecorded
     deadline = time.monotonic() + max_seconds
     advanced_at = 0.0
     while time.monotonic() < deadline:
@@ -90,10 +100,16 @@ def dispatch(
             advanced_at = time.monotonic()
         worked = False
         # Round-robin over campaigns, a few batches each, so one big campaign cannot starve others.
-        for campaign_id in runnable_campaign_ids():
+        # Each pass starts at a random campaign: workers spread over campaigns (and over provider
+        # accounts, each with its own cap on requests in flight) instead of crowding the first.
+        campaign_ids = runnable_campaign_ids()
+        start = random.randrange(len(campaign_ids)) if campaign_ids else 0  # noqa: S311 - spreading, not secrecy
+        for campaign_id in campaign_ids[start:] + campaign_ids[:start]:
             for _ in range(BATCHES_PER_TURN):
                 batch = process_batch(campaign_id=campaign_id, backend=backend, batch_size=batch_size)
                 stats.merge(batch)
+                if flight is not None:
+                    stats.merge(flight.record_arrived())
                 worked |= bool(batch.claimed)
                 if batch.claimed < batch_size or time.monotonic() >= deadline:
                     break
@@ -101,6 +117,9 @@ def dispatch(
                 break
         if not worked:
             break
+    if flight is not None:
+        # Every call this run started is answered (or timed out) and recorded before it ends.
+        stats.merge(flight.drain(timeout=settings.TWILIO_TIMEOUT_SECONDS + 5))
     return stats
 
 
@@ -341,15 +360,14 @@ def _drop_duplicates(going: list, *, now: datetime, stats) -> list:
 
 
 def _share_lock_running(campaign: Campaign) -> bool:
-    """Lock tenant and campaign rows against updates (a pause) for this chunk; still running?"""
+    """Hold off a pause for this chunk (tenants.killswitch); are tenant and campaign still running?"""
+    killswitch.hold_for_hand_off(campaign.tenant_id)
     with connection.cursor() as cursor:
-        # Django's select_for_update has no FOR SHARE: workers must not block each other here.
         # Table names come from model metadata, never from input.
-        lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
         tenants, campaigns = Tenant._meta.db_table, Campaign._meta.db_table
-        cursor.execute(f"SELECT is_paused FROM {tenants} WHERE id = %s{lock}", [campaign.tenant_id])  # noqa: S608
+        cursor.execute(f"SELECT is_paused FROM {tenants} WHERE id = %s", [campaign.tenant_id])  # noqa: S608
         (paused,) = cursor.fetchone()
-        cursor.execute(f"SELECT status FROM {campaigns} WHERE id = %s{lock}", [campaign.id])  # noqa: S608
+        cursor.execute(f"SELECT status FROM {campaigns} WHERE id = %s", [campaign.id])  # noqa: S608
         (status,) = cursor.fetchone()
     return not paused and status == CampaignStatus.RUNNING
 
@@ -373,11 +391,174 @@ def hand_off(*, campaign: Campaign, outgoing: list, backend: SmsBackend, decisio
                 _hold(campaign=campaign, items=chunk + outgoing[start + HANDOFF_CHUNK :], decision=decision)
                 stats.count(f"{Gate.KILL_SWITCH}:{GateOutcome.HOLD}", len(outgoing) - start)
                 return sent
-            results = _send_paced(chunk, backend)
-            sent += _record_results(campaign=campaign, items=chunk, results=results, decision=decision, stats=stats)
+            if backend.concurrent:
+                answered = _send_concurrent(chunk, _flight(backend), campaign=campaign, decision=decision)
+                items, results = [item for item, _ in answered], [result for _, result in answered]
+            else:
+                items, results = chunk, _send_paced(chunk, backend)
+            sent += _record_results(campaign=campaign, items=items, results=results, decision=decision, stats=stats)
     for message, cents in decision.price_reports:
         messaging_services.message_price_reconcile(message=message, price_cents=cents)
     return sent
+
+
+# Concurrent hand-off (messaging.handoff): calls are submitted this long before their slot (the
+# engine waits out the rest), and a chunk whose calls cannot all start within START_WITHIN
+# seconds (no permits: the account is saturated by others, or the permit store is down) closes
+# anyway; the calls that had not started are not sent and their jobs go back to the queue.
+SUBMIT_LEAD = 0.05
+START_WITHIN = 60.0
+
+
+class _Flight:
+    """This process's provider calls in flight, their numbers held, their answers to record.
+
+    A chunk closes once all its calls have started and records the answers that are in by then;
+    an answer that comes later (a slow provider, a timeout) is recorded by this same worker as
+    it arrives, between batches, in a transaction that re-checks the job still carries that
+    message. A worker that dies first leaves the job ``sending`` for the reconciler.
+    """
+
+    def __init__(self, engine: handoff.Engine):
+        self.engine = engine
+        self.in_flight = 0
+        self.arrived: list[handoff.Call] = []
+
+    def submit(self, calls: list[handoff.Call]) -> None:
+        self.in_flight += len(calls)
+        self.engine.submit(calls)
+
+    def collect(self, timeout: float = 0) -> None:
+        """Take in the answers that have come (waiting up to ``timeout`` for one); let their numbers go."""
+        calls = self.engine.finished(timeout) if self.in_flight else []
+        if not calls:
+            if timeout and not self.in_flight:
+                time.sleep(timeout)
+            return
+        self.in_flight -= len(calls)
+        by_tenant: dict[int, list[str]] = {}
+        for call in calls:
+            by_tenant.setdefault(call.tag[0].message.tenant_id, []).append(call.sms.to)
+        for tenant_id, phones in by_tenant.items():
+            guard.let_go(tenant_id, phones)
+        self.arrived.extend(calls)
+
+    def take(self, chunk: handoff.Chunk) -> list[handoff.Call]:
+        mine = [call for call in self.arrived if call.chunk is chunk]
+        self.arrived = [call for call in self.arrived if call.chunk is not chunk]
+        return mine
+
+    def record_arrived(self) -> DispatchStats:
+        """Record the answers that came after their chunk closed, a transaction per campaign."""
+        self.collect()
+        total = DispatchStats()
+        while self.arrived:
+            campaign, decision = self.arrived[0].tag[1], self.arrived[0].tag[2]
+            calls = [call for call in self.arrived if call.tag[2] is decision]
+            stats = DispatchStats()
+            late = SimpleNamespace(day=decision.day, month=decision.month, price_reports=[])
+            with transaction.atomic():
+                held = dict(
+                    SendJob.objects.select_for_update()
+                    .filter(id__in=[call.tag[0].job.id for call in calls], status=JobStatus.SENDING)
+                    .values_list("id", "message_id")
+                )
+                ours = [call for call in calls if held.get(call.tag[0].job.id) == call.tag[0].message.id]
+                stats.sent += _record_results(
+                    campaign=campaign,
+                    items=[call.tag[0] for call in ours],
+                    results=[call.result for call in ours],
+                    decision=late,
+                    stats=stats,
+                )
+            self.arrived = [call for call in self.arrived if call.tag[2] is not decision]
+            for message, cents in late.price_reports:
+                messaging_services.message_price_reconcile(message=message, price_cents=cents)
+            _tally(campaign.id, stats)
+            total.merge(stats)
+        return total
+
+    def drain(self, *, timeout: float) -> DispatchStats:
+        """Wait for every call in flight (up to ``timeout``), then record what came."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            self.collect(timeout=min(0.1, max(deadline - time.monotonic(), 0.001)))
+        return self.record_arrived()
+
+
+_flights: dict[int, _Flight] = {}
+
+
+def _flight(backend: SmsBackend) -> _Flight | None:
+    """The in-flight registry of this process's engine for a concurrent backend; None otherwise."""
+    if not backend.concurrent:
+        return None
+    engine = handoff.engine_for(backend)
+    flight = _flights.get(id(engine))
+    if flight is None or flight.engine is not engine:
+        flight = _flights[id(engine)] = _Flight(engine)
+    return flight
+
+
+def _send_concurrent(items: list, flight: _Flight, *, campaign: Campaign, decision) -> list[tuple]:
+    """Start each message's call when its slot comes, many in flight; the answers in by the close.
+
+    Each group of numbers due is held against opt-outs and the list read again for them, as in
+    ``_send_paced``; each number is let go when its own call has answered, the tenant's key
+    (which bulk additions to the list wait for) once every call of the chunk has started.
+    Returns (item, result) for the messages answered or kept back by then; the rest are in
+    ``flight`` until they answer.
+    """
+    chunk = handoff.Chunk()
+    answered = []
+    tenant_id = campaign.tenant_id
+    position = holds = 0
+    unstarted = None
+    try:
+        while position < len(items):
+            now = time.time()
+            if items[position].slot > now + SUBMIT_LEAD:
+                flight.collect(timeout=min(items[position].slot - SUBMIT_LEAD - now, 0.05))
+                continue
+            end = position
+            while end < len(items) and items[end].slot <= now + SUBMIT_LEAD:
+                end += 1
+            group, position = items[position:end], end
+            blocked = guard.hold_numbers(tenant_id, [item.outbound.to for item in group])
+            holds += 1
+            kept_back = [item for item in group if item.outbound.to in blocked]
+            guard.let_go(tenant_id, [item.outbound.to for item in kept_back])
+            for item in kept_back:
+                answered.append((item, _opted_out(item)))
+            calls = [
+                handoff.Call(item.outbound, item.slot, chunk, tag=(item, campaign, decision))
+                for item in group
+                if item.outbound.to not in blocked
+            ]
+            chunk.expect(len(calls))
+            flight.submit(calls)
+            flight.collect()
+        unstarted = chunk.close(timeout=START_WITHIN, meanwhile=flight.collect)
+    finally:
+        if unstarted is None:  # failed half-way: what has not started never will
+            chunk.close(timeout=0)
+        guard.let_go_tenant(tenant_id, holds)  # every call has started: bulk opt-outs may go ahead
+    if unstarted:
+        logger.warning(
+            "hand-off: %d calls of campaign %s found no room in %.0f s", unstarted, campaign.id, START_WITHIN
+        )
+    flight.collect()
+    answered += [(call.tag[0], call.result) for call in flight.take(chunk)]
+    return answered
+
+
+def _opted_out(item) -> SendResult:
+    return SendResult(
+        reference=item.outbound.reference,
+        outcome=Outcome.REJECTED,
+        status=OPTED_OUT_MEANWHILE,
+        error_message="Opted out just before hand-off; not sent.",
+    )
 
 
 # What a job gets when its number went on the do-not-contact list after the batch was decided.
@@ -407,17 +588,7 @@ def _send_paced(items: list, backend: SmsBackend) -> list[SendResult]:
             going = [item for item in group if item.outbound.to not in blocked]
             sent = iter(backend.send([item.outbound for item in going]) if going else [])
             for item in group:
-                if item.outbound.to in blocked:
-                    results.append(
-                        SendResult(
-                            reference=item.outbound.reference,
-                            outcome=Outcome.REJECTED,
-                            status=OPTED_OUT_MEANWHILE,
-                            error_message="Opted out just before hand-off; not sent.",
-                        )
-                    )
-                else:
-                    results.append(next(sent))
+                results.append(_opted_out(item) if item.outbound.to in blocked else next(sent))
         position = end
     return results
 
@@ -488,8 +659,8 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
             {"provider_id": ("text", [item.message.provider_id for item in accepted])},
             fixed={"status": MessageStatus.QUEUED, "handed_off_at": now},
         )
-        SendJob.objects.filter(id__in=[item.job.id for item in accepted]).update(status=JobStatus.SENT)
-        Contact.objects.filter(id__in=[item.job.contact_id for item in accepted]).update(last_sent_at=now)
+        update_by_id(SendJob, [item.job.id for item in accepted], {}, fixed={"status": JobStatus.SENT})
+        update_by_id(Contact, sorted({item.job.contact_id for item in accepted}), {}, fixed={"last_sent_at": now})
         stats.count("sent", len(accepted))
         # Status callbacks that beat us here waited for these provider ids.
         events.events_apply_pending(sids=[item.message.provider_id for item in accepted])

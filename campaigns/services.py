@@ -15,6 +15,7 @@ from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.models import Message, MessageStatus
 from smscrm.queueing import enqueue_after_commit
+from tenants import killswitch
 from tenants.models import Tenant
 from tenants.services import audit_record
 
@@ -219,6 +220,9 @@ def campaigns_prepare_pending(*, now=None) -> list[int]:
 
 def _transition(*, campaign: Campaign, actor, allowed: Sequence[str], to: str, action: str) -> Campaign:
     with transaction.atomic():
+        if to != CampaignStatus.RUNNING:
+            # Stopping: wait for the hand-off chunks under way; none starts after this commits.
+            killswitch.hold_for_pause(campaign.tenant_id)
         locked = Campaign.objects.select_for_update().select_related("tenant").get(pk=campaign.pk)
         if locked.status == to:
             return locked

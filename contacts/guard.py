@@ -83,3 +83,53 @@ def numbers_held(tenant_id: int, phones: Iterable[str]) -> Iterator[set[str]]:
                 # The transaction broke mid hand-off and cannot run the unlock: drop the
                 # connection, and its session locks with it, rather than hold opt-outs back.
                 connection.close()
+
+
+def hold_numbers(tenant_id: int, phones: list[str]) -> set[str]:
+    """Hold the numbers (shared, once per entry) and the tenant's key (once); returns those on the list now.
+
+    For hand-offs with many calls in flight (messaging.handoff). Session locks, as a call in
+    flight outlives the chunk that started it: each number is let go (``let_go``) when its own
+    call has answered, and the tenant's key (``let_go_tenant``, once per call of this) as soon
+    as the chunk's calls have all started. A bulk addition waits for that, not for every answer:
+    a worker that always has calls in flight still lets go of the tenant's key between chunks,
+    so a bulk addition waiting for it is never starved, and no call starts after it commits.
+    """
+    if not phones:
+        return set()
+    if _locks():
+        keys = sorted(_key(phone) for phone in phones)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [tenant_id])
+            cursor.execute(
+                "SELECT count(pg_advisory_lock_shared(%s, k)) FROM unnest(%s::integer[]) AS k", [tenant_id, keys]
+            )
+    return set(
+        DoNotContact.objects.filter(tenant_id=tenant_id, phone_e164__in=set(phones)).values_list(
+            "phone_e164", flat=True
+        )
+    )
+
+
+def _unlock(statement: str, params: list) -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+    except DatabaseError:
+        # As in numbers_held: drop the connection, and its session locks, rather than hold opt-outs back.
+        connection.close()
+
+
+def let_go(tenant_id: int, phones: list[str]) -> None:
+    """Release what ``hold_numbers`` took for these numbers."""
+    if phones and _locks():
+        _unlock(
+            "SELECT count(pg_advisory_unlock_shared(%s, k)) FROM unnest(%s::integer[]) AS k",
+            [tenant_id, [_key(phone) for phone in phones]],
+        )
+
+
+def let_go_tenant(tenant_id: int, times: int) -> None:
+    """Release the tenant's key, taken once by each of ``times`` calls of ``hold_numbers``."""
+    if times and _locks():
+        _unlock("SELECT count(pg_advisory_unlock_shared(%s)) FROM generate_series(1, %s)", [tenant_id, times])

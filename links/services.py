@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 
 from links.models import ShortLink
+from smscrm.bulk import array_param
 from tenants.models import Tenant
 
 ALPHABET = string.ascii_letters + string.digits  # 62 characters, URL-safe
@@ -103,25 +105,48 @@ def links_record(*, tenant: Tenant, rows: list[tuple[PendingLink, int, int | Non
     if not rows:
         return 0
     expires = now + timedelta(days=tenant.link_ttl_days)
-    links = [
-        ShortLink(
-            tenant=tenant,
-            token=link.token,
-            destination=link.destination,
-            send_job_id=link.send_job_id,
-            campaign_id=campaign_id,
-            contact_id=contact_id,
-            message_id=message_id,
-            created_at=now,
-            expires_at=expires,
+    if connection.vendor != "postgresql":
+        ShortLink.objects.bulk_create(
+            [
+                ShortLink(
+                    tenant=tenant,
+                    token=link.token,
+                    destination=link.destination,
+                    send_job_id=link.send_job_id,
+                    campaign_id=campaign_id,
+                    contact_id=contact_id,
+                    message_id=message_id,
+                    created_at=now,
+                    expires_at=expires,
+                )
+                for link, message_id, campaign_id, contact_id in rows
+            ],
+            update_conflicts=True,
+            unique_fields=["send_job_id", "destination"],
+            update_fields=["message"],
+            batch_size=1000,
         )
-        for link, message_id, campaign_id, contact_id in rows
-    ]
-    ShortLink.objects.bulk_create(
-        links,
-        update_conflicts=True,
-        unique_fields=["send_job_id", "destination"],
-        update_fields=["message"],
-        batch_size=1000,
-    )
-    return len(links)
+        return len(rows)
+    # On the hand-off path, for every message that carries a link: arrays and unnest, not
+    # a model instance and a dozen placeholders per row.
+    table = ShortLink._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" (tenant_id, token, destination, send_job_id, campaign_id, contact_id, '  # noqa: S608
+            "message_id, created_at, expires_at) "
+            "SELECT %s, t, d, j, c, p, m, %s, %s FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], "
+            "%s::bigint[], %s::bigint[]) AS v(t, d, j, c, p, m) "
+            "ON CONFLICT (send_job_id, destination) DO UPDATE SET message_id = EXCLUDED.message_id",
+            [
+                tenant.id,
+                now,
+                expires,
+                [link.token for link, *_ in rows],
+                [link.destination for link, *_ in rows],
+                array_param("bigint", [link.send_job_id for link, *_ in rows]),
+                array_param("bigint", [campaign_id for _, _, campaign_id, _ in rows]),
+                array_param("bigint", [contact_id for *_, contact_id in rows]),
+                array_param("bigint", [message_id for _, message_id, *_ in rows]),
+            ],
+        )
+    return len(rows)

@@ -23,7 +23,7 @@ class ProviderAccountForm(forms.ModelForm):
 
     class Meta:
         model = ProviderAccount
-        fields = ["tenant", "provider", "label", "account_sid", "auth_token", "is_active"]
+        fields = ["tenant", "provider", "label", "account_sid", "auth_token", "is_active", "max_concurrent_requests"]
 
     def clean_auth_token(self):
         token = self.cleaned_data.get("auth_token", "")

@@ -4,7 +4,8 @@ import uuid
 from datetime import date
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from contacts.models import Contact
@@ -32,16 +33,41 @@ class ProviderAccount(models.Model):
     account_sid = models.CharField(max_length=64, unique=True)
     auth_token = EncryptedTextField(blank=True, help_text="Empty: taken from TWILIO_AUTH_TOKENS.")
     is_active = models.BooleanField(default=True)
+    # Requests in flight at once through this account, across every worker (messaging.handoff).
+    # Twilio answers 429 past its account limit (100 unless Twilio raised it for the account).
+    max_concurrent_requests = models.PositiveSmallIntegerField(
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Provider requests in flight at once, across all workers (Twilio allows 100 by default).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_concurrent_requests__gte=1), name="provideraccount_concurrency_positive"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.label or f"{self.get_provider_display()} {self.account_sid[:6]}…"
+
+    def clean(self) -> None:
+        super().clean()
+        limit = settings.TWILIO_MAX_CONCURRENT_REQUESTS
+        if self.max_concurrent_requests and self.max_concurrent_requests > limit:
+            message = f"At most {limit}, the provider's limit (TWILIO_MAX_CONCURRENT_REQUESTS)."
+            raise ValidationError({"max_concurrent_requests": message})
 
     @property
     def credentials(self):
         from messaging.backends.base import ProviderCredentials
 
-        return ProviderCredentials(account_sid=self.account_sid, auth_token=self.token)
+        return ProviderCredentials(
+            account_sid=self.account_sid,
+            auth_token=self.token,
+            max_concurrent=min(self.max_concurrent_requests, settings.TWILIO_MAX_CONCURRENT_REQUESTS),
+        )
 
     @property
     def token(self) -> str:

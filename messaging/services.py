@@ -211,7 +211,12 @@ def _save_audited(obj, *, actor, action: str, data: dict):
 
 def provider_account_save(*, account: ProviderAccount, actor) -> ProviderAccount:
     """Create or change a provider account. The audit trail names it, never its token."""
-    data = {"provider": account.provider, "account_sid": account.account_sid, "active": account.is_active}
+    data = {
+        "provider": account.provider,
+        "account_sid": account.account_sid,
+        "active": account.is_active,
+        "max_concurrent_requests": account.max_concurrent_requests,
+    }
     return _save_audited(account, actor=actor, action=Action.PROVIDER_ACCOUNT_SAVED, data=data)
 
 

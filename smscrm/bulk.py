@@ -12,6 +12,17 @@ from collections.abc import Mapping, Sequence
 
 from django.db import connection, models
 
+#: Element types sent as one array literal built here ("{1,2,3}"): the driver's own quoting of
+#: each element of a list costs more than the statement for a few hundred rows.
+_NUMERIC = {"bigint", "integer", "smallint"}
+
+
+def array_param(kind: str, values: Sequence):
+    """A list parameter for ``%s::<kind>[]``: integers as one literal, anything else as a list."""
+    if kind in _NUMERIC and all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    return list(values)
+
 
 def update_by_id(
     model: type[models.Model],
@@ -48,7 +59,7 @@ def update_by_id(
         f'UPDATE "{table}" AS t SET {", ".join(assignments)} '  # noqa: S608
         f"FROM unnest({arrays}) AS v({names}) WHERE t.id = v.id"
     )
-    params = [*fixed.values(), list(ids), *(list(values[c][1]) for c in columns)]
+    params = [*fixed.values(), array_param("bigint", ids), *(array_param(values[c][0], values[c][1]) for c in columns)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
@@ -79,5 +90,5 @@ def insert_returning_ids(
         f'SELECT * FROM unnest({arrays}) RETURNING "{key}", id'
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [list(columns[name][1]) for name in names])
+        cursor.execute(sql, [array_param(columns[name][0], columns[name][1]) for name in names])
         return dict(cursor.fetchall())

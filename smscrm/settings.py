@@ -400,6 +400,18 @@ SHORT_LINK_MISSES_PER_MINUTE = env.int("SHORT_LINK_MISSES_PER_MINUTE", default=3
 CLICK_IP_SALT = env.str("CLICK_IP_SALT", default=f"click-ip:{SECRET_KEY}")
 # Twilio's API base; tests point it at a local fake server (never the real API).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+# Seconds to wait for Twilio to connect and to answer a request (an answer later than this
+# leaves the message "unknown": it may have been taken).
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
+# Twilio's own limit on one account's requests in flight (HTTP 429 / 20429 past it); a provider
+# account's max_concurrent_requests may not exceed it. Raise it only if Twilio raised yours.
+TWILIO_MAX_CONCURRENT_REQUESTS = env.int("TWILIO_MAX_CONCURRENT_REQUESTS", default=100)
+# Concurrent hand-off (messaging.handoff): a worker's hold on its share of an account's requests
+# in flight lapses this long after its last word, so a killed worker's share comes back.
+HANDOFF_LEASE_SECONDS = env.float("HANDOFF_LEASE_SECONDS", default=30.0)
+# A message refused with 429 is tried again this many times, after a jittered pause, before
+# its job goes back to the queue.
+HANDOFF_RATE_LIMIT_RETRIES = env.int("HANDOFF_RATE_LIMIT_RETRIES", default=4)
 # Seconds a message may wait in the provider's queue before it expires (Twilio: at most 36,000).
 SMS_VALIDITY_PERIOD = env.int("SMS_VALIDITY_PERIOD", default=4 * 60 * 60)
 # Simulator: the mix of final statuses it reports, and whether status callbacks are delivered
@@ -484,5 +496,8 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # runserver's access log: its request line carries the magic-link query string.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # The twilio SDK logs every request and its headers at INFO: hundreds of lines a second
+        # when sending. A failed hand-off is logged once by our backend (messaging.backends.twilio).
+        "twilio": {"level": env.str("TWILIO_LOG_LEVEL", default="WARNING")},
     },
 }

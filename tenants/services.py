@@ -19,6 +19,7 @@ from sesame.utils import get_query_string
 
 from smscrm import crypto
 from smscrm.queueing import enqueue
+from tenants import killswitch
 from tenants.middleware import SESSION_KEY
 from tenants.models import AuditEvent, Invitation, Membership, Tenant
 from tenants.roles import Role
@@ -177,8 +178,13 @@ def tenant_create(*, name: str, slug: str, business_name: str, owner_email: str,
 
 
 def tenant_set_paused(*, tenant: Tenant, actor, paused: bool, reason: str = "") -> Tenant:
-    """Turn the kill switch on or off. Takes effect at commit; a no-op change is not audited."""
+    """Turn the kill switch on or off. Takes effect at commit; a no-op change is not audited.
+
+    Pausing waits for the hand-off chunks under way (tenants.killswitch): no provider call
+    starts after it commits."""
     with transaction.atomic():
+        if paused:
+            killswitch.hold_for_pause(tenant.pk)
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
         if locked.is_paused != paused:
             locked.is_paused = paused

@@ -27,6 +27,8 @@ class ProviderCredentials:
 
     account_sid: str
     auth_token: str = field(repr=False)
+    # Requests in flight at once through this account, across every worker (messaging.handoff).
+    max_concurrent: int = 50
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,14 @@ class SendResult:
     consequence: Consequence = Consequence.NONE
     retry_after: float | None = None  # seconds, when the provider said how long to wait
     price_cents: int | None = None  # when the provider reports a price at once
+    # The provider's count of this account's requests in flight when it took this one
+    # (Twilio's Twilio-Concurrent-Requests header), when it said.
+    concurrent_requests: int | None = None
+
+    @property
+    def rate_limited(self) -> bool:
+        """Refused for too many requests at once (HTTP 429 / Twilio 20429): never reached the provider."""
+        return self.outcome == Outcome.RETRY and self.error_code in ("429", "20429")
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,20 @@ class SmsBackend:
     name = "base"
     #: True when ``lookup`` can tell for sure whether a reference reached the provider.
     can_lookup = False
+    #: True when the backend has ``send_async``: the dispatcher then keeps many calls in flight
+    #: (messaging.handoff), bounded per provider account across every worker.
+    concurrent = False
+
+    async def send_async(self, message: OutboundSMS) -> SendResult:
+        """Hand one message over without blocking the event loop (concurrent backends)."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Let go of what ``send_async`` opened (its HTTP sessions), on the same event loop."""
+
+    def engine_key(self):
+        """Backends with equal keys may share one hand-off engine (its event loop and sessions)."""
+        return id(self)
 
     def send(self, messages: Sequence[OutboundSMS]) -> list[SendResult]:
         """Hand the messages over, in order; one result per message, in the same order."""

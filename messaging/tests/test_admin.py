@@ -27,7 +27,7 @@ def test_saving_an_account_keeps_the_token_and_is_audited_without_it(staff_owner
     response = client_for(staff_owner).post(
         reverse("admin:messaging_provideraccount_change", args=[account.pk]),
         {"tenant": tenant.pk, "provider": "twilio", "label": "Main", "account_sid": account.account_sid,
-         "auth_token": "", "is_active": "on"},
+         "auth_token": "", "is_active": "on", "max_concurrent_requests": 50},
     )  # fmt: skip
     assert response.status_code == 302
     assert ProviderAccount.objects.get(pk=account.pk).auth_token == "keep-me-please"

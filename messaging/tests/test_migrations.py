@@ -5,7 +5,6 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from messaging.models import ProviderAccount
 from tenants.models import Tenant
 
 
@@ -21,12 +20,13 @@ def test_events_stored_before_get_their_tenants_account_in_batches(monkeypatch):
     )
     executor = MigrationExecutor(connection)
     executor.migrate(before)
-    # Tenants and accounts are as today; events as they were before (no account column).
-    Event = executor.loader.project_state(before).apps.get_model("messaging", "ProviderEvent")
+    # Tenants are as today; accounts and events as they were before (no account column on events).
+    old = executor.loader.project_state(before).apps
+    Event, Account = old.get_model("messaging", "ProviderEvent"), old.get_model("messaging", "ProviderAccount")
     acme = Tenant.objects.create(name="Acme", slug="acme-m", business_name="Acme")
     bare = Tenant.objects.create(name="Bare", slug="bare-m", business_name="Bare")
-    first = ProviderAccount.objects.create(tenant=acme, account_sid="AC1", auth_token="")
-    ProviderAccount.objects.create(tenant=acme, account_sid="AC2", auth_token="")
+    first = Account.objects.create(tenant_id=acme.pk, account_sid="AC1", auth_token="")
+    Account.objects.create(tenant_id=acme.pk, account_sid="AC2", auth_token="")
     now = timezone.now()
     for n in range(5):
         Event.objects.create(tenant_id=acme.pk, kind="status", message_sid=f"SM{n}", status="sent", received_at=now)
