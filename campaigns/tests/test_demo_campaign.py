@@ -62,3 +62,43 @@ def test_demo_campaign_refuses_a_real_provider_and_unknown_tenants(tenant, setti
         call_command("demo_campaign", tenant=tenant.slug, contacts=1)
     with pytest.raises(CommandError, match="No tenant"):
         call_command("demo_campaign", tenant="nope", contacts=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_campaign_drives_the_twilio_backend_against_the_fake_unthrottled(tenant, settings):
+    from messaging.models import ProviderAccount
+    from smscrm.testing.twilio_api import TwilioApiFake
+
+    sid, token = "AC" + "7" * 32, "e" * 32
+    with TwilioApiFake({sid: token}, latency=0.02, concurrency=100, seed=3) as fake:
+        settings.TWILIO_API_BASE_URL = fake.url
+        out = io.StringIO()
+        call_command(
+            "demo_campaign",
+            tenant=tenant.slug,
+            contacts=120,
+            backend="twilio",
+            account_sid=sid,
+            auth_token=token,
+            unthrottled=True,
+            stdout=out,
+        )
+        received = fake.stats()
+    summary = json.loads(out.getvalue())
+    assert summary["backend"] == "twilio" and summary["sent"] == 120 and summary["duplicates"] == 0
+    assert received["created"] == 120 and received["duplicate_to"] == 0 and received["unauthorized"] == 0
+    assert summary["handoff_seconds"] > 0 and summary["messages_per_second"] > 0
+    assert max(received["max_in_flight"].values()) > 1  # concurrent, through the production path
+    account = ProviderAccount.objects.get(account_sid=sid)
+    assert account.tenant == tenant and account.max_concurrent_requests == 100
+    tenant.refresh_from_db()
+    assert tenant.messages_per_second == 2000 and tenant.daily_budget_cents == 10**11
+    assert summary["spend_cents"]["today"] == sum(Message.objects.values_list("cost_cents", flat=True)) >= 120 * 5
+
+
+@pytest.mark.django_db
+def test_demo_campaign_twilio_options_need_the_twilio_backend(tenant):
+    with pytest.raises(CommandError, match="--backend twilio"):
+        call_command("demo_campaign", tenant=tenant.slug, contacts=5, unthrottled=True)
+    with pytest.raises(CommandError, match="--account-sid"):
+        call_command("demo_campaign", tenant=tenant.slug, contacts=5, backend="twilio")

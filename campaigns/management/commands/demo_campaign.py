@@ -1,6 +1,16 @@
 """Run a whole demo campaign on the simulator and print one JSON summary.
 
     python manage.py demo_campaign --tenant demo --contacts 1000
+    python manage.py demo_campaign --tenant demo --contacts 10000 --backend twilio \
+        --account-sid AC… --auth-token … --unthrottled
+
+The second form drives the Twilio backend at TWILIO_API_BASE_URL (a local fake in tests and
+benchmarks: never point it at the real Twilio with a demo) through the production code path,
+concurrent hand-off included, until every job is settled, and adds ``handoff_seconds`` (first
+to last accepted) and ``messages_per_second`` to the summary. ``--unthrottled`` lifts the
+tenant's and its senders' rate limits, the warmup caps and the budget caps and gives the
+account Twilio's default concurrency (100); quiet hours stay on, so the demo's contacts live
+in a zone where it is daytime now.
 
 Creates N demo contacts (with consent, spread over Australian states), a simulator account
 with warmed-up senders, a price, a two-variant template and a campaign; launches it and drives
@@ -24,18 +34,20 @@ from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
 from django.test import RequestFactory
 from django.utils import timezone
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign, GateOutcome, JobStatus, SendJob, Template
+from campaigns.quiet_hours import daytime_zone
 from contacts import services as contact_services
 from contacts.models import ConsentKind, Contact
 from links import clicks as link_clicks
 from links import views as link_views
 from links.bots import SCANNER_SECONDS
 from links.models import Click, ShortLink
+from messaging import services as messaging_services
 from messaging import simulation
 from messaging.backends.base import get_backend
 from messaging.models import (
@@ -45,12 +57,14 @@ from messaging.models import (
     Price,
     Provider,
     ProviderAccount,
+    SenderIdStatus,
     SenderKind,
     SendingNumber,
     Spend,
     SpendPeriod,
 )
 from messaging.services import local_periods
+from tenants import services as tenant_services
 from tenants.models import Tenant
 
 STATES = [("NSW", "2000"), ("VIC", "3000"), ("QLD", "4000"), ("SA", "5000"), ("WA", "6000"), ("TAS", "7000"),
@@ -89,8 +103,25 @@ class Command(BaseCommand):
         parser.add_argument("--contacts", type=int, default=200)
         parser.add_argument("--max-seconds", type=float, default=120.0, help="Stop driving the dispatcher after this.")
         parser.add_argument("--once", action="store_true", help="Do nothing if the tenant has a demo campaign already.")
+        parser.add_argument(
+            "--backend",
+            choices=["simulator", "twilio"],
+            default="simulator",
+            help="twilio: through the Twilio backend at TWILIO_API_BASE_URL (a local fake), with --account-sid.",
+        )
+        parser.add_argument("--account-sid", default="", help="With --backend twilio: the provider account to use.")
+        parser.add_argument("--auth-token", default="", help="With --backend twilio: its auth token.")
+        parser.add_argument(
+            "--unthrottled",
+            action="store_true",
+            help="Lift the demo tenant's rate limits, warmup and budget caps; concurrency 100 on the account.",
+        )
 
-    def handle(self, *args, tenant: str, contacts: int, max_seconds: float, once: bool, **options):
+    def handle(self, *args, tenant: str, contacts: int, max_seconds: float, once: bool, backend: str, **options):
+        if backend == "twilio":
+            return self.handle_twilio(tenant=tenant, contacts=contacts, max_seconds=max_seconds, **options)
+        if options["account_sid"] or options["auth_token"] or options["unthrottled"]:
+            raise CommandError("--account-sid, --auth-token and --unthrottled go with --backend twilio.")
         tenant_obj = Tenant.objects.filter(slug=tenant).first()
         if tenant_obj is None:
             raise CommandError(f"No tenant with slug {tenant!r} (run `manage.py seed_demo` for the demo one).")
@@ -134,6 +165,117 @@ class Command(BaseCommand):
         summary["gate_decisions"] = dict(sorted(decisions.outcomes.items()))
         self.stdout.write(json.dumps(summary, indent=2, default=str))
 
+    # --- the Twilio backend (a local fake of its API) ------------------------------------------
+
+    def handle_twilio(  # noqa: PLR0913 - the command's options
+        self,
+        *,
+        tenant: str,
+        contacts: int,
+        max_seconds: float,
+        account_sid: str,
+        auth_token: str,
+        unthrottled: bool,
+        **_,
+    ) -> None:
+        tenant_obj = Tenant.objects.filter(slug=tenant).first()
+        if tenant_obj is None:
+            raise CommandError(f"No tenant with slug {tenant!r} (run `manage.py seed_demo` for the demo one).")
+        if not 1 <= contacts <= 100_000:
+            raise CommandError("--contacts must be between 1 and 100,000.")
+        if not account_sid.startswith("AC") or not auth_token:
+            raise CommandError("--backend twilio needs --account-sid AC… and --auth-token.")
+        current_app.conf.task_always_eager = True  # the launch's job creation runs here
+        logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
+        account = self.ensure_twilio_setup(tenant_obj, account_sid, auth_token, contacts=contacts)
+        if unthrottled:
+            self.unthrottle(tenant_obj, account)
+        tag = self.create_contacts(tenant_obj, contacts, timezone_name=daytime_zone(timezone.now()))
+        campaign = self.create_campaign(tenant_obj, tag)
+        services.campaign_launch(campaign=campaign, actor=None)
+        services.campaign_create_jobs(campaign_id=campaign.pk)
+        started = time.monotonic()
+        backend = get_backend("twilio")
+        decisions = dispatch.DispatchStats()
+        open_jobs = SendJob.objects.filter(campaign=campaign, status__in=(JobStatus.PENDING, JobStatus.SENDING))
+        # The production path: dispatch() with its concurrent hand-off, until every job is settled
+        # (jobs a provider refusal deferred come due again within the run; later ones are reported).
+        while time.monotonic() - started < max_seconds:
+            decisions.merge(dispatch.dispatch(backend=backend, max_seconds=max_seconds - (time.monotonic() - started)))
+            soon = open_jobs.filter(next_attempt_at__lte=timezone.now() + timedelta(seconds=5)).exists()
+            if not open_jobs.exists() or not soon:
+                break
+            time.sleep(0.2)
+        dispatch.campaigns_advance()
+        summary = self.summary(campaign, seconds=time.monotonic() - started)
+        summary["backend"] = "twilio"
+        summary["api"] = settings.TWILIO_API_BASE_URL
+        summary.pop("status_callbacks", None)
+        span = Message.objects.filter(campaign=campaign, handed_off_at__isnull=False).aggregate(
+            first=Min("handed_off_at"), last=Max("handed_off_at"), n=Count("id")
+        )
+        handoff_seconds = (span["last"] - span["first"]).total_seconds() if span["n"] else 0.0
+        summary["handoff_seconds"] = round(handoff_seconds, 3)
+        summary["messages_per_second"] = round(span["n"] / handoff_seconds, 1) if handoff_seconds else None
+        summary["gate_decisions"] = dict(sorted(decisions.outcomes.items()))
+        self.stdout.write(json.dumps(summary, indent=2, default=str))
+
+    def ensure_twilio_setup(self, tenant: Tenant, account_sid: str, auth_token: str, *, contacts: int):
+        """The tenant's Twilio account of that sid (created, or its token updated), senders and a price."""
+        account = ProviderAccount.objects.filter(account_sid=account_sid).first()
+        if account is not None and account.tenant_id != tenant.id:
+            raise CommandError(f"Provider account {account_sid} belongs to another tenant.")
+        if account is None:
+            account = ProviderAccount(tenant=tenant, provider=Provider.TWILIO, label="Twilio (demo)")
+        account.account_sid, account.auth_token, account.provider, account.is_active = (
+            account_sid,
+            auth_token,
+            Provider.TWILIO,
+            True,
+        )
+        account = messaging_services.provider_account_save(account=account, actor=None)
+        # Enough senders that warmup caps (each sender's daily count) never hold the demo back.
+        for n in range(max(len(DEMO_SENDERS), -(-contacts // 25_000))):
+            sender = f"+614851{account.pk % 1000:03d}{n:02d}"
+            if not SendingNumber.objects.filter(tenant=tenant, sender=sender).exists():
+                messaging_services.sending_number_create(
+                    tenant=tenant,
+                    actor=None,
+                    account=account,
+                    sender=sender,
+                    kind=SenderKind.NUMBER,
+                    sender_id_status=SenderIdStatus.NOT_APPLICABLE,
+                    messages_per_second=10,
+                    warmup_curve=[2000],
+                    warmup_started_on=timezone.localdate() - timedelta(days=30),
+                )
+        # Other accounts' senders stay out of this run: only this account's numbers send.
+        SendingNumber.objects.filter(tenant=tenant).exclude(account=account).update(is_active=False)
+        SendingNumber.objects.filter(tenant=tenant, account=account).update(is_active=True)
+        Price.objects.get_or_create(
+            tenant=tenant,
+            provider=Provider.TWILIO,
+            country="AU",
+            effective_from=timezone.localdate() - timedelta(days=365),
+            defaults={"cents_per_segment": 5},
+        )
+        return account
+
+    def unthrottle(self, tenant: Tenant, account: ProviderAccount) -> None:
+        """Rate limits, warmup and budget caps out of the way (audited); concurrency 100."""
+        tenant_services.tenant_update_settings(
+            tenant=tenant,
+            actor=None,
+            messages_per_second=2000,
+            daily_budget_cents=10**11,
+            monthly_budget_cents=10**11,
+        )
+        for number in SendingNumber.objects.filter(tenant=tenant, account=account):
+            number.messages_per_second, number.warmup_curve = 2000, [10_000_000]
+            messaging_services.sending_number_save(number=number, actor=None)
+        account.max_concurrent_requests = min(100, settings.TWILIO_MAX_CONCURRENT_REQUESTS)
+        messaging_services.provider_account_save(account=account, actor=None)
+
     def ensure_sending_setup(self, tenant: Tenant) -> None:
         account = ProviderAccount.objects.filter(tenant=tenant, provider=Provider.SIMULATOR).first()
         if account is None:
@@ -164,8 +306,10 @@ class Command(BaseCommand):
             defaults={"cents_per_segment": 5},
         )
 
-    def create_contacts(self, tenant: Tenant, count: int) -> str:
-        """N new consenting contacts, tagged with this run's tag; numbers not used by the tenant yet."""
+    def create_contacts(self, tenant: Tenant, count: int, *, timezone_name: str = "") -> str:
+        """N new consenting contacts, tagged with this run's tag; numbers not used by the tenant yet.
+
+        ``timezone_name``: the contacts' zone (by default, their state's)."""
         tag = f"demo-{timezone.now():%Y%m%d-%H%M%S}"
         taken = set(Contact.objects.filter(tenant=tenant).values_list("phone_e164", flat=True))
         rng = random.Random()  # noqa: S311 - demo phone numbers, not secrets
@@ -186,6 +330,7 @@ class Command(BaseCommand):
                     last_name="Demo",
                     state=state,
                     postcode=postcode,
+                    timezone=timezone_name,
                     tags=[tag],
                     consent={
                         "kind": ConsentKind.EXPRESS,
