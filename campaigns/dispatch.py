@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -60,6 +61,8 @@ HANDOFF_CHUNK = 500
 MAX_ATTEMPTS = 5
 # Consecutive batches of one campaign before the next campaign's turn.
 BATCHES_PER_TURN = 1
+# Seconds of a pass over the running campaigns before looking again for campaigns launched since.
+PASS_SECONDS = 2.0
 # Seconds between lifecycle sweeps (start scheduled, expire ended, complete finished).
 ADVANCE_EVERY = 2.0
 
@@ -98,23 +101,42 @@ def dispatch(
         if time.monotonic() - advanced_at >= ADVANCE_EVERY:
             campaigns_advance()
             advanced_at = time.monotonic()
-        worked = False
-        # Round-robin over campaigns, a few batches each, so one big campaign cannot starve others.
-        # Each pass starts at a random campaign: workers spread over campaigns (and over provider
-        # accounts, each with its own cap on requests in flight) instead of crowding the first.
-        campaign_ids = runnable_campaign_ids()
-        start = random.randrange(len(campaign_ids)) if campaign_ids else 0  # noqa: S311 - spreading, not secrecy
-        for campaign_id in campaign_ids[start:] + campaign_ids[:start]:
-            for _ in range(BATCHES_PER_TURN):
-                batch = process_batch(campaign_id=campaign_id, backend=backend, batch_size=batch_size)
-                stats.merge(batch)
-                if flight is not None:
-                    stats.merge(flight.record_arrived())
-                worked |= bool(batch.claimed)
-                if batch.claimed < batch_size or time.monotonic() >= deadline:
-                    break
+        worked = seated_out = False
+        # Round-robin over campaigns, a batch each, so one big campaign cannot starve others.
+        # Campaigns that have sent nothing yet go first. The rest start at a random one each
+        # pass: workers spread over campaigns (and over provider accounts, each with its own cap
+        # on requests in flight) instead of crowding the first.
+        runnable = runnable_campaigns()
+        fresh = [campaign_id for campaign_id, started in runnable if not started]
+        going = [campaign_id for campaign_id, started in runnable if started]
+        start = random.randrange(len(going)) if going else 0  # noqa: S311 - spreading, not secrecy
+        pass_started, first = time.monotonic(), set(fresh)
+        for campaign_id in fresh + going[start:] + going[:start]:
+            if campaign_id not in first and time.monotonic() - pass_started >= PASS_SECONDS:
+                break  # look again: campaigns launched meanwhile go first
+            seat = _seat(campaign_id) if flight is not None else None
+            if seat is False:
+                seated_out = True  # enough workers on it already: on to the next campaign
+                continue
+            try:
+                for _ in range(BATCHES_PER_TURN):
+                    batch = process_batch(campaign_id=campaign_id, backend=backend, batch_size=batch_size)
+                    stats.merge(batch)
+                    if flight is not None:
+                        stats.merge(flight.record_arrived())
+                    worked |= bool(batch.claimed)
+                    if batch.claimed < batch_size or time.monotonic() >= deadline:
+                        break
+            finally:
+                if seat:
+                    cache.delete(seat)
             if time.monotonic() >= deadline:
                 break
+        if seated_out and not worked:
+            # Every campaign with work has its workers: wait a moment, then look again.
+            flight.collect(timeout=0.1)
+            stats.merge(flight.record_arrived())
+            continue
         if not worked:
             break
     if flight is not None:
@@ -124,14 +146,23 @@ def dispatch(
 
 
 def runnable_campaign_ids() -> list[int]:
-    """Running campaigns of unpaused tenants that have a job due now."""
-    now = timezone.now()
+    """Running campaigns of unpaused tenants that have a job due now, those that have sent
+    nothing yet first (a business that just launched hears its first message at once, next to
+    another's million), each group in launch order."""
+    return [campaign_id for campaign_id, _ in runnable_campaigns()]
+
+
+def runnable_campaigns(now: datetime | None = None) -> list[tuple[int, bool]]:
+    """(id, has sent anything) of each runnable campaign, in ``runnable_campaign_ids`` order."""
+    now = now or timezone.now()
     due = SendJob.objects.filter(campaign=OuterRef("pk"), status=JobStatus.PENDING, next_attempt_at__lte=now)
+    started = Message.objects.filter(campaign=OuterRef("pk"))
     return list(
         Campaign.objects.filter(status=CampaignStatus.RUNNING, tenant__is_paused=False)
         .filter(Exists(due))
-        .order_by("launched_at", "id")
-        .values_list("id", flat=True)
+        .annotate(started=Exists(started))
+        .order_by("started", "launched_at", "id")
+        .values_list("id", "started")
     )
 
 
@@ -407,7 +438,7 @@ def hand_off(*, campaign: Campaign, outgoing: list, backend: SmsBackend, decisio
 # seconds (no permits: the account is saturated by others, or the permit store is down) closes
 # anyway; the calls that had not started are not sent and their jobs go back to the queue.
 SUBMIT_LEAD = 0.05
-START_WITHIN = 60.0
+START_WITHIN = 10.0
 
 
 class _Flight:
@@ -436,12 +467,12 @@ class _Flight:
                 time.sleep(timeout)
             return
         self.in_flight -= len(calls)
+        self.arrived.extend(calls)  # first: whatever fails below, no answer is lost
         by_tenant: dict[int, list[str]] = {}
         for call in calls:
             by_tenant.setdefault(call.tag[0].message.tenant_id, []).append(call.sms.to)
         for tenant_id, phones in by_tenant.items():
             guard.let_go(tenant_id, phones)
-        self.arrived.extend(calls)
 
     def take(self, chunk: handoff.Chunk) -> list[handoff.Call]:
         mine = [call for call in self.arrived if call.chunk is chunk]
@@ -489,6 +520,20 @@ class _Flight:
 _flights: dict[int, _Flight] = {}
 
 
+def _seat(campaign_id: int) -> str | bool:
+    """One of DISPATCH_WORKERS_PER_CAMPAIGN seats at a campaign (its cache key), or False.
+
+    With many calls in flight a few workers keep a campaign's provider account busy; more would
+    only queue for its permits, and a worker waiting there is not starting the campaign a
+    business has just launched. A seat lapses on its own if its worker dies.
+    """
+    for n in range(settings.DISPATCH_WORKERS_PER_CAMPAIGN):
+        key = f"dispatch:seat:{campaign_id}:{n}"
+        if cache.add(key, 1, timeout=int(START_WITHIN) + 30):
+            return key
+    return False
+
+
 def _flight(backend: SmsBackend) -> _Flight | None:
     """The in-flight registry of this process's engine for a concurrent backend; None otherwise."""
     if not backend.concurrent:
@@ -531,14 +576,16 @@ def _send_concurrent(items: list, flight: _Flight, *, campaign: Campaign, decisi
             for item in kept_back:
                 answered.append((item, _opted_out(item)))
             calls = [
-                handoff.Call(item.outbound, item.slot, chunk, tag=(item, campaign, decision))
+                handoff.Call(
+                    item.outbound, item.slot, chunk, tag=(item, campaign, decision), paces=_paces(campaign, item)
+                )
                 for item in group
                 if item.outbound.to not in blocked
             ]
             chunk.expect(len(calls))
             flight.submit(calls)
             flight.collect()
-        unstarted = chunk.close(timeout=START_WITHIN, meanwhile=flight.collect)
+        unstarted = chunk.close(timeout=START_WITHIN, meanwhile=lambda: _chunk_alive(flight))
     finally:
         if unstarted is None:  # failed half-way: what has not started never will
             chunk.close(timeout=0)
@@ -550,6 +597,26 @@ def _send_concurrent(items: list, flight: _Flight, *, campaign: Campaign, decisi
     flight.collect()
     answered += [(call.tag[0], call.result) for call in flight.take(chunk)]
     return answered
+
+
+def _chunk_alive(flight: _Flight) -> None:
+    """While a chunk's calls start: take in answers, and prove the chunk's session is still there.
+
+    The kill switch's lock and the numbers' holds live in this database session; if it has gone
+    (killed, timed out idle) a pause or an opt-out may already have committed, so the error
+    closes the chunk (handoff.Chunk.close) before another call can start.
+    """
+    flight.collect()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _paces(campaign: Campaign, item) -> tuple[tuple[str, float], ...]:
+    """The message's rate-limit keys (as in campaigns.gates) and their seconds between messages."""
+    return (
+        (f"tenant:{campaign.tenant_id}", 1.0 / campaign.tenant.messages_per_second),
+        (f"sender:{item.sender.id}", 1.0 / item.sender.messages_per_second),
+    )
 
 
 def _opted_out(item) -> SendResult:
@@ -648,7 +715,11 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
             message.status = MessageStatus.REJECTED
             message.error_code, message.error_message = result.error_code[:10], result.error_message[:300]
             released.append(item)
-            if result.outcome == Outcome.RETRY and item.job.attempts < MAX_ATTEMPTS:
+            if result.error_message == handoff.NOT_STARTED or result.rate_limited:
+                # It never reached the provider (no room there, in time): not an attempt.
+                item.job.attempts -= 1
+                retry_jobs.append((item, timedelta(seconds=min(result.retry_after or 5.0, 60.0))))
+            elif result.outcome == Outcome.RETRY and item.job.attempts < MAX_ATTEMPTS:
                 retry_jobs.append((item, _backoff(item.job.attempts, result.retry_after)))
             else:
                 failed_jobs.append((item, result))
@@ -700,6 +771,7 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
                 ],
             ),
             "next_attempt_at": ("timestamptz", [now + wait for _, wait in retry_jobs]),
+            "attempts": ("integer", [item.job.attempts for item, _ in retry_jobs]),
         },
         fixed={
             "status": JobStatus.PENDING,

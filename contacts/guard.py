@@ -97,18 +97,24 @@ def hold_numbers(tenant_id: int, phones: list[str]) -> set[str]:
     """
     if not phones:
         return set()
-    if _locks():
-        keys = sorted(_key(phone) for phone in phones)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [tenant_id])
-            cursor.execute(
-                "SELECT count(pg_advisory_lock_shared(%s, k)) FROM unnest(%s::integer[]) AS k", [tenant_id, keys]
+    try:
+        if _locks():
+            keys = sorted(_key(phone) for phone in phones)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock_shared(%s)", [tenant_id])
+                cursor.execute(
+                    "SELECT count(pg_advisory_lock_shared(%s, k)) FROM unnest(%s::integer[]) AS k", [tenant_id, keys]
+                )
+        return set(
+            DoNotContact.objects.filter(tenant_id=tenant_id, phone_e164__in=set(phones)).values_list(
+                "phone_e164", flat=True
             )
-    return set(
-        DoNotContact.objects.filter(tenant_id=tenant_id, phone_e164__in=set(phones)).values_list(
-            "phone_e164", flat=True
         )
-    )
+    except BaseException:
+        # Part taken, part not: drop the session (and every lock in it) rather than leave a
+        # hold behind that would keep opt-outs waiting.
+        connection.close()
+        raise
 
 
 def _unlock(statement: str, params: list) -> None:
@@ -116,8 +122,10 @@ def _unlock(statement: str, params: list) -> None:
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
     except DatabaseError:
-        # As in numbers_held: drop the connection, and its session locks, rather than hold opt-outs back.
+        # As in numbers_held: drop the connection, and its session locks, rather than hold
+        # opt-outs back; and say so, for calls may be waiting on the holds that just went.
         connection.close()
+        raise
 
 
 def let_go(tenant_id: int, phones: list[str]) -> None:

@@ -136,7 +136,9 @@ class RedisPermits:
     def __init__(self, url: str, *, prefix: str, token: str, lease: float):
         import redis.asyncio
 
-        self.client = redis.asyncio.Redis.from_url(url)
+        # Bounded waits: a Redis that stops answering fails the exchange (nothing starts without a
+        # permit) instead of hanging the pump.
+        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self.script = self.client.register_script(_LUA)
         self.prefix, self.token, self.lease = prefix, token, lease
 
@@ -215,6 +217,21 @@ class Chunk:
         self._cond = threading.Condition()
         self._open = True
         self._unstarted = 0
+        self._listeners: list = []
+        self.waiting: set[asyncio.Future] = set()  # the engine's: its calls waiting for a permit
+
+    @property
+    def is_open(self) -> bool:
+        with self._cond:
+            return self._open
+
+    def on_close(self, listener) -> None:
+        """Call ``listener()`` when the chunk closes (at once if it has)."""
+        with self._cond:
+            if self._open:
+                self._listeners.append(listener)
+                return
+        listener()
 
     def expect(self, n: int) -> None:
         with self._cond:
@@ -249,10 +266,19 @@ class Chunk:
             with self._cond:
                 if not self._unstarted or time.monotonic() >= deadline:
                     self._open = False
-                    return self._unstarted
+                    listeners, self._listeners = self._listeners, []
+                    unstarted = self._unstarted
+                    break
                 self._cond.wait(min(0.05, max(deadline - time.monotonic(), 0)))
             if meanwhile is not None:
-                meanwhile()
+                try:
+                    meanwhile()
+                except BaseException:
+                    self.close(timeout=0)  # whatever went wrong, nothing more starts
+                    raise
+        for listener in listeners:
+            listener()
+        return unstarted
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -266,6 +292,9 @@ class Call:
     slot: float  # epoch seconds: not before its rate-limit slot
     chunk: Chunk
     tag: Any = None  # the dispatcher's own bookkeeping
+    # Its rate-limit keys and their seconds between messages: calls of a key that were held
+    # back together (no permit) still start that far apart in this process, not all at once.
+    paces: tuple[tuple[str, float], ...] = ()
     result: SendResult | None = None
     started_at: float | None = None
 
@@ -290,11 +319,12 @@ class _Account:
         self.failing = False
         self.task = asyncio.get_running_loop().create_task(self.pump())
 
-    async def acquire(self) -> None:
+    def want(self) -> asyncio.Future:
+        """A future that resolves when this process may start one more call (a permit)."""
         waiter = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         self.wake.set()
-        await waiter
+        return waiter
 
     def _next_waiter(self) -> asyncio.Future | None:
         while self.waiters:
@@ -390,6 +420,7 @@ class Engine:
             self.permits = LocalPermits()
         self.done: queue.SimpleQueue[Call] = queue.SimpleQueue()
         self.accounts: dict[str, _Account] = {}
+        self.next_start: dict[str, float] = {}  # rate-limit key → earliest next start (monotonic)
         self.tasks: set[asyncio.Task] = set()
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -437,10 +468,20 @@ class Engine:
     # -- the loop's side ------------------------------------------------------------------------
 
     def _start(self, calls: list[Call]) -> None:
+        chunks = {id(call.chunk): call.chunk for call in calls}
+        for chunk in chunks.values():
+            chunk.on_close(lambda chunk=chunk: self.loop.call_soon_threadsafe(self._chunk_closed, chunk))
         for call in calls:
             task = self.loop.create_task(self._call(call))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+
+    @staticmethod
+    def _chunk_closed(chunk: Chunk) -> None:
+        """Calls still waiting for a permit when their chunk closed will not start: wake them."""
+        for waiter in list(chunk.waiting):
+            if not waiter.done():
+                waiter.cancel()
 
     def _account(self, sms: OutboundSMS) -> _Account:
         account = self.accounts.get(sms.account.account_sid)
@@ -470,11 +511,22 @@ class Engine:
             await asyncio.sleep(wait)  # never before its rate-limit slot
         account = self._account(call.sms)
         attempt = 0
+        not_started = SendResult(call.sms.reference, Outcome.RETRY, error_message=NOT_STARTED)
         while True:
-            await account.acquire()
+            waiter = account.want()
+            call.chunk.waiting.add(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.cancelled() and not call.chunk.is_open:
+                    return not_started  # its chunk closed while it waited for a permit
+                raise
+            finally:
+                call.chunk.waiting.discard(waiter)
+            await self._spaced(call)
             if not call.chunk.begin():
                 account.release(None)
-                return SendResult(call.sms.reference, Outcome.RETRY, error_message=NOT_STARTED)
+                return not_started
             call.started_at = time.time()
             try:
                 result = await self.backend.send_async(call.sms)
@@ -497,6 +549,21 @@ class Engine:
             attempt += 1
             call.started_at = None
             await asyncio.sleep(backoff(attempt, result.retry_after))
+
+    async def _spaced(self, call: Call) -> None:
+        """Keep this process's calls of one rate-limit key at least its pace apart.
+
+        Slots are spaced globally (messaging.ratelimit), but calls that waited for permits
+        together would otherwise all start the moment the permits come back.
+        """
+        while True:
+            now = time.monotonic()
+            ready = max((self.next_start.get(key, 0.0) for key, _ in call.paces), default=0.0)
+            if ready <= now:
+                for key, pace in call.paces:
+                    self.next_start[key] = now + pace
+                return
+            await asyncio.sleep(ready - now)
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:

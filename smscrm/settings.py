@@ -301,7 +301,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "campaigns-dispatch": {
         "task": "campaigns.dispatch",
-        "schedule": env.float("DISPATCH_INTERVAL_SECONDS", default=2.0),
+        # Every second, each run up to 10 s: enough runs for every process of the dispatch worker
+        # (compose: 8), so all of them are sending while there is work.
+        "schedule": env.float("DISPATCH_INTERVAL_SECONDS", default=1.0),
         # Short runs, so a single worker (make run) still gets to its other tasks in between.
         "kwargs": {"max_seconds": 10.0},
         "options": {"expires": 10},
@@ -412,6 +414,9 @@ HANDOFF_LEASE_SECONDS = env.float("HANDOFF_LEASE_SECONDS", default=30.0)
 # A message refused with 429 is tried again this many times, after a jittered pause, before
 # its job goes back to the queue.
 HANDOFF_RATE_LIMIT_RETRIES = env.int("HANDOFF_RATE_LIMIT_RETRIES", default=4)
+# Workers handing off one campaign's batches at once (concurrent backends): a few keep its
+# account's requests in flight; the other workers go on to other campaigns.
+DISPATCH_WORKERS_PER_CAMPAIGN = env.int("DISPATCH_WORKERS_PER_CAMPAIGN", default=3)
 # Seconds a message may wait in the provider's queue before it expires (Twilio: at most 36,000).
 SMS_VALIDITY_PERIOD = env.int("SMS_VALIDITY_PERIOD", default=4 * 60 * 60)
 # Simulator: the mix of final statuses it reports, and whether status callbacks are delivered

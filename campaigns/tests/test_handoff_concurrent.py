@@ -7,6 +7,7 @@ received, so duplicates are counted by the provider's own log.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import threading
@@ -300,3 +301,60 @@ def test_the_web_process_never_sends():
                 names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
             offending += [f"{path.relative_to(root)}: {name}" for name in names if name.startswith(senders)]
     assert not offending
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calls_that_found_no_room_before_their_chunk_closed_go_back_to_the_queue_untouched(
+    tenant, api, clock, settings, monkeypatch
+):
+    """Another worker holds every permit: the chunk closes, its calls never start, nothing lingers."""
+    if not settings.REDIS_URL or connection.vendor != "postgresql":
+        pytest.skip("permits across processes live in Redis; holds are PostgreSQL's")
+    account = capped(tenant, 2)
+    campaign = launched(tenant, contacts=sydney_contacts(tenant, 3))
+    other = handoff.RedisPermits(
+        settings.REDIS_URL, prefix=handoff.permits_key_prefix(), token="another-worker", lease=30
+    )
+    granted = asyncio.run(other.exchange(account.account_sid, 2, handoff.Exchange(want=2)))[0]
+    assert granted == 2  # the account is full
+    monkeypatch.setattr(dispatch, "START_WITHIN", 0.5)
+    backend = TwilioBackend()
+
+    dispatch.dispatch(backend=backend, max_seconds=2)
+
+    assert api.stats()["requests"] == 0
+    jobs = SendJob.objects.filter(campaign=campaign)
+    assert set(jobs.values_list("status", flat=True)) == {JobStatus.PENDING}
+    assert set(jobs.values_list("attempts", flat=True)) == {0}  # it never reached the provider
+    engine_account = handoff.engine_for(backend).accounts[account.account_sid]
+    assert not [w for w in engine_account.waiters if not w.done()]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        assert cursor.fetchone()[0] == 0  # every number and the tenant let go
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_whose_database_session_died_starts_nothing_more(tenant, api, clock):
+    """Its holds (kill switch, numbers) went with the session: the chunk closes at once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL sessions")
+    capped(tenant, 1)
+    api.configure(latency=1.0)  # the next call would start when this one answers, a second on
+    launched(tenant, contacts=sydney_contacts(tenant, 8))
+    thread, outcome = in_thread(lambda: dispatch.dispatch(backend=TwilioBackend(), max_seconds=5))
+    api_wait(lambda: api.stats()["requests"] >= 1, seconds=10, what="the first call")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    killed_at = time.time()
+    thread.join(20)
+
+    assert isinstance(outcome.get("error"), Exception)  # the run failed, as it should
+    # Calls that did start are created a latency later: let them all land before looking.
+    api_wait(lambda: not api.stats()["in_flight"], seconds=5, what="the calls in flight to land")
+    late = [row for row in api.log() if row["arrived_at"] > killed_at + 0.15]
+    assert not late, f"{len(late)} calls started after the session died"
+    assert api.stats()["requests"] < 8

@@ -161,7 +161,13 @@ def test_beat_outlives_the_database_and_the_broker_going_away(proxy, tmp_path):
         assert beat.poll() is None
     finally:
         beat.terminate()
-        output = beat.communicate(timeout=30)[0]
+        try:
+            output = beat.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            # Shutting down is not what this test is about (compose gives beat 10 s, then
+            # SIGKILL, and beat keeps nothing that matters): its log is what is checked.
+            beat.kill()
+            output = beat.communicate()[0]
         redis.stop()
     assert output.count("beat: the database unavailable") == 1, output
     assert output.count("beat: the database back after") == 1, output

@@ -343,7 +343,8 @@ class TwilioBackend(SmsBackend):
             return SendResult(
                 sms.reference,
                 Outcome.RETRY,
-                error_code=error_code,
+                # Whatever code came with it, a 429 is "too many requests" (SendResult.rate_limited).
+                error_code=error_code if code == RATE_LIMITED else "429",
                 error_message=text,
                 retry_after=retry_after(headers.get("Retry-After") if headers else None),
                 concurrent_requests=concurrent_requests(headers),
