@@ -439,6 +439,8 @@ def hand_off(*, campaign: Campaign, outgoing: list, backend: SmsBackend, decisio
 # anyway; the calls that had not started are not sent and their jobs go back to the queue.
 SUBMIT_LEAD = 0.05
 START_WITHIN = 10.0
+# How often a chunk waiting for its calls to start proves its database session is still there.
+PROVE_EVERY = 0.2
 
 
 class _Flight:
@@ -454,6 +456,7 @@ class _Flight:
         self.engine = engine
         self.in_flight = 0
         self.arrived: list[handoff.Call] = []
+        self.proved_at = 0.0
 
     def submit(self, calls: list[handoff.Call]) -> None:
         self.in_flight += len(calls)
@@ -604,11 +607,15 @@ def _chunk_alive(flight: _Flight) -> None:
 
     The kill switch's lock and the numbers' holds live in this database session; if it has gone
     (killed, timed out idle) a pause or an opt-out may already have committed, so the error
-    closes the chunk (handoff.Chunk.close) before another call can start.
+    closes the chunk (handoff.Chunk.close) before another call can start. A failed unlock of a
+    number whose call answered says the same at once; otherwise it is found within PROVE_EVERY.
     """
     flight.collect()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    now = time.monotonic()
+    if now - flight.proved_at >= PROVE_EVERY:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        flight.proved_at = now
 
 
 def _paces(campaign: Campaign, item) -> tuple[tuple[str, float], ...]:

@@ -556,14 +556,14 @@ class Engine:
         Slots are spaced globally (messaging.ratelimit), but calls that waited for permits
         together would otherwise all start the moment the permits come back.
         """
-        while True:
-            now = time.monotonic()
-            ready = max((self.next_start.get(key, 0.0) for key, _ in call.paces), default=0.0)
-            if ready <= now:
-                for key, pace in call.paces:
-                    self.next_start[key] = now + pace
-                return
-            await asyncio.sleep(ready - now)
+        if not call.paces:
+            return
+        now = time.monotonic()
+        start = max(now, *(self.next_start.get(key, 0.0) for key, _ in call.paces))
+        for key, pace in call.paces:  # reserved at once (one loop, one thread): one sleep each
+            self.next_start[key] = start + pace
+        if start > now:
+            await asyncio.sleep(start - now)
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
