@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from bench import seed
 from smscrm.testing.services import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -334,9 +335,7 @@ class Proxy:
 
 
 def afternoon_zone() -> str:
-    import importlib
-
-    return importlib.import_module("bench.dispatch.__main__").afternoon_zone()
+    return seed.daytime_zone()
 
 
 def new_tenant(label: str, **fields):
@@ -363,7 +362,6 @@ def sending_tenant(
     from datetime import date, timedelta
 
     from django.db import connection
-    from django.utils import timezone
 
     from messaging.models import Price, ProviderAccount, SendingNumber
     from tenants.models import Tenant
@@ -389,36 +387,7 @@ def sending_tenant(
     Price.objects.create(
         tenant=tenant, provider="simulator", country="AU", cents_per_segment=PRICE, effective_from=date(2020, 1, 1)
     )
-    now = timezone.now()
-    columns = (
-        "tenant_id, phone_e164, first_name, last_name, email, timezone, state, postcode, custom_fields, tags,"
-        " consent_status, consent_at, undeliverable, undeliverable_reason, created_at, updated_at"
-    )
-    i = 0
-    with connection.cursor() as cursor, cursor.copy(f"COPY contacts_contact ({columns}) FROM STDIN") as copy:
-        for tag, n in groups.items():
-            for _ in range(n):
-                copy.write_row(
-                    (
-                        tenant.id,
-                        f"+614{12 + i // 1_000_000}{i % 1_000_000:06d}",
-                        f"Pat{i}",
-                        "Citizen",
-                        "",
-                        zone,
-                        "",
-                        "",
-                        "{}",
-                        json.dumps([tag]),
-                        "express",
-                        now,
-                        False,
-                        "",
-                        now,
-                        now,
-                    )
-                )
-                i += 1
+    seed.copy_contacts(tenant.id, zone, groups)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE contacts_contact")
     return tenant

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import seed
 from bench.cleanup import tenant_purge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,29 +38,11 @@ TARGET_HANDOFF = 2_000
 
 
 def afternoon_zone() -> str:
-    import zoneinfo
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC)
-    for name in ("Australia/Sydney", "Australia/Perth", "Pacific/Auckland", "Asia/Tokyo", "Europe/London",
-                 "America/New_York", "America/Los_Angeles", "Pacific/Honolulu", "Asia/Kolkata", "Europe/Berlin",
-                 "America/Sao_Paulo", "Asia/Dubai"):  # fmt: skip
-        if 10 <= now.astimezone(zoneinfo.ZoneInfo(name)).hour < 18:
-            return name
-    for name in sorted(zoneinfo.available_timezones()):
-        if (
-            not name.startswith(("Etc/", "posix", "right", "SystemV"))
-            and 10 <= now.astimezone(zoneinfo.ZoneInfo(name)).hour < 18
-        ):
-            return name
-    raise SystemExit("no zone in its afternoon?")
+    return seed.daytime_zone()
 
 
 def setup(contacts: int):
     from datetime import date, timedelta
-
-    from django.db import connection
-    from django.utils import timezone
 
     from campaigns import services
     from messaging.models import Price, ProviderAccount, SendingNumber
@@ -97,36 +80,7 @@ def setup(contacts: int):
         )
     Price.objects.create(tenant=tenant, provider="simulator", country="AU", cents_per_segment=5,
                          effective_from=date(2020, 1, 1))  # fmt: skip
-    now = timezone.now()
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(
-            "COPY contacts_contact (tenant_id, phone_e164, first_name, last_name, email, timezone, state, postcode,"
-            " custom_fields, tags, consent_status, consent_at, undeliverable, undeliverable_reason, created_at,"
-            " updated_at) FROM STDIN"
-        ) as copy,
-    ):
-        for i in range(contacts):
-            copy.write_row(
-                (
-                    tenant.id,
-                    f"+614{12 + i // 1_000_000}{i % 1_000_000:06d}",
-                    f"Pat{i}",
-                    "Citizen",
-                    "",
-                    zone,
-                    "",
-                    "",
-                    "{}",
-                    "[]",
-                    "express",
-                    now,
-                    False,
-                    "",
-                    now,
-                    now,
-                )  # fmt: skip
-            )
+    seed.copy_contacts(tenant.id, zone, contacts)
     template = services.template_save(
         tenant=tenant, actor=None, name="Bench",
         bodies=["Hi {{ first_name|there }}, spring sale: 20% off today {{ link }}",

@@ -43,11 +43,11 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from bench import seed
 from bench.cleanup import tenant_purge
 
 ROOT = Path(__file__).resolve().parents[2]
 common = importlib.import_module("bench.import.__main__")
-afternoon_zone = importlib.import_module("bench.dispatch.__main__").afternoon_zone
 
 TARGET_ONE = 0.8  # of the ceiling
 TARGET_FOUR = 1_000  # msg/s
@@ -160,8 +160,6 @@ def compare_clients(url: str, *, concurrency: int, messages: int) -> list[tuple[
 
 def make_tenant(label: str, *, contacts: int, zone: str, cap: int, offset: int, starts_at=None):
     """A tenant with N consenting contacts, its own Twilio account (cap), limits lifted, a campaign."""
-    from django.db import connection
-    from django.utils import timezone
 
     from campaigns import services
     from messaging.models import Price, ProviderAccount, SendingNumber
@@ -196,18 +194,7 @@ def make_tenant(label: str, *, contacts: int, zone: str, cap: int, offset: int, 
         )
     Price.objects.create(tenant=tenant, provider="twilio", country="AU", cents_per_segment=5,
                          effective_from=date(2020, 1, 1))  # fmt: skip
-    now = timezone.now()
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(
-            "COPY contacts_contact (tenant_id, phone_e164, first_name, last_name, email, timezone, state, postcode,"
-            " custom_fields, tags, consent_status, consent_at, undeliverable, undeliverable_reason, created_at,"
-            " updated_at) FROM STDIN"
-        ) as copy,
-    ):
-        for i in range(contacts):
-            copy.write_row((tenant.id, f"+614{i:08d}", f"Pat{i}", "Citizen", "", zone, "", "", "{}", "[]",
-                            "express", now, False, "", now, now))  # fmt: skip
+    seed.copy_contacts(tenant.id, zone, contacts)
     template = services.template_save(
         tenant=tenant, actor=None, name="Bench",
         bodies=["Hi {{ first_name|there }}, spring sale: 20% off today {{ link }}",
@@ -432,7 +419,7 @@ def main(argv: list[str]) -> int:
     from django.db import connection
     from django.utils import timezone
 
-    zone = afternoon_zone()
+    zone = seed.daytime_zone()
     env = os.environ.copy()
     tenants = []
     checks: list[tuple[bool, str]] = []
