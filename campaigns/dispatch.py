@@ -403,21 +403,28 @@ def _share_lock_running(campaign: Campaign) -> bool:
     return not paused and status == CampaignStatus.RUNNING
 
 
+def _still_ours(items: list) -> list:
+    """The items whose jobs are still ``sending`` the very message decided, locked for update.
+
+    A worker that stalled past DISPATCH_STALE_SENDING_SECONDS may find its job requeued by the
+    reconciler and decided again by another worker (sending once more, with another message):
+    then it is not ours to hand over, nor to record an answer for.
+    """
+    held = dict(
+        SendJob.objects.select_for_update()
+        .filter(id__in=[item.job.id for item in items], status=JobStatus.SENDING)
+        .values_list("id", "message_id")
+    )
+    return [item for item in items if held.get(item.job.id) == item.message.id]
+
+
 def hand_off(*, campaign: Campaign, outgoing: list, backend: SmsBackend, decision, stats) -> int:
     sent = 0
     outgoing = sorted(outgoing, key=lambda item: item.slot)
     for start in range(0, len(outgoing), HANDOFF_CHUNK):
         chunk = outgoing[start : start + HANDOFF_CHUNK]
         with transaction.atomic():
-            # Our own jobs, still sending the very message we decided: a worker that stalled past
-            # DISPATCH_STALE_SENDING_SECONDS may find its job requeued by the reconciler and decided
-            # again by another worker (sending once more, with another message): then it is not ours.
-            held = dict(
-                SendJob.objects.select_for_update()
-                .filter(id__in=[item.job.id for item in chunk], status=JobStatus.SENDING)
-                .values_list("id", "message_id")
-            )
-            chunk = [item for item in chunk if held.get(item.job.id) == item.message.id]
+            chunk = _still_ours(chunk)  # a worker that stalled past the reconciler hands over nothing
             if not _share_lock_running(campaign):
                 _hold(campaign=campaign, items=chunk + outgoing[start + HANDOFF_CHUNK :], decision=decision)
                 stats.count(f"{Gate.KILL_SWITCH}:{GateOutcome.HOLD}", len(outgoing) - start)
@@ -483,21 +490,19 @@ class _Flight:
         return mine
 
     def record_arrived(self) -> DispatchStats:
-        """Record the answers that came after their chunk closed, a transaction per campaign."""
+        """Record the answers that came after their chunk closed, a transaction per batch."""
         self.collect()
         total = DispatchStats()
-        while self.arrived:
-            campaign, decision = self.arrived[0].tag[1], self.arrived[0].tag[2]
-            calls = [call for call in self.arrived if call.tag[2] is decision]
+        batches: dict[int, list[handoff.Call]] = {}
+        for call in self.arrived:
+            batches.setdefault(id(call.tag[2]), []).append(call)
+        for calls in batches.values():
+            campaign, decision = calls[0].tag[1], calls[0].tag[2]
             stats = DispatchStats()
             late = SimpleNamespace(day=decision.day, month=decision.month, price_reports=[])
             with transaction.atomic():
-                held = dict(
-                    SendJob.objects.select_for_update()
-                    .filter(id__in=[call.tag[0].job.id for call in calls], status=JobStatus.SENDING)
-                    .values_list("id", "message_id")
-                )
-                ours = [call for call in calls if held.get(call.tag[0].job.id) == call.tag[0].message.id]
+                kept = {id(item) for item in _still_ours([call.tag[0] for call in calls])}
+                ours = [call for call in calls if id(call.tag[0]) in kept]
                 stats.sent += _record_results(
                     campaign=campaign,
                     items=[call.tag[0] for call in ours],
@@ -505,7 +510,7 @@ class _Flight:
                     decision=late,
                     stats=stats,
                 )
-            self.arrived = [call for call in self.arrived if call.tag[2] is not decision]
+            self.arrived = [call for call in self.arrived if call.tag[2] is not decision]  # recorded: done
             for message, cents in late.price_reports:
                 messaging_services.message_price_reconcile(message=message, price_cents=cents)
             _tally(campaign.id, stats)
