@@ -1,6 +1,6 @@
 """bench/handoff: campaigns through the Twilio backend at the provider's real ceiling.
 
-    python -m bench.handoff [--contacts 20000] [--workers 2] [--latency 0.2] [--cap 100]
+    python -m bench.handoff [--contacts 20000] [--workers 12] [--latency 0.2] [--cap 100]
                             [--timeouts 0.01] [--fair-tenants 200] [--big 1000000] [--skip PHASE] [--keep]
 
 A fake Messages API (smscrm.testing.twilio_api, its own process on the same cores) answers after
@@ -398,7 +398,7 @@ def percentile(values: list[float], q: float) -> float:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.handoff")
     parser.add_argument("--contacts", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=12)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--cap", type=int, default=100)
     parser.add_argument("--timeouts", type=float, default=0.01)
