@@ -32,7 +32,8 @@ def test_a_price_reported_after_sending_corrects_the_spend(tenant, fake_twilio):
         tenant=tenant, contact=contact, sending_number=number, to_phone=contact.phone_e164, from_sender=number.sender,
         body="Hi", status=MessageStatus.DELIVERED, provider_id=result.provider_id, cost_cents=5, handed_off_at=sent_at,
     )  # fmt: skip
-    day, month = services.local_periods(tenant, sent_at)
+    # The reservation's day is the decision's (the message's creation), as the correction reads it.
+    day, month = services.local_periods(tenant, message.created_at)
     services.spend_read(tenant=tenant, day=day, month=month)
     services.spend_add(tenant=tenant, day=day, month=month, cents=5)
 
