@@ -27,7 +27,8 @@ def copy_contacts(tenant_id: int, zone: str, groups: Mapping[str, int] | int) ->
     now = timezone.now()
     columns = (
         "tenant_id, phone_e164, first_name, last_name, email, timezone, state, postcode, custom_fields, tags,"
-        " consent_status, consent_at, undeliverable, undeliverable_reason, created_at, updated_at"
+        " consent_status, consent_at, undeliverable, undeliverable_reason, created_at, updated_at,"
+        " search_name, search_surname, search_email"  # what Contact.save() would store: the list's search finds them
     )
     i = 0
     with connection.cursor() as cursor, cursor.copy(f"COPY contacts_contact ({columns}) FROM STDIN") as copy:  # noqa: S608
@@ -36,6 +37,7 @@ def copy_contacts(tenant_id: int, zone: str, groups: Mapping[str, int] | int) ->
             for _ in range(n):
                 phone = f"+614{12 + i // 1_000_000}{i % 1_000_000:06d}"
                 copy.write_row((tenant_id, phone, f"Pat{i}", "Citizen", "", zone, "", "", "{}", tags,
-                                "express", now, False, "", now, now))  # fmt: skip
+                                "express", now, False, "", now, now,
+                                f"pat{i} citizen", f"citizen pat{i}", ""))  # fmt: skip
                 i += 1
     return i

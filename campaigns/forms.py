@@ -7,6 +7,7 @@ from django.utils import timezone
 from campaigns.models import Template
 from contacts.forms import TagsField
 from messaging.models import DEFAULT_WARMUP_CURVE, ProviderAccount, SenderIdStatus, SenderKind
+from tenants.widgets import DateInput, DateTimeLocalInput
 
 MAX_VARIANTS = 5
 
@@ -49,16 +50,6 @@ class TemplateForm(forms.Form):
         return bodies, fields
 
 
-class DateTimeLocalInput(forms.DateTimeInput):
-    """``<input type="datetime-local">``; the value is read in the tenant's zone (the middleware
-    activates it), as people mean the times they type."""
-
-    input_type = "datetime-local"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
-
-
 class CampaignForm(forms.Form):
     name = forms.CharField(max_length=120)
     template = forms.ModelChoiceField(queryset=Template.objects.none())
@@ -66,7 +57,10 @@ class CampaignForm(forms.Form):
         required=False, help_text="Only contacts with any of these tags, separated by commas. Empty: every contact."
     )
     link_url = forms.URLField(
-        required=False, assume_scheme="https", label="Link URL", help_text="What {{ link }} points to."
+        required=False,
+        assume_scheme="https",
+        label="Link URL",
+        help_text="What {{ link }} points to; needed when the template uses {{ link }}.",
     )
     starts_at = forms.DateTimeField(
         required=False, widget=DateTimeLocalInput(), label="Start", help_text="Empty: as soon as it is launched."
@@ -113,9 +107,7 @@ class SendingNumberForm(forms.Form):
         help_text="Alphanumeric sender IDs only; campaigns may use one only once it is registered.",
     )
     messages_per_second = forms.IntegerField(min_value=1, max_value=1000, initial=10, label="Messages per second")
-    warmup_started_on = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}), label="Warmup started on", initial=timezone.localdate
-    )
+    warmup_started_on = forms.DateField(widget=DateInput(), label="Warmup started on", initial=timezone.localdate)
     warmup_curve = WarmupCurveField(
         initial=DEFAULT_WARMUP_CURVE,
         max_length=400,

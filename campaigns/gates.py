@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Value, When
 from django.urls import reverse
 
 from campaigns.models import Campaign, Gate, GateOutcome, JobStatus, SendJob
@@ -37,6 +37,7 @@ from messaging.backends.base import OutboundSMS
 from messaging.models import Message, MessageKind, MessageStatus, SendingNumber
 from messaging.ratelimit import reserve_slots
 from messaging.segments import segment_info
+from tenants.money import format_aud
 
 CONSENTING = (ConsentStatus.EXPRESS, ConsentStatus.INFERRED)
 # A message granted a slot goes within this many seconds; quiet hours must hold for all of it.
@@ -101,6 +102,134 @@ class BatchDecision:
     price_reports: list = field(default_factory=list)
     locked: bool = True
     sender_caps: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A gate that rules a contact out for good, known before anything is sent: the dispatcher
+    skips its job, and the estimate and the launch page leave it out of the count and the cost."""
+
+    key: str  # "dnc", "undeliverable", "consent", "suppression" or "no_price"
+    gate: str
+    reason: str
+
+
+def final_rule(contact: Contact, *, on_dnc: bool, now: dt.datetime, tenant) -> Rule | None:
+    """Gates 3-4's final verdicts on one contact (do-not-contact, consent, recent campaign
+    message); None when none rules it out. ``on_dnc``: its number is on the tenant's list.
+    ``contact`` needs only ``undeliverable``, ``undeliverable_reason``, ``consent_status`` and
+    ``last_sent_at`` (``launch_screen`` passes the facts a group of contacts shares)."""
+    if on_dnc:
+        return Rule("dnc", Gate.DNC, "On the do-not-contact list.")
+    if contact.undeliverable:
+        return Rule("undeliverable", Gate.DNC, f"Number undeliverable: {contact.undeliverable_reason}")
+    if contact.consent_status not in CONSENTING:
+        return Rule("consent", Gate.DNC, "No current consent on file.")
+    days = tenant.suppression_days
+    if days and contact.last_sent_at and contact.last_sent_at > now - dt.timedelta(days=days):
+        when = contact.last_sent_at.astimezone(tenant.zone).strftime("%d %b %Y")
+        return Rule("suppression", Gate.SUPPRESSION, f"Had a campaign message ({when}) within {days} days.")
+    return None
+
+
+def no_price_rule(country: str) -> Rule:
+    """Gate 2 on a number whose country has no price for the provider of any of the tenant's
+    senders (paused ones included): it can never be sent (a deferral would keep its campaign
+    running for ever), so it is skipped at once."""
+    return Rule(
+        "no_price",
+        Gate.BUDGET,
+        f"No price per segment set for {country or 'this country'}: no sender may reach it.",
+    )
+
+
+def providers_of_any_sender(tenant) -> set[str]:
+    """The providers of all the tenant's senders, paused or unregistered ones too: a country
+    priced for one of them may be reached once that sender is usable again."""
+    return {sender.account.provider for sender in messaging_selectors.senders_of(tenant=tenant)}
+
+
+def price_for(prices: dict[tuple[str, str], int], providers, country: str) -> int | None:
+    """Cents per segment to ``country`` by the dearest of ``providers`` priced for it (None: none is)."""
+    known = [prices[(provider, country)] for provider in providers if (provider, country) in prices]
+    return max(known) if known else None
+
+
+@dataclass
+class LaunchScreen:
+    """What the final gates known at launch leave of an audience (``launch_screen``)."""
+
+    targeted: int = 0
+    removed: dict[str, int] = field(default_factory=dict)  # Rule.key -> contacts
+    unpriced: dict[str, int] = field(default_factory=dict)  # country -> contacts with no price
+    # country -> contacts priced only for a paused sender's provider: they wait for it
+    waiting: dict[str, int] = field(default_factory=dict)
+    sendable: dict[str, int] = field(default_factory=dict)  # country -> contacts that may go
+    prices: dict[str, int] = field(default_factory=dict)  # country -> cents per segment
+
+    @property
+    def sendable_total(self) -> int:
+        return sum(self.sendable.values())
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What ``final_rule`` reads of a contact, for a group of contacts that share it."""
+
+    undeliverable: bool
+    consent_status: str
+    last_sent_at: dt.datetime | None
+    undeliverable_reason: str = ""
+
+
+def launch_screen(*, tenant, contacts, now: dt.datetime) -> LaunchScreen:
+    """Apply the final gates (consent, do-not-contact, suppression, price) to ``contacts`` as
+    they stand at ``now``, by the rules the dispatcher uses (``final_rule``, ``price_for``,
+    ``no_price_rule``); a contact counts under the first that removes it.
+
+    The database groups the contacts by the facts those rules read (on the list or not, a
+    campaign message inside the suppression period or not, deliverable, consent; the number
+    only outside +61), so an audience of any size costs four queries and a few rule calls.
+    """
+    screen = LaunchScreen()
+    senders = messaging_selectors.senders_for_sending(tenant=tenant)
+    prices = messaging_selectors.prices_on(tenant=tenant, day=messaging_services.local_periods(tenant, now)[0])
+    # Without a sender yet (launch refuses then), price as any provider would.
+    providers = {sender.account.provider for sender in senders} or {provider for provider, _country in prices}
+    days = tenant.suppression_days
+    groups = (
+        contacts.order_by()
+        .annotate(
+            on_dnc=Exists(DoNotContact.objects.filter(tenant=tenant, phone_e164=OuterRef("phone_e164"))),
+            recent=(
+                Case(When(last_sent_at__gt=now - dt.timedelta(days=days), then=Value(True)), default=Value(False))
+                if days
+                else Value(False)
+            ),
+            number=Case(When(phone_e164__startswith="+61", then=Value("+61")), default=F("phone_e164")),
+        )
+        .values_list("on_dnc", "recent", "undeliverable", "consent_status", "number")
+        .annotate(n=Count("id"))
+    )
+    for on_dnc, recent, undeliverable, consent_status, number, n in groups:
+        screen.targeted += n
+        facts = _Facts(undeliverable, consent_status, now if recent else None)
+        rule = final_rule(facts, on_dnc=on_dnc, now=now, tenant=tenant)
+        if rule is None:
+            country = messaging_selectors.country_of(number)
+            price = price_for(prices, providers, country)
+            if price is None and senders and price_for(prices, providers_of_any_sender(tenant), country) is not None:
+                screen.waiting[country] = screen.waiting.get(country, 0) + n  # as evaluate defers them
+                continue
+            if price is None:
+                screen.unpriced[country] = screen.unpriced.get(country, 0) + n
+                rule = no_price_rule(country)
+            else:
+                screen.prices[country] = price
+                screen.sendable[country] = screen.sendable.get(country, 0) + n
+                continue
+        screen.removed[rule.key] = screen.removed.get(rule.key, 0) + n
+    return screen
 
 
 def local_midnight_after(day: dt.date, zone) -> dt.datetime:
@@ -204,23 +333,11 @@ def evaluate(
         body, links = shortener.for_job(job.id, body)  # counted in the segments below
         info = segment_info(body)
         country = messaging_selectors.country_of(contact.phone_e164)
-        known = [prices[(provider, country)] for provider in providers if (provider, country) in prices]
-        price = max(known) if known else None
+        price = price_for(prices, providers, country)
         verdict = None
-        if contact.phone_e164 in on_dnc:
-            verdict = Verdict(job, Gate.DNC, GateOutcome.SKIP, "On the do-not-contact list.")
-        elif contact.undeliverable:
-            verdict = Verdict(job, Gate.DNC, GateOutcome.SKIP, f"Number undeliverable: {contact.undeliverable_reason}")
-        elif contact.consent_status not in CONSENTING:
-            verdict = Verdict(job, Gate.DNC, GateOutcome.SKIP, "No current consent on file.")
-        elif suppression and contact.last_sent_at and contact.last_sent_at > now - suppression:
-            when = contact.last_sent_at.astimezone(zone).strftime("%d %b %Y")
-            verdict = Verdict(
-                job,
-                Gate.SUPPRESSION,
-                GateOutcome.SKIP,
-                f"Had a campaign message ({when}) within {tenant.suppression_days} days.",
-            )
+        rule = final_rule(contact, on_dnc=contact.phone_e164 in on_dnc, now=now, tenant=tenant)
+        if rule is not None:
+            verdict = Verdict(job, rule.gate, GateOutcome.SKIP, rule.reason)
         elif suppression and contact.id in busy:
             # Another campaign's message to this contact is mid hand-off: look again once it has
             # landed (then this one is suppressed) or failed (then this one may go).
@@ -315,23 +432,44 @@ def evaluate(
     # Gate 2 last in computation, first in precedence: a running total of what goes.
     left_day = tenant.daily_budget_cents - spent_day
     left_month = tenant.monthly_budget_cents - spent_month
+    reachable = None  # providers of every sender, paused ones too (read once, when needed)
     for job, contact, body, info, price, verdict, links in prepared:
         if price is None:
-            country = messaging_selectors.country_of(contact.phone_e164) or "this country"
-            decision.stopped.append(
-                Verdict(
-                    job,
-                    Gate.BUDGET,
-                    GateOutcome.DEFER,
-                    f"No price per segment set for {country}.",
-                    now + dt.timedelta(hours=1),
+            if verdict is not None and verdict.outcome == GateOutcome.SKIP:
+                # Ruled out for good already (do-not-contact, consent, suppression): that reason
+                # stands, as the estimate counts it (launch_screen applies final_rule first).
+                decision.stopped.append(verdict)
+                continue
+            if not senders:
+                # No usable sender at all (all paused or deregistered): tenant-wide and fixable at
+                # any time, so the job waits; the earlier gates' verdict, else gate 7's, says why.
+                decision.stopped.append(verdict or later_verdict[job.id])
+                continue
+            country = messaging_selectors.country_of(contact.phone_e164)
+            if reachable is None:
+                reachable = providers_of_any_sender(tenant)
+            if price_for(prices, reachable, country) is not None:
+                # Priced for the provider of a sender that is paused now: fixable, so it waits.
+                decision.stopped.append(
+                    Verdict(
+                        job,
+                        Gate.BUDGET,
+                        GateOutcome.DEFER,
+                        f"No price per segment set for {country} for {', '.join(sorted(providers))}, the "
+                        "provider of the active senders; waiting for a sender whose provider has one.",
+                        now + dt.timedelta(hours=1),
+                    )
                 )
-            )
+                continue
+            rule = no_price_rule(country)
+            decision.stopped.append(Verdict(job, rule.gate, GateOutcome.SKIP, rule.reason))
             continue
         cost = info.segments * price
         if cost > tenant.daily_budget_cents or cost > tenant.monthly_budget_cents:
             decision.stopped.append(
-                Verdict(job, Gate.BUDGET, GateOutcome.SKIP, f"One message costs {cost}¢, more than a whole cap.")
+                Verdict(
+                    job, Gate.BUDGET, GateOutcome.SKIP, f"One message costs {format_aud(cost)}, more than a whole cap."
+                )
             )
             continue
         if cost > left_day:
@@ -340,7 +478,7 @@ def evaluate(
                     job,
                     Gate.BUDGET,
                     GateOutcome.DEFER,
-                    f"Daily cap reached ({tenant.daily_budget_cents}¢).",
+                    f"Daily cap reached ({format_aud(tenant.daily_budget_cents)}).",
                     local_midnight_after(day, zone),
                 )
             )
@@ -351,7 +489,7 @@ def evaluate(
                     job,
                     Gate.BUDGET,
                     GateOutcome.DEFER,
-                    f"Monthly cap reached ({tenant.monthly_budget_cents}¢).",
+                    f"Monthly cap reached ({format_aud(tenant.monthly_budget_cents)}).",
                     local_next_month(month, zone),
                 )
             )

@@ -105,9 +105,10 @@ class JobStatus(models.TextChoices):
     ``pending`` (waiting for its next attempt; gates hold or defer it here) → ``sending``
     (committed with its budget reserved, right before the provider call) → ``sent`` (the
     provider accepted it). Final otherwise: ``skipped`` (a gate ruled it out: do-not-contact,
-    suppression), ``failed`` (the provider refused it for good), ``expired`` (the campaign
-    ended first), ``cancelled`` (the campaign was), ``unknown`` (a worker died mid hand-off and
-    the provider could not tell: never re-sent automatically, a person decides).
+    suppression, no price per segment for its country), ``failed`` (the provider refused it for
+    good), ``expired`` (the campaign ended first), ``cancelled`` (the campaign was), ``unknown``
+    (a worker died mid hand-off and the provider could not tell: never re-sent automatically, a
+    person decides).
     """
 
     PENDING = "pending", "Pending"

@@ -97,6 +97,13 @@ def _check(body: str, custom_fields: Iterable[str]) -> tuple[list[Placeholder], 
     return found, [message for _, message in sorted(errors, key=lambda error: error[0])]
 
 
+def uses_link(body: str) -> bool:
+    """True when the body inserts ``{{ link }}`` with no fallback: it needs the campaign's Link URL,
+    or the message would end "Shop now:" with nothing after it."""
+    found, _errors = _scan(body)
+    return any(item.name == "link" and not item.fallback for item in found)
+
+
 def validate_body(body: str, *, custom_fields: Iterable[str] = ()) -> list[str]:
     """Every problem with a body, [] when it is fine."""
     return _check(body, custom_fields)[1]

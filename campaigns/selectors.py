@@ -33,11 +33,12 @@ def custom_field_names(*, tenant: Tenant) -> list[str]:
     return sorted(names - RESERVED_CUSTOM_FIELDS)  # older rows may carry one: the built-in always wins
 
 
-def audience(*, campaign: Campaign) -> QuerySet[Contact]:
-    """Consenting contacts of the campaign's tenant, with any of its tags when it has some."""
-    contacts = Contact.objects.filter(
-        tenant_id=campaign.tenant_id, consent_status__in=(ConsentStatus.EXPRESS, ConsentStatus.INFERRED)
-    )
+def audience(*, campaign: Campaign, consenting_only: bool = True) -> QuerySet[Contact]:
+    """Consenting contacts of the campaign's tenant, with any of its tags when it has some
+    (``consenting_only=False``: those the tags pick, consent or not, for the estimate to count)."""
+    contacts = Contact.objects.filter(tenant_id=campaign.tenant_id)
+    if consenting_only:
+        contacts = contacts.filter(consent_status__in=(ConsentStatus.EXPRESS, ConsentStatus.INFERRED))
     if campaign.tags:
         match = Q()
         for tag in campaign.tags:
@@ -54,13 +55,27 @@ class VariantEstimate:
     worst: SegmentInfo
 
 
+# What each final gate's count is called on the estimate and the launch page, in gate order.
+REMOVED_LABELS = {
+    "consent": "no current consent",
+    "dnc": "on the do-not-contact list",
+    "undeliverable": "number undeliverable",
+    "suppression": "had a campaign message within the suppression period",
+    "no_price": "no price per segment for their country",
+}
+
+
 @dataclass(frozen=True)
 class Estimate:
-    audience: int
+    audience: int  # the contacts that would be sent to (after the final gates, while a draft)
     variants: list[VariantEstimate]
     cents_per_segment: int | None
     worst_segments: int
     cost_cents: int | None  # worst case: every message at its variant's longest plausible length
+    targeted: int | None = None  # the contacts the tags pick before the final gates (drafts only)
+    removed: tuple[tuple[str, str, int], ...] = ()  # (key, label, contacts) per final gate, in order
+    unpriced: tuple[tuple[str, int], ...] = ()  # (country, contacts) with no price per segment
+    waiting: tuple[tuple[str, int], ...] = ()  # (country, contacts) priced only for a paused sender
 
 
 def longest_values(*, tenant: Tenant, link: str) -> dict[str, str]:
@@ -80,16 +95,33 @@ def as_sent(text: str, *, tenant: Tenant) -> str:
 
 
 def estimate(*, campaign: Campaign) -> Estimate:
+    """Previews, segments and the worst-case cost. While a draft, the final gates known at launch
+    (``gates.launch_screen``: consent, do-not-contact, suppression, price) are applied first,
+    so the count and the cost are of what would be sent."""
+    from campaigns import gates  # gates imports the heavier sending machinery
+
     tenant = campaign.tenant
-    size = audience(campaign=campaign).count() if campaign.status == "draft" else campaign.jobs_total
+    screen = None
+    if campaign.status == "draft":
+        now = timezone.now()
+        if campaign.starts_at and campaign.starts_at > now:
+            now = campaign.starts_at  # suppression as it will stand when sending starts
+        screen = gates.launch_screen(
+            tenant=tenant, contacts=audience(campaign=campaign, consenting_only=False), now=now
+        )
+        size = screen.sendable_total
+    else:
+        size = campaign.jobs_total
     custom = custom_field_names(tenant=tenant)
     worst_values = {**longest_values(tenant=tenant, link=campaign.link_url), "business_name": tenant.business_name}
     worst_values.update({name: "W" * 30 for name in custom})
+    # No Link URL: {{ link }} renders empty, as it would be sent; never a short link that will not exist.
+    worst_values["link"] = campaign.link_url
     typical_values = {
         "first_name": "Sam",
         "last_name": "Citizen",
         "business_name": tenant.business_name,
-        "link": campaign.link_url or "https://example.com/x",
+        "link": campaign.link_url,
     }
     variants = []
     for variant in campaign.template.variants.all():
@@ -103,8 +135,21 @@ def estimate(*, campaign: Campaign) -> Estimate:
     price = max(au) if au else None
     worst_segments = max((v.worst.segments for v in variants), default=0)
     cost = None
+    if screen is not None:
+        price = screen.prices.get("AU", price)
+        if variants and (price is not None or screen.prices):
+            # Rotation gives each variant an equal share: average their worst cases, rounded up.
+            segments = sum(v.worst.segments for v in variants)
+            cost = sum(
+                -(-n * segments * screen.prices[country] // len(variants)) for country, n in screen.sendable.items()
+            )
+        removed = tuple(
+            (key, label, screen.removed[key]) for key, label in REMOVED_LABELS.items() if screen.removed.get(key)
+        )
+        unpriced = tuple(sorted(screen.unpriced.items(), key=lambda item: (-item[1], item[0])))
+        waiting = tuple(sorted(screen.waiting.items(), key=lambda item: (-item[1], item[0])))
+        return Estimate(size, variants, price, worst_segments, cost, screen.targeted, removed, unpriced, waiting)
     if price is not None and variants:
-        # Rotation gives each variant an equal share: average their worst cases, rounded up.
         per_message = sum(v.worst.segments for v in variants) * price
         cost = -(-size * per_message // len(variants))
     return Estimate(size, variants, price, worst_segments, cost)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from campaigns import selectors
 from campaigns.models import Campaign, CampaignStatus, GateOutcome, JobStatus, SendJob, Template, Variant
-from campaigns.rendering import validate_body
+from campaigns.rendering import uses_link, validate_body
 from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.models import Message, MessageStatus
@@ -23,6 +23,7 @@ from tenants.services import audit_record
 class Action:
     TEMPLATE_SAVED = "template.saved"
     CAMPAIGN_CREATED = "campaign.created"
+    CAMPAIGN_UPDATED = "campaign.updated"
     CAMPAIGN_LAUNCHED = "campaign.launched"
     CAMPAIGN_PAUSED = "campaign.paused"
     CAMPAIGN_RESUMED = "campaign.resumed"
@@ -72,6 +73,32 @@ def template_save(
     return template
 
 
+LINK_URL_REQUIRED = "The template uses {{ link }}: give the Link URL it points to (or remove {{ link }})."
+
+
+def link_url_problem(*, template: Template, link_url: str) -> str | None:
+    """Why a campaign of ``template`` needs a Link URL it lacks; None when it is fine.
+
+    A ``{{ link }}`` without a Link URL would send "Shop now:" with nothing after it.
+    """
+    if link_url.strip() or not any(uses_link(variant.body) for variant in template.variants.all()):
+        return None
+    return LINK_URL_REQUIRED
+
+
+def _check_campaign_fields(*, tenant: Tenant, template: Template, link_url: str, starts_at, ends_at) -> None:
+    """The rules every campaign's settings keep, whoever writes them (page, admin, command)."""
+    if template.tenant_id != tenant.id:
+        raise ValidationError("Unknown template.")
+    errors = {}
+    if starts_at and ends_at and ends_at <= starts_at:
+        errors["ends_at"] = "The end must come after the start."
+    if problem := link_url_problem(template=template, link_url=link_url):
+        errors["link_url"] = problem
+    if errors:
+        raise ValidationError(errors)
+
+
 def campaign_create(
     *,
     tenant: Tenant,
@@ -83,10 +110,7 @@ def campaign_create(
     starts_at=None,
     ends_at=None,
 ) -> Campaign:
-    if template.tenant_id != tenant.id:
-        raise ValidationError("Unknown template.")
-    if starts_at and ends_at and ends_at <= starts_at:
-        raise ValidationError({"ends_at": "The end must come after the start."})
+    _check_campaign_fields(tenant=tenant, template=template, link_url=link_url, starts_at=starts_at, ends_at=ends_at)
     with transaction.atomic():
         campaign = Campaign.objects.create(
             tenant=tenant,
@@ -102,6 +126,36 @@ def campaign_create(
     return campaign
 
 
+def campaign_update(
+    *,
+    campaign: Campaign,
+    actor,
+    name: str,
+    template: Template,
+    tags: Sequence[str] = (),
+    link_url: str = "",
+    starts_at=None,
+    ends_at=None,
+) -> Campaign:
+    """Change a draft's settings; a launched campaign is refused (its jobs are made already)."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().select_related("tenant").get(pk=campaign.pk)
+        if locked.status != CampaignStatus.DRAFT:
+            raise ValidationError(f"The campaign is {locked.get_status_display().lower()}: only a draft can be edited.")
+        _check_campaign_fields(
+            tenant=locked.tenant, template=template, link_url=link_url, starts_at=starts_at, ends_at=ends_at
+        )
+        locked.name = name
+        locked.template = template
+        locked.tags = [tag.strip() for tag in tags if tag.strip()]
+        locked.link_url = link_url
+        locked.starts_at = starts_at
+        locked.ends_at = ends_at
+        locked.save(update_fields=["name", "template", "tags", "link_url", "starts_at", "ends_at"])
+        audit_record(tenant=locked.tenant, actor=actor, action=Action.CAMPAIGN_UPDATED, target=name)
+    return locked
+
+
 def launch_problems(campaign: Campaign) -> list[str]:
     """Why a campaign cannot launch now; [] when it can."""
     problems = []
@@ -112,6 +166,8 @@ def launch_problems(campaign: Campaign) -> list[str]:
         _check_bodies(tenant, [variant.body for variant in campaign.template.variants.all()])
     except ValidationError as exc:
         problems += exc.messages
+    if problem := link_url_problem(template=campaign.template, link_url=campaign.link_url):
+        problems.append(problem)
     senders = list(messaging_selectors.senders_of(tenant=tenant).filter(is_active=True))
     if not any(sender.can_launch for sender in senders):
         blocked = [str(sender) for sender in senders if not sender.can_launch]
@@ -119,8 +175,15 @@ def launch_problems(campaign: Campaign) -> list[str]:
             "No active sender may be used: "
             + (f"{', '.join(blocked)} is not on ACMA's Sender ID Register." if blocked else "add a sending number.")
         )
-    if not messaging_selectors.prices_on(tenant=tenant, day=timezone.localdate(timezone=tenant.zone)):
+    prices = messaging_selectors.prices_on(tenant=tenant, day=timezone.localdate(timezone=tenant.zone))
+    usable = sorted({sender.account.provider for sender in senders if sender.can_launch})
+    if not prices:
         problems.append("No price per segment is set, so the budget cannot be enforced.")
+    elif usable and not any(provider in usable for provider, _country in prices):
+        problems.append(
+            f"No price per segment is set for {', '.join(usable)}, the provider of your active senders, so the "
+            "budget cannot be enforced."
+        )
     if campaign.ends_at and campaign.ends_at <= timezone.now():
         problems.append("The end time has passed.")
     return problems

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.CampaignListView.as_view(), name="list"),
     path("new/", views.CampaignCreateView.as_view(), name="create"),
     path("<int:pk>/", views.CampaignDetailView.as_view(), name="detail"),
+    path("<int:pk>/edit/", views.CampaignEditView.as_view(), name="edit"),
     path("<int:pk>/launch/", views.CampaignLaunchView.as_view(), name="launch"),
     path("<int:pk>/pause/", views.CampaignPauseView.as_view(), name="pause"),
     path("<int:pk>/resume/", views.CampaignResumeView.as_view(), name="resume"),

@@ -19,7 +19,6 @@ from campaigns import selectors, services
 from campaigns.forms import CampaignForm, SendingNumberForm, TemplateForm
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob, Template
 from campaigns.rendering import BUILTIN_FIELDS, TemplateError, compile_body, render_message
-from links import selectors as links_selectors
 from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.segments import SegmentInfo, gsm_replace, segment_info
@@ -275,7 +274,9 @@ class CampaignCreateView(TenantScopedMixin, View):
     permission = Perm.CAMPAIGNS_DRAFT
 
     def get(self, request):
-        form = CampaignForm(tenant=request.tenant, initial={"template": request.GET.get("template")})
+        # ?tags= comes from an import's "start a campaign to them".
+        initial = {"template": request.GET.get("template"), "tags": request.GET.get("tags", "")}
+        form = CampaignForm(tenant=request.tenant, initial=initial)
         return render(request, "campaigns/campaign_form.html", {"form": form})
 
     def post(self, request):
@@ -289,6 +290,58 @@ class CampaignCreateView(TenantScopedMixin, View):
                 messages.success(request, f"Campaign {campaign.name!r} created as a draft.")
                 return redirect("campaigns:detail", pk=campaign.pk)
         return render(request, "campaigns/campaign_form.html", {"form": form}, status=400)
+
+
+class CampaignEditView(TenantScopedMixin, View):
+    """Change a draft's settings with the same form as creating it; launched ones are not editable."""
+
+    permission = Perm.CAMPAIGNS_DRAFT
+
+    def _draft(self, request, pk) -> Campaign | None:
+        campaign = _campaign(request, pk)
+        if campaign.status != CampaignStatus.DRAFT:
+            messages.info(
+                request, f"Only a draft can be edited; this campaign is {campaign.get_status_display().lower()}."
+            )
+            return None
+        return campaign
+
+    def _render(self, request, campaign, form, status=200):
+        return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign}, status=status)
+
+    def get(self, request, pk):
+        campaign = self._draft(request, pk)
+        if campaign is None:
+            return redirect("campaigns:detail", pk=pk)
+        initial = {
+            "name": campaign.name,
+            "template": campaign.template_id,
+            "tags": campaign.tags,
+            "link_url": campaign.link_url,
+            "starts_at": campaign.starts_at,
+            "ends_at": campaign.ends_at,
+        }
+        return self._render(request, campaign, CampaignForm(tenant=request.tenant, initial=initial))
+
+    def post(self, request, pk):
+        campaign = self._draft(request, pk)
+        if campaign is None:
+            return redirect("campaigns:detail", pk=pk)
+        form = CampaignForm(request.POST, tenant=request.tenant)
+        if form.is_valid():
+            try:
+                services.campaign_update(campaign=campaign, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, "Draft saved.")
+                return redirect("campaigns:detail", pk=campaign.pk)
+        return self._render(request, campaign, form, status=400)
+
+
+# The page's job table says where each job is now; "Sent" and "Failed" there would read as the
+# carriers' verdicts, which the Results card (the report's figures) gives.
+JOB_STATES_NOW = {JobStatus.SENT: "Handed to the provider", JobStatus.FAILED: "Refused by the provider at hand-off"}
 
 
 class CampaignDetailView(TenantScopedMixin, View):
@@ -316,7 +369,9 @@ class CampaignDetailView(TenantScopedMixin, View):
                 "campaign": campaign,
                 "estimate": _estimate(campaign),
                 "problems": services.launch_problems(campaign) if campaign.status == CampaignStatus.DRAFT else [],
-                "job_counts": [(label, job_counts.get(value, 0)) for value, label in JobStatus.choices],
+                "job_counts": [
+                    (JOB_STATES_NOW.get(value, label), job_counts.get(value, 0)) for value, label in JobStatus.choices
+                ],
                 "gate_counts": [
                     (gates.get(gate, gate), outcomes.get(outcome, outcome), n)
                     for gate, outcome, n in selectors.gate_counts(campaign=campaign)
@@ -324,11 +379,6 @@ class CampaignDetailView(TenantScopedMixin, View):
                 "unknown_jobs": unknown_jobs,
                 "unknown_total": job_counts.get(JobStatus.UNKNOWN, 0),
                 "responses": selectors.responses(campaign=campaign) if campaign.launched_at else None,
-                "clicks": (
-                    links_selectors.click_through(tenant=request.tenant, campaign_id=campaign.pk)
-                    if campaign.launched_at and campaign.link_url
-                    else None
-                ),
                 "preparing": preparing,
                 "waiting_long": waiting_long,
                 "refresh_seconds": PREPARING_REFRESH_SECONDS,

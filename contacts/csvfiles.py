@@ -728,13 +728,23 @@ _FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
 _SKIPPED = " \t\r\n\u00a0\u3000"
 
 
+# A signed number as people write one, phone numbers included: an ASCII + or - right at the start, then ASCII digits
+# in groups separated by single spaces, and at most one decimal part. Nothing a spreadsheet could evaluate into a
+# reference, a function call or a command: "+61412345678", "+61 412 345 678", "-5", "-12.50".
+_SIGNED_NUMBER = re.compile(r"[+-][0-9]+(?: [0-9]+)*(?:\.[0-9]+)?")
+
+
 def safe_cell(value: object) -> str:
     """Render one exported cell so a spreadsheet never runs it as a formula (OWASP CSV injection guidance).
 
     A text that starts, after any spaces, tabs or line breaks, with = + - @ (or their full-width forms ＝ ＋ － ＠), or
-    that starts with a TAB, CR or LF, gets a leading single quote ("+61412345678" → "'+61412345678",
-    " =cmd" → "' =cmd"), which Excel and Sheets show as text. None becomes "". Real numbers (int, float, Decimal) are
-    exempt: a number cannot carry a formula, and a balance of -5 should stay a number.
+    that starts with a TAB, CR or LF, gets a leading single quote (" =cmd" → "' =cmd", "@SUM(A1)" → "'@SUM(A1)"),
+    which Excel and Sheets show as text. None becomes "". Exempt, and written exactly as given:
+
+    - real numbers (int, float, Decimal): a number cannot carry a formula, and a balance of -5 should stay a number;
+    - a text that is nothing but a signed number (``_SIGNED_NUMBER``): "+61 412 345 678" or "-5" as a person typed
+      it. Any other character after the sign ("-2+3", "+A1", "-1)*cmd|", "+61-412", a leading space, a full-width
+      sign or digit) keeps the quote.
     """
     if value is None:
         return ""
@@ -745,6 +755,8 @@ def safe_cell(value: object) -> str:
         return text
     first = text.lstrip(_SKIPPED)[:1]
     if text[0] in "\t\r\n" or first in _FORMULA_STARTS:
+        if _SIGNED_NUMBER.fullmatch(text):
+            return text
         return "'" + text
     return text
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from contacts.models import ConsentStatus, ImportOutcome
+from contacts.phones import phone_problem
 from contacts.rowvalues import RowValues, merge_tags
 
 SCALAR_FIELDS = ("first_name", "last_name", "email", "timezone", "state", "postcode")
@@ -58,7 +59,7 @@ def decide_row(values: RowValues, *, existing: ExistingContact | None, duplicate
     if phone.error in ("empty", "invalid"):
         if not values.raw_phone:
             return Decision(ImportOutcome.INVALID_PHONE, "no phone number")
-        return Decision(ImportOutcome.INVALID_PHONE, f"{values.raw_phone!r} is not a valid phone number")
+        return Decision(ImportOutcome.INVALID_PHONE, phone_problem(values.raw_phone))
     if phone.error == "not_mobile":
         kind = (phone.number_type or "landline").replace("_", " ")
         return Decision(ImportOutcome.NOT_MOBILE, f"number {phone.e164} is a {kind} number and cannot receive SMS")

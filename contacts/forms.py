@@ -1,10 +1,10 @@
 from django import forms
-from django.utils import timezone
 
-from contacts import csvfiles
+from contacts import csvfiles, services
 from contacts.models import AustralianState, ConsentKind, ConsentMode, DncReason, reserved_custom_field_problem
 from contacts.rowvalues import split_tags
 from tenants.models import validate_timezone
+from tenants.widgets import DateTimeLocalInput
 
 
 class TagsField(forms.CharField):
@@ -61,15 +61,58 @@ class ContactForm(forms.Form):
         "the product and cannot be custom fields.",
     )
 
+    def clean_phone(self):
+        # The service checks it again; checking here too shows a wrong number with the other errors.
+        services.phone_require_mobile(self.cleaned_data["phone"])
+        return self.cleaned_data["phone"]
+
 
 class ConsentForm(forms.Form):
-    kind = forms.ChoiceField(choices=ConsentKind.choices)
-    source = forms.CharField(max_length=200, help_text="Where consent was given, e.g. 'in-store sign-up sheet'.")
+    """Consent typed in by a person. Nothing is preset: it is recorded only when they choose how it
+    was given, where and when (``services.consent_problems`` is the rule). ``optional=True`` (the
+    "Add contact" page) lets the whole form be left empty, for a contact without consent."""
+
+    kind = forms.ChoiceField(
+        choices=[("", "— choose —"), *ConsentKind.choices], required=False, label="Kind of consent"
+    )
+    source = forms.CharField(
+        max_length=200, required=False, help_text="Where consent was given, e.g. 'in-store sign-up sheet'."
+    )
     captured_at = forms.DateTimeField(
-        label="Obtained at", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), initial=timezone.now
+        required=False,
+        label="Obtained at",
+        widget=DateTimeLocalInput(),
+        help_text="The date and time the person gave consent, in the business's time zone.",
     )
     evidence = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Text or a URL.")
     withdrawn = forms.BooleanField(required=False, label="This records a withdrawal of consent")
+
+    def __init__(self, *args, optional: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.optional = optional
+        if optional:
+            del self.fields["withdrawn"]  # a new contact has no consent to withdraw
+
+    def _typed_anything(self) -> bool:
+        return any(str(self.data.get(self.add_prefix(name), "")).strip() for name in services.CONSENT_FIELDS)
+
+    def clean(self):
+        data = super().clean()
+        if self.optional and not self._typed_anything():
+            return data
+        problems = services.consent_problems(
+            kind=data.get("kind", ""), source=data.get("source", ""), captured_at=data.get("captured_at")
+        )
+        for field, problem in problems.items():
+            if field not in self.errors:  # an unreadable date already says so
+                self.add_error(field, problem)
+        return data
+
+    def consent(self) -> dict | None:
+        """The consent to record with a new contact, or None when the form was left empty."""
+        if not self._typed_anything():
+            return None
+        return {name: self.cleaned_data[name] for name in services.CONSENT_FIELDS}
 
 
 class DncAddForm(forms.Form):
@@ -100,9 +143,7 @@ class ImportSettingsForm(forms.Form):
     consent_mode = forms.ChoiceField(choices=ConsentMode.choices, widget=forms.RadioSelect)
     consent_kind = forms.ChoiceField(choices=[("", "—"), *ConsentKind.choices], required=False)
     consent_source = forms.CharField(max_length=200, required=False)
-    consent_captured_at = forms.DateTimeField(
-        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), label="Consent obtained at"
-    )
+    consent_captured_at = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="Consent obtained at")
     consent_evidence = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     add_tags = TagsField(required=False, label="Tag every imported contact with")
 

@@ -31,9 +31,12 @@ from contacts.decisions import Decision, ExistingContact, decide_row
 from contacts.models import ACCEPTED_OUTCOMES, ConsentRecord, Contact, ContactImport, DoNotContact, ImportOutcome
 from contacts.phones import normalize_phone, phone_digits_key
 from contacts.rowvalues import ConsentClaim, RowParser, RowValues, merge_tags
+from contacts.searchtext import contact_search_keys
 
 BATCH_ROWS = 5_000
 PREVIEW_ROWS = 100
+# Rows outside Australia listed by number on the preview (all are counted).
+OUTSIDE_AU_ROWS = 100
 OUTCOMES = tuple(ImportOutcome.values)
 
 
@@ -328,6 +331,7 @@ def _run_preview(imp: ContactImport, token) -> dict[str, int]:
     now = timezone.now()
     counts = empty_counts()
     preview: list[dict] = []
+    outside = {"count": 0, "countries": {}, "rows": []}
     rejected_rel = f"imports/{imp.tenant_id}/{imp.pk}-rejected.csv"
     rejected_path = media_path(rejected_rel)
     rejected_path.parent.mkdir(parents=True, exist_ok=True)
@@ -342,7 +346,9 @@ def _run_preview(imp: ContactImport, token) -> dict[str, int]:
                 outcome = row.decision.outcome
                 counts[outcome] += 1
                 if outcome not in ACCEPTED_OUTCOMES:
-                    writer.writerow([*row.fields, row.row_number, outcome, row.decision.reason])
+                    writer.writerow([*row.fields, row.row_number, ImportOutcome(outcome).label, row.decision.reason])
+                elif _outside_au(row):
+                    _count_outside(outside, row)
                 if len(preview) < PREVIEW_ROWS:
                     preview.append(_preview_row(row))
             rows_done = last_row
@@ -354,6 +360,7 @@ def _run_preview(imp: ContactImport, token) -> dict[str, int]:
         status=ContactImport.Status.PREVIEWED,
         preview_counts=counts,
         preview_rows=preview,
+        outside_au=_outside_summary(outside),
         rejected_path=rejected_rel,
         previewed_at=timezone.now(),
         rows_total=sum(counts.values()),
@@ -363,6 +370,29 @@ def _run_preview(imp: ContactImport, token) -> dict[str, int]:
         lease_until=None,
     )
     return counts
+
+
+def _outside_au(row: DecidedRow) -> bool:
+    """An accepted number outside Australia (+61 also covers Christmas and Cocos Islands, priced as AU)."""
+    e164 = row.values.phone.e164 or ""
+    return bool(e164) and not e164.startswith("+61")
+
+
+def _count_outside(outside: dict, row: DecidedRow) -> None:
+    region = row.values.phone.region or "?"
+    outside["count"] += 1
+    outside["countries"][region] = outside["countries"].get(region, 0) + 1
+    if len(outside["rows"]) < OUTSIDE_AU_ROWS:
+        outside["rows"].append([row.row_number, region])
+
+
+def _outside_summary(outside: dict) -> dict:
+    """As stored: the countries as [region, rows] pairs, most rows first (a JSON object's keys
+    come back in the database's order); {} when every accepted number is Australian."""
+    if not outside["count"]:
+        return {}
+    countries = sorted(outside["countries"].items(), key=lambda item: (-item[1], item[0]))
+    return {**outside, "countries": [list(item) for item in countries]}
 
 
 def _preview_row(row: DecidedRow) -> dict:
@@ -394,6 +424,9 @@ STAGE_COLUMNS = (
     "consent_at",
     "consent_source",
     "consent_evidence",
+    "search_name",
+    "search_surname",
+    "search_email",
 )
 
 
@@ -402,6 +435,13 @@ def _stage_row(row: DecidedRow, adapt_datetime) -> tuple:
     tags = merge_tags(row.existing.tags if row.existing else (), v.tags)
     custom = {**(row.existing.custom if row.existing else {}), **dict(v.custom)}
     c = v.consent
+    # The upsert keeps a stored name or e-mail where the file's cell is empty: so does the key.
+    old = row.existing
+    keys = contact_search_keys(
+        first_name=v.first_name or (old.first_name if old else ""),
+        last_name=v.last_name or (old.last_name if old else ""),
+        email=v.email or (old.email if old else ""),
+    )
     return (
         v.phone.e164,
         v.first_name,
@@ -417,6 +457,7 @@ def _stage_row(row: DecidedRow, adapt_datetime) -> tuple:
         adapt_datetime(c.captured_at),
         c.source,
         c.evidence,
+        *keys,
     )
 
 
@@ -425,7 +466,9 @@ def _load_stage(cursor, rows: list[tuple]) -> None:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (phone text, first_name text, last_name text, email text,"
             " timezone text, state text, postcode text, tags jsonb, custom_fields jsonb, consent_kind text,"
-            " consent_at timestamptz, consent_source text, consent_evidence text) ON COMMIT DELETE ROWS"
+            " consent_at timestamptz, consent_source text, consent_evidence text, search_name text,"
+            " search_surname text, search_email text)"
+            " ON COMMIT DELETE ROWS"
         )
         # Also emptied here: inside an outer transaction (a test, a caller's atomic block) the
         # batch's commit is only a savepoint and ON COMMIT has not run.
@@ -453,14 +496,17 @@ def _upsert_sql() -> tuple[str, str | None]:
     upsert = f"""
         INSERT INTO {contact} (tenant_id, phone_e164, first_name, last_name, email, timezone, state, postcode,
             tags, custom_fields, consent_status, consent_at, undeliverable, undeliverable_reason, created_at,
-            updated_at)
+            updated_at, search_name, search_surname, search_email)
         SELECT %s, phone, first_name, last_name, email, timezone, state, postcode, tags, custom_fields,
-            consent_kind, consent_at, FALSE, '', %s, %s
+            consent_kind, consent_at, FALSE, '', %s, %s, search_name, search_surname, search_email
         FROM {STAGE} WHERE true
         ON CONFLICT (tenant_id, phone_e164) DO UPDATE SET
             {", ".join(_keep_unless_empty(c, contact) for c in ("first_name", "last_name", "email", "timezone", "state", "postcode"))},
             tags = excluded.tags,
             custom_fields = excluded.custom_fields,
+            search_name = excluded.search_name,
+            search_surname = excluded.search_surname,
+            search_email = excluded.search_email,
             consent_status = CASE WHEN {newer} THEN excluded.consent_status ELSE {contact}.consent_status END,
             consent_at = CASE WHEN {newer} THEN excluded.consent_at ELSE {contact}.consent_at END,
             updated_at = excluded.updated_at
@@ -542,14 +588,15 @@ def _copy_creates(cursor, imp: ContactImport, rows: list[DecidedRow], stamp: dat
     tenant_id, import_id, actor_id = imp.tenant_id, imp.pk, imp.created_by_id
     with cursor.copy(
         f"COPY {contact} (id, tenant_id, phone_e164, first_name, last_name, email, timezone, state, postcode, tags,"
-        " custom_fields, consent_status, consent_at, undeliverable, undeliverable_reason, created_at, updated_at)"
-        " FROM STDIN"
+        " custom_fields, consent_status, consent_at, undeliverable, undeliverable_reason, created_at, updated_at,"
+        " search_name, search_surname, search_email) FROM STDIN"
     ) as copy:
         for pk, row in zip(ids, rows, strict=True):
             v, c = row.values, row.values.consent
             copy.write_row(
                 (pk, tenant_id, v.phone.e164, v.first_name, v.last_name, v.email, v.timezone, v.state, v.postcode,
-                 json.dumps(list(v.tags)), json.dumps(dict(v.custom)), c.kind, c.captured_at, False, "", stamp, stamp)
+                 json.dumps(list(v.tags)), json.dumps(dict(v.custom)), c.kind, c.captured_at, False, "", stamp, stamp,
+                 *contact_search_keys(first_name=v.first_name, last_name=v.last_name, email=v.email))
             )  # fmt: skip
     claims = {id(row.values.consent) for row in rows}
     if len(claims) == 1:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from contacts.searchtext import contact_search_keys
 from tenants.models import Tenant, validate_timezone
 
 
@@ -98,6 +99,16 @@ class Contact(models.Model):
     undeliverable_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The names and e-mail folded for search (``contacts.searchtext``): "first last", "last
+    # first" and the e-mail, written by ``save`` and by the import's bulk writes, never by hand.
+    # On PostgreSQL a (tenant, column) B-tree index serves a prefix search of each (migration
+    # 0004); the database default keeps raw bulk loads (benchmarks) valid.
+    search_name = models.TextField(default="", db_default="", blank=True, editable=False)
+    search_surname = models.TextField(default="", db_default="", blank=True, editable=False)
+    search_email = models.TextField(default="", db_default="", blank=True, editable=False)
+
+    SEARCHED_FIELDS = ("first_name", "last_name", "email")
+    SEARCH_COLUMNS = ("search_name", "search_surname", "search_email")
 
     class Meta:
         constraints = [
@@ -110,6 +121,16 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args, **kwargs):
+        """Save, keeping the search columns in step with the names and e-mail."""
+        self.search_name, self.search_surname, self.search_email = contact_search_keys(
+            first_name=self.first_name, last_name=self.last_name, email=self.email
+        )
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and set(update_fields) & set(self.SEARCHED_FIELDS):
+            kwargs["update_fields"] = {*update_fields, *self.SEARCH_COLUMNS}
+        super().save(*args, **kwargs)
 
     @property
     def display_name(self) -> str:
@@ -236,8 +257,8 @@ class ImportOutcome(models.TextChoices):
     UPDATE = "update", "Update"
     UNCHANGED = "unchanged", "Unchanged"
     DUPLICATE = "duplicate", "Duplicate in file"
-    INVALID_PHONE = "invalid_phone", "Invalid phone"
-    NOT_MOBILE = "not_mobile", "Not a mobile"
+    INVALID_PHONE = "invalid_phone", "Not a valid phone number"
+    NOT_MOBILE = "not_mobile", "Not a mobile number"
     MISSING_CONSENT = "missing_consent", "Missing consent"
     DNC = "dnc", "On the do-not-contact list"
 
@@ -267,6 +288,9 @@ class ContactImport(models.Model):
       so a task that dies is re-run from the checkpoint and writes nothing twice.
     - *committed*: ``commit_counts`` is the final report; ``data_changed`` says whether it
       differs from the preview because contacts or the DNC list changed in between.
+    - *discarded*: the person dropped it before it was committed (from uploaded, previewed, or
+      failed with nothing written): the file, the rejected rows and the stored rows are gone,
+      the counts stay for the record. Final, like *committed*.
     Progress (``rows_done`` of about ``rows_total``) is written as the tasks go, so the page can
     show it live and after a reload.
     """
@@ -278,6 +302,7 @@ class ContactImport(models.Model):
         COMMITTING = "committing", "Importing"
         COMMITTED = "committed", "Imported"
         FAILED = "failed", "Failed"
+        DISCARDED = "discarded", "Discarded"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contact_imports")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -308,6 +333,12 @@ class ContactImport(models.Model):
     # The dry run.
     preview_counts = models.JSONField(default=dict, blank=True)
     preview_rows = models.JSONField(default=list, blank=True)
+    # {"count": n, "countries": [[region, n], …] most first, "rows": [[row number, region], …] the first 100}
+    outside_au = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Accepted rows with a number outside Australia: count, countries, first row numbers.",
+    )
     rejected_path = models.CharField(max_length=300, blank=True)
     previewed_at = models.DateTimeField(null=True, blank=True)
 

@@ -59,6 +59,7 @@ __all__ = [
     "PhoneError",
     "format_phone_national",
     "normalize_phone",
+    "phone_problem",
     "phone_digits_key",
 ]
 
@@ -261,6 +262,50 @@ def _checked_region(region: str) -> str:
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"Unknown phone region {region!r}: expected an ISO 3166 code such as 'AU'.")
     return region
+
+
+#: The first digit of an Australian national significant number, by what it is: 9 digits follow the trunk 0.
+_AU_KINDS: Final[dict[str, str]] = {"2": "landline", "3": "landline", "7": "landline", "8": "landline", "4": "mobile"}
+
+
+def phone_problem(raw: str, *, default_region: str = "AU") -> str:
+    """Why ``raw`` is not a usable phone number, in words a person can act on (for the invalid ones).
+
+    "0453 123 456" → "0453 is not a range any Australian carrier uses"; "0412 345 67" → "0412 345 67 has 9 digits:
+    an Australian mobile number has 10 (04xx xxx xxx)". Only called for numbers ``normalize_phone`` refused, so
+    it may take libphonenumber's slow path.
+    """
+    text = _clean(raw)
+    if text is _EMPTY:
+        return "no phone number"
+    shown = raw.strip()
+    if isinstance(text, NormalizedPhone):
+        return f"{shown} is not a phone number"
+    if default_region == "AU":
+        text = _au_plain_number(text) or text
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except NumberParseException:
+        return f"{shown} is not a phone number"
+    if phonenumbers.is_valid_number(number):
+        return f"{shown} is a valid number"
+    nsn = phonenumbers.national_significant_number(number)
+    if number.country_code != 61:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+        where = f"country code +{number.country_code}" + (f" ({region})" if region not in ("ZZ", "001") else "")
+        return f"{shown} is not a valid number for {where}"
+    written = sum(ch.isdigit() for ch in shown)
+    if len(nsn) < 8:
+        return f"{shown} has {written} digits: too short for a phone number (an Australian mobile has 10: 04xx xxx xxx)"
+    kind = _AU_KINDS.get(nsn[:1])
+    if kind is None:
+        return f"{shown} is not an Australian phone number: no Australian number starts 0{nsn[:1]}"
+    digits = len(nsn) + 1  # as written in Australia, with the leading 0
+    if digits != 10:
+        example = "04xx xxx xxx" if kind == "mobile" else "0x xxxx xxxx"
+        return f"{shown} has {digits} digits: an Australian {kind} number has 10 ({example})"
+    prefix = f"0{nsn[:3]}" if kind == "mobile" else f"0{nsn[:1]} {nsn[1:5]}"
+    return f"{prefix} is not a range any Australian carrier uses"
 
 
 def phone_digits_key(e164: str) -> int:

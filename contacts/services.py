@@ -29,7 +29,7 @@ from contacts.models import (
     DoNotContact,
     reserved_custom_field_problem,
 )
-from contacts.phones import normalize_phone
+from contacts.phones import normalize_phone, phone_problem
 from contacts.uploads import IncomingUpload, incoming_dir
 from smscrm.queueing import enqueue_after_commit
 from tenants.models import Tenant
@@ -37,11 +37,15 @@ from tenants.services import audit_record
 
 
 class Action:
+    CONTACT_CREATED = "contact.created"
+    CONTACT_UPDATED = "contact.updated"
     CONTACT_DELETED = "contact.deleted"
+    CONSENT_RECORDED = "consent.recorded"
     CONSENT_WITHDRAWN = "consent.withdrawn"
     DNC_ADDED = "dnc.added"
     DNC_REMOVED = "dnc.removed"
     IMPORT_COMMITTED = "import.committed"
+    IMPORT_DISCARDED = "import.discarded"
     EXPORTED = "export.downloaded"
 
 
@@ -54,7 +58,7 @@ def phone_require_mobile(raw: str) -> str:
     if phone.error == "empty":
         raise ValidationError("Enter a phone number.")
     if phone.error == "invalid":
-        raise ValidationError(f"{raw} is not a valid phone number.")
+        raise ValidationError(f"Not a valid phone number: {phone_problem(raw)}.")
     if phone.error == "not_mobile":
         raise ValidationError(
             f"{raw} is a {(phone.number_type or 'landline').replace('_', ' ')} number: it cannot receive SMS."
@@ -76,19 +80,45 @@ def _summarise_consent(contact: Contact) -> None:
     contact.consent_status, contact.consent_at = status, at
 
 
+# What a person types to record consent by hand; "withdrawn" is a separate choice.
+CONSENT_FIELDS = ("kind", "source", "captured_at", "evidence")
+
+
+def consent_filled(values: dict) -> bool:
+    """True when any consent field has a value: then the whole record must be complete."""
+    return any(str(values.get(name) or "").strip() for name in CONSENT_FIELDS)
+
+
+def consent_problems(*, kind: str, source: str, captured_at: datetime | None) -> dict[str, str]:
+    """Why manual consent cannot be recorded, by field ({} when it can). Nothing is assumed: the
+    person says how consent was given, where and when (a form presets none of them)."""
+    problems = {}
+    if kind not in ConsentKind.values:
+        problems["kind"] = "Choose how consent was given: express (they asked) or inferred."
+    if not (source or "").strip():
+        problems["source"] = "Say where consent was given, e.g. in-store sign-up sheet."
+    if captured_at is None:
+        problems["captured_at"] = "Say when consent was given (date and time)."
+    elif captured_at > timezone.now() + timezone.timedelta(minutes=5):
+        problems["captured_at"] = "Consent cannot be dated in the future."
+    return problems
+
+
 def consent_record_add(
     *,
     contact: Contact,
     actor,
     kind: str,
     source: str,
-    captured_at: datetime,
+    captured_at: datetime | None,
     evidence: str = "",
     withdrawn: bool = False,
 ) -> ConsentRecord:
-    """Append consent evidence (or a withdrawal) and refresh the contact's consent summary."""
-    if captured_at > timezone.now() + timezone.timedelta(minutes=5):
-        raise ValidationError("Consent cannot be dated in the future.")
+    """Append consent evidence (or a withdrawal) and refresh the contact's consent summary.
+    Refused, by field, unless its kind, source and time are all given (``consent_problems``)."""
+    problems = consent_problems(kind=kind, source=source, captured_at=captured_at)
+    if problems:
+        raise ValidationError(problems)
     with transaction.atomic():
         Contact.objects.select_for_update().filter(pk=contact.pk).get()
         record = ConsentRecord.objects.create(
@@ -110,6 +140,16 @@ def consent_record_add(
                 target=contact.phone_e164,
                 data={"source": source},
             )
+        elif actor is not None and actor.is_authenticated:
+            # Consent a person typed in. A START by text is logged by messaging as an opt-in,
+            # and an import's records by the import: neither is logged twice.
+            audit_record(
+                tenant=contact.tenant,
+                actor=actor,
+                action=Action.CONSENT_RECORDED,
+                target=contact.phone_e164,
+                data={"kind": record.kind, "source": record.source, "captured_at": captured_at.isoformat()},
+            )
     return record
 
 
@@ -127,7 +167,17 @@ def _phone_field(raw: str) -> str:
 
 
 def contact_create(*, tenant: Tenant, actor, phone: str, consent: dict | None = None, **fields) -> Contact:
-    """Create a contact from a form. ``consent`` (kind, source, captured_at, evidence) is optional."""
+    """Create a contact from a form. ``consent`` (kind, source, captured_at, evidence) is optional:
+    with every field empty no consent is recorded; with any filled, kind, source and time are
+    required (refused by field before anything is saved)."""
+    if consent is not None and not consent_filled(consent):
+        consent = None
+    if consent is not None:
+        problems = consent_problems(
+            kind=consent.get("kind", ""), source=consent.get("source", ""), captured_at=consent.get("captured_at")
+        )
+        if problems:
+            raise ValidationError(problems)
     e164 = _phone_field(phone)
     with transaction.atomic():
         contact = Contact(tenant=tenant, phone_e164=e164, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
@@ -137,6 +187,13 @@ def contact_create(*, tenant: Tenant, actor, phone: str, consent: dict | None = 
                 contact.save()
         except IntegrityError:
             raise ValidationError({"phone": f"{e164} is already a contact."}) from None
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action=Action.CONTACT_CREATED,
+            target=e164,
+            data={"name": contact.display_name if contact.display_name != e164 else ""},
+        )
         if consent:
             consent_record_add(contact=contact, actor=actor, **consent)
     return contact
@@ -146,6 +203,7 @@ def contact_update(*, contact: Contact, actor, phone: str | None = None, **field
     """Change a contact's fields; the phone is re-validated and must stay unique."""
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        before = {field: getattr(locked, field) for field in ("phone_e164", *EDITABLE_FIELDS)}
         if phone is not None:
             locked.phone_e164 = _phone_field(phone)
         for field, value in fields.items():
@@ -158,6 +216,15 @@ def contact_update(*, contact: Contact, actor, phone: str | None = None, **field
                 locked.save()
         except IntegrityError:
             raise ValidationError({"phone": f"{locked.phone_e164} is already another contact."}) from None
+        changed = {
+            ("phone" if field == "phone_e164" else field): {"from": old, "to": getattr(locked, field)}
+            for field, old in before.items()
+            if getattr(locked, field) != old
+        }
+        if changed:
+            audit_record(
+                tenant=locked.tenant, actor=actor, action=Action.CONTACT_UPDATED, target=locked.phone_e164, data=changed
+            )
     return locked
 
 
@@ -193,7 +260,7 @@ def dnc_add(
 def _dnc_add(*, tenant, phone, reason, actor, note, source, lock: bool) -> tuple[DoNotContact, bool]:
     parsed = normalize_phone(phone)
     if parsed.e164 is None:
-        raise ValidationError(f"{phone} is not a valid phone number.")
+        raise ValidationError(f"Not a valid phone number: {phone_problem(phone)}.")
     with transaction.atomic():
         if lock:  # else the caller holds the tenant-wide lock
             guard.lock_number_exclusively(tenant.id, parsed.e164)
@@ -432,6 +499,7 @@ def contact_import_configure(
         locked.status = ContactImport.Status.PREVIEWING
         locked.error = ""
         locked.preview_counts, locked.preview_rows, locked.previewed_at = {}, [], None
+        locked.outside_au = {}
         # A commit that failed half-way under the old settings starts again from the first row:
         # the writes are idempotent, and every row must get the new mapping and consent.
         locked.committed_rows, locked.commit_counts, locked.committed_at = 0, {}, None
@@ -474,6 +542,59 @@ def contact_import_commit(*, contact_import: ContactImport, actor) -> ContactImp
         locked.rows_done = locked.committed_rows
         locked.save(update_fields=["status", "error", "phase_started_at", "rows_done"])
         enqueue_after_commit(commit_task, locked.pk)  # swept by contact_imports_resume_stalled
+    return locked
+
+
+DISCARDABLE = (ContactImport.Status.UPLOADED, ContactImport.Status.PREVIEWED, ContactImport.Status.FAILED)
+
+
+def import_wrote_rows(contact_import: ContactImport) -> bool:
+    """Whether any row of this import reached the contacts. ``committed_rows`` alone is not
+    proof: configuring the import again resets it after a commit failed half-way, while every
+    contact the import created or updated keeps a consent record pointing at it."""
+    return bool(contact_import.committed_rows) or ConsentRecord.objects.filter(source_import=contact_import).exists()
+
+
+def contact_import_discard(*, contact_import: ContactImport, actor) -> ContactImport:
+    """Drop an import that wrote nothing: its file, rejected rows and stored rows are removed.
+
+    Allowed while it waits for a mapping or a commit (uploaded, previewed, or failed before
+    any row was written). A committed import, one that is running, or one whose commit wrote
+    part of the file cannot be discarded: its contacts exist. The files go once the status
+    change is committed, so a rolled-back discard leaves the import whole.
+    """
+    with transaction.atomic():
+        locked = ContactImport.objects.select_for_update().get(pk=contact_import.pk)
+        if locked.status not in DISCARDABLE:
+            raise ValidationError(
+                f"This import is {locked.get_status_display().lower()}: only an import that was not imported "
+                "can be discarded."
+            )
+        if locked.committed_rows:
+            raise ValidationError(
+                f"The first {locked.committed_rows:,} rows of this file were already imported, so it cannot be "
+                "discarded. Import it again to finish it."
+            )
+        if import_wrote_rows(locked):
+            raise ValidationError(
+                "An earlier attempt at this import already wrote some of its rows, so it cannot be discarded. "
+                "Import it again to finish it."
+            )
+        files = [imports.media_path(relative) for relative in (locked.file_path, locked.rejected_path) if relative]
+        locked.status = ContactImport.Status.DISCARDED
+        locked.sample_rows, locked.preview_rows, locked.rejected_path = [], [], ""
+        locked.lease_token, locked.lease_until = None, None
+        locked.save(
+            update_fields=["status", "sample_rows", "preview_rows", "rejected_path", "lease_token", "lease_until"]
+        )
+        audit_record(
+            tenant=locked.tenant,
+            actor=actor,
+            action=Action.IMPORT_DISCARDED,
+            target=locked.original_name,
+            data={"rows": locked.rows_total},
+        )
+        transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in files])
     return locked
 
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("imports/", views.ImportListView.as_view(), name="imports"),
     path("imports/<int:pk>/", views.ImportDetailView.as_view(), name="import"),
     path("imports/<int:pk>/commit/", views.ImportCommitView.as_view(), name="import_commit"),
+    path("imports/<int:pk>/discard/", views.ImportDiscardView.as_view(), name="import_discard"),
     path("imports/<int:pk>/progress.json", views.ImportProgressView.as_view(), name="import_progress"),
     path("imports/<int:pk>/rejected.csv", views.ImportRejectedView.as_view(), name="import_rejected"),
 ]

@@ -28,14 +28,25 @@ def _after(request) -> int | None:
 
 class ContactListView(TenantScopedMixin, View):
     def get(self, request):
-        filters = {key: request.GET.get(key, "") for key in ("q", "tag", "consent", "dnc", "undeliverable")}
-        page = selectors.keyset_page(selectors.contacts_for(tenant=request.tenant, **filters), after=_after(request))
+        filters = {key: request.GET.get(key, "") for key in ("q", "tag", "consent", "dnc", "undeliverable", "imported")}
+        contacts = selectors.contacts_for(tenant=request.tenant, **filters)
+        import_id = selectors.db_id(filters["imported"])
+        imported = selectors.imports_for(tenant=request.tenant).filter(pk=import_id).first() if import_id else None
+        page = selectors.keyset_page(contacts, after=_after(request))
         query = request.GET.copy()
         query.pop("after", None)
         return render(
             request,
             "contacts/list.html",
-            {"page": page, "filters": filters, "query": query.urlencode(), "consent_choices": ConsentStatus.choices},
+            {
+                "page": page,
+                "total": selectors.list_total(contacts),
+                "filtered": any(value.strip() for value in filters.values()),
+                "filters": filters,
+                "imported": imported,
+                "query": query.urlencode(),
+                "consent_choices": ConsentStatus.choices,
+            },
         )
 
 
@@ -58,22 +69,24 @@ class ContactCreateView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_EDIT
 
     def get(self, request):
-        return render(request, "contacts/form.html", {"form": ContactForm(), "consent_form": ConsentForm()})
+        context = {"form": ContactForm(), "consent_form": ConsentForm(optional=True)}
+        return render(request, "contacts/form.html", context)
 
     def post(self, request):
-        form, consent_form = ContactForm(request.POST), ConsentForm(request.POST, prefix=None)
-        give_consent = bool(request.POST.get("source"))
-        if form.is_valid() and (not give_consent or consent_form.is_valid()):
+        form, consent_form = ContactForm(request.POST), ConsentForm(request.POST, optional=True)
+        if all([form.is_valid(), consent_form.is_valid()]):  # both, so every error shows at once
             data = dict(form.cleaned_data)
-            consent = None
-            if give_consent:
-                consent = {k: consent_form.cleaned_data[k] for k in ("kind", "source", "captured_at", "evidence")}
             try:
                 contact = services.contact_create(
-                    tenant=request.tenant, actor=request.user, phone=data.pop("phone"), consent=consent, **data
+                    tenant=request.tenant,
+                    actor=request.user,
+                    phone=data.pop("phone"),
+                    consent=consent_form.consent(),
+                    **data,
                 )
             except ValidationError as exc:
-                add_service_errors(form, exc)
+                consent_errors = hasattr(exc, "error_dict") and set(exc.error_dict) <= set(consent_form.fields)
+                add_service_errors(consent_form if consent_errors else form, exc)
             else:
                 messages.success(request, f"{contact.display_name} added.")
                 return redirect("contacts:detail", pk=contact.pk)
@@ -354,6 +367,8 @@ class ImportDetailView(TenantScopedMixin, View):
                 "outcomes": [(o.value, o.label, (counts or {}).get(o.value, 0)) for o in ImportOutcome],
                 "preview_counts": [(o.label, contact_import.preview_counts.get(o.value, 0)) for o in ImportOutcome],
                 "editable": contact_import.status in services.CONFIGURABLE,
+                "discardable": contact_import.status in services.DISCARDABLE
+                and not services.import_wrote_rows(contact_import),
             },
             status=status,
         )
@@ -398,6 +413,20 @@ class ImportCommitView(TenantScopedMixin, View):
             services.contact_import_commit(contact_import=contact_import, actor=request.user)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
+        return redirect("contacts:import", pk=contact_import.pk)
+
+
+class ImportDiscardView(TenantScopedMixin, View):
+    permission = Perm.CONTACTS_IMPORT
+
+    def post(self, request, pk):
+        contact_import = _import(request, pk)
+        try:
+            services.contact_import_discard(contact_import=contact_import, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{contact_import.original_name} discarded: nothing from it was imported.")
         return redirect("contacts:import", pk=contact_import.pk)
 
 

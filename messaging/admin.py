@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from messaging import services
 from messaging.models import Message, Price, ProviderAccount, ProviderEvent, SendingNumber
-from tenants.admin import ReadOnlyScopedAdmin, TenantScopedAdmin
+from tenants.admin import ReadOnlyScopedAdmin, TenantScopedAdmin, money_column
 from tenants.roles import Perm
 
 
@@ -77,7 +77,7 @@ class SendingNumberAdmin(TenantScopedAdmin):
 @admin.register(Price)
 class PriceAdmin(TenantScopedAdmin):
     change_perm = Perm.BUDGETS_MANAGE
-    list_display = ["tenant", "provider", "country", "cents_per_segment", "effective_from"]
+    list_display = ["tenant", "provider", "country", money_column("cents_per_segment"), "effective_from"]
 
     def save_via_service(self, request, obj, form, change):
         services.price_save(price=obj, actor=request.user)
@@ -85,7 +85,16 @@ class PriceAdmin(TenantScopedAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyScopedAdmin):
-    list_display = ["created_at", "to_phone", "from_sender", "kind", "status", "segments", "cost_cents", "tenant"]
+    list_display = [
+        "created_at",
+        "to_phone",
+        "from_sender",
+        "kind",
+        "status",
+        "segments",
+        money_column("cost_cents"),
+        "tenant",
+    ]
     list_filter = ["status", "kind"]
     search_fields = ["to_phone", "provider_id"]
     show_full_result_count = False

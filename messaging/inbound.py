@@ -190,7 +190,10 @@ def inbound_receive(
 
 def _act(*, tenant: Tenant, found: Classification, contact: Contact | None, phone: str, message: Message, at) -> str:
     """What an opt-out or opt-in does beyond the do-not-contact list; the opt-in's outcome."""
-    evidence = f"Inbound text {message.provider_id} from {phone} at {at.isoformat()}: {message.body[:300]!r}"
+    # Evidence people read: the time in the business's zone to the second, the text as it came.
+    local = timezone.localtime(at, tenant.zone)
+    received = f"{local.day} {local:%b %Y %H:%M:%S} {local.tzname()}"
+    evidence = f"Text {message.provider_id} from {phone}, received {received}: “{message.body[:300]}”"
     if found.opts_out:
         if contact is not None:
             contact_services.consent_record_add(

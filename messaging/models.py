@@ -12,6 +12,7 @@ from contacts.models import Contact
 from messaging.keywords import Intent
 from smscrm.crypto import EncryptedTextField
 from tenants.models import Tenant
+from tenants.money import format_aud
 
 
 class Provider(models.TextChoices):
@@ -174,7 +175,9 @@ class Price(models.Model):
         ordering = ["-effective_from"]
 
     def __str__(self) -> str:
-        return f"{self.cents_per_segment}¢/segment to {self.country} from {self.effective_from}"
+        since = self.effective_from
+        since = f"{since.day} {since:%b %Y}" if isinstance(since, date) else since
+        return f"{format_aud(self.cents_per_segment)} per segment to {self.country} from {since}"
 
 
 class MessageStatus(models.TextChoices):

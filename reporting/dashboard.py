@@ -1,20 +1,24 @@
 """The tenant dashboard's figures: the heavy ones materialised (TenantStats), the light ones read live.
 
 Live, one query each: spend rows for today and this month, the senders with today's counts,
-running campaigns with their stored progress. Materialised (``tenant_stats_compute``, refreshed
-in the background when older than a minute): messages today, delivery and opt-out rates over
-the last 24 hours, the queue (jobs due now, deferred by gate) and jobs stuck in "unknown".
+messages sent today and this month (the same per-sender counters the senders table shows, so
+the two never disagree), running campaigns with their stored progress. Materialised
+(``tenant_stats_compute``, refreshed by the beat task with the campaigns while any campaign
+moves, and in the background when the page finds them older than a minute): delivery and
+opt-out rates over the last 24 hours, the queue (jobs due now, deferred by gate) and jobs
+stuck in "unknown". The page shows how old the stored figures are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, JobStatus, SendJob
+from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
 from messaging.models import (
     Message,
     MessageKind,
@@ -31,26 +35,21 @@ from reporting.models import TenantStats
 from tenants.models import Tenant
 
 STALE_AFTER = timedelta(minutes=1)
+# A running campaign that settled no job for this long is called stalled on the dashboard.
+STALLED_AFTER = timedelta(minutes=10)
 DELIVERY_FLOOR = 0.95
 OPT_OUT_CEILING = 0.02
 
 
 def tenant_stats_compute(tenant: Tenant) -> dict:
     now = timezone.now()
-    day, month = local_periods(tenant, now)
-    start_of_day = datetime.combine(day, time.min, tzinfo=tenant.zone)
-    start_of_month = datetime.combine(month, time.min, tzinfo=tenant.zone)
     recent = Message.objects.filter(tenant=tenant, created_at__gte=now - timedelta(hours=24))
     outbound = recent.filter(kind=MessageKind.CAMPAIGN).aggregate(
         delivered=Count("id", filter=Q(status=MessageStatus.DELIVERED)),
         finals=Count(
             "id", filter=Q(status__in=(MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED))
         ),  # fmt: skip
-        today=Count("id", filter=Q(created_at__gte=start_of_day, handed_off_at__isnull=False)),
     )
-    sent_month = Message.objects.filter(
-        tenant=tenant, kind=MessageKind.CAMPAIGN, created_at__gte=start_of_month, handed_off_at__isnull=False
-    ).count()
     # People who opted out, as on the campaign report (a second STOP is not a second person).
     opt_outs = (
         recent.filter(kind=MessageKind.INBOUND, intent__in=("opt_out", "opt_out_phrase"))
@@ -81,8 +80,6 @@ def tenant_stats_compute(tenant: Tenant) -> dict:
     )
     delivered, finals = outbound["delivered"], outbound["finals"]
     return {
-        "sent_today": outbound["today"],
-        "sent_month": sent_month,
         "delivered_24h": delivered,
         "finals_24h": finals,
         "delivery_rate_24h": delivered / finals if finals else None,
@@ -125,6 +122,52 @@ class SenderRow:
         return min(100, round(100 * self.today / self.cap)) if self.cap else 100
 
 
+def stalled_campaigns(campaigns: list[Campaign], *, now) -> list[str]:
+    """A warning for each running campaign with jobs waiting that has settled none (sent,
+    skipped, failed…) for ``STALLED_AFTER``, saying why: what holds most of its waiting jobs.
+    Two queries, whatever the number of campaigns."""
+    cutoff = now - STALLED_AFTER
+    candidates = {
+        campaign.pk: campaign
+        for campaign in campaigns
+        if campaign.status == CampaignStatus.RUNNING
+        and campaign.jobs_created_at is not None
+        and max(filter(None, (campaign.launched_at, campaign.starts_at, campaign.jobs_created_at))) <= cutoff
+    }
+    if not candidates:
+        return []
+    # Progress is a job leaving "pending"; a deferral rewrites decided_at but settles nothing.
+    moving = set(
+        SendJob.objects.filter(campaign_id__in=list(candidates), decided_at__gte=cutoff)
+        .exclude(status=JobStatus.PENDING)
+        .values_list("campaign_id", flat=True)
+        .distinct()
+    )
+    waiting = (
+        SendJob.objects.filter(campaign_id__in=[pk for pk in candidates if pk not in moving], status=JobStatus.PENDING)
+        .values_list("campaign_id", "gate", "outcome", "reason")
+        .annotate(n=Count("id"))
+        .order_by("campaign_id", "-n", "gate")
+    )
+    gates, outcomes = dict(Gate.choices), dict(GateOutcome.choices)
+    held: dict[int, tuple[int, str]] = {}  # campaign -> (jobs waiting, why most of them wait)
+    for campaign_id, gate, outcome, reason, n in waiting:
+        total, why = held.get(campaign_id, (0, ""))
+        if not why:
+            why = (
+                f"{n} held at {gates.get(gate, gate)}: {outcomes.get(outcome, outcome)} ({reason.rstrip('.')})"
+                if gate
+                else f"{n} not yet looked at by a sending worker (is the dispatcher running?)"
+            )
+        held[campaign_id] = (total + n, why)
+    minutes = int(STALLED_AFTER.total_seconds() // 60)
+    return [
+        f"Campaign {candidates[pk].name!r} has made no progress for {minutes} minutes: {total} message"
+        f"{'s' if total != 1 else ''} waiting; {why}."
+        for pk, (total, why) in held.items()
+    ]
+
+
 def dashboard(tenant: Tenant) -> dict:
     now = timezone.now()
     day, month = local_periods(tenant, now)
@@ -139,12 +182,18 @@ def dashboard(tenant: Tenant) -> dict:
     counts = dict(
         SenderDailyCount.objects.filter(sending_number__in=numbers, day=day).values_list("sending_number_id", "count")
     )
+    # Messages handed to the provider, from the counters the senders table shows (a number
+    # deactivated since still counts): one source, live, so the card and the table agree.
+    handed_off = SenderDailyCount.objects.filter(sending_number__tenant=tenant, day__gte=month, day__lte=day).aggregate(
+        today=Coalesce(Sum("count", filter=Q(day=day)), 0), month=Coalesce(Sum("count"), 0)
+    )
     senders = [
         SenderRow(number, (day - number.warmup_started_on).days, counts.get(number.id, 0), number.daily_cap(day))
         for number in numbers
     ]
+    # Each campaign's progress is its stored report figures: shown with their time.
     running = [
-        (campaign, stored.data.get("progress") if stored else None)
+        (campaign, {**stored.data.get("progress", {}), "as_of": stored.computed_at} if stored else None)
         for campaign, stored in (
             (campaign, getattr(campaign, "stats", None))
             for campaign in Campaign.objects.filter(
@@ -168,6 +217,7 @@ def dashboard(tenant: Tenant) -> dict:
         warnings.append(f"Opt-out rate over the last 24 hours is {data['opt_out_rate_24h']:.1%}, over 2%.")
     if data["unknown"]:
         warnings.append(f"{data['unknown']} jobs are of unknown outcome and need a person (see their campaign pages).")
+    warnings += stalled_campaigns([campaign for campaign, _progress in running], now=now)
     return {
         "spend_day": spend.get(SpendPeriod.DAY, 0),
         "spend_month": spend.get(SpendPeriod.MONTH, 0),
@@ -179,6 +229,8 @@ def dashboard(tenant: Tenant) -> dict:
         else 0,
         "senders": senders,
         "running": running,
+        "sent_today": handed_off["today"],
+        "sent_month": handed_off["month"],
         "figures": data,
         "computed_at": figures.computed_at,
         "warnings": warnings,

@@ -29,6 +29,7 @@ from messaging.models import Message, MessageKind, MessageStatus, Spend, SpendPe
 from reporting.models import PilotRun, PilotRunStatus
 from reporting.stats import ERROR_MEANINGS, FINAL, OPT_OUT_INTENTS, snapshot
 from tenants.models import AuditEvent, Tenant
+from tenants.money import format_aud
 
 logger = logging.getLogger(__name__)
 
@@ -377,14 +378,15 @@ def check_spend(tenant: Tenant) -> Check:
             recorded, summed = spend[period].get(starts_on, 0), counted.get(starts_on, 0)
             if recorded != summed:
                 mismatches.append(
-                    f"{starts_on.strftime(label)}: spend {recorded}¢, messages {summed}¢ ({recorded - summed:+d}¢)"
+                    f"{starts_on.strftime(label)}: spend {format_aud(recorded)}, messages {format_aud(summed)} "
+                    f"({'+' if recorded > summed else ''}{format_aud(recorded - summed)})"
                 )
     total = sum(by_month.values())
     days = len(set(by_day) | set(spend[SpendPeriod.DAY]))
     if mismatches:
         figure = f"{len(mismatches)} period{'s' if len(mismatches) != 1 else ''} differ"
     else:
-        figure = f"{total}¢ over {days} day{'s' if days != 1 else ''}, every day and month equal"
+        figure = f"{format_aud(total)} over {days} day{'s' if days != 1 else ''}, every day and month equal"
     return Check("spend", title, not mismatches, figure, mismatches[:EXAMPLES])
 
 

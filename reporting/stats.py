@@ -59,27 +59,83 @@ def _rate(part: int, whole: int) -> float | None:
     return None if not whole else min(part, whole) / whole
 
 
+# The fewest messages per variant (delivered ones for clicks and opt-outs, ones with a final
+# report for delivery) before the report compares variants at all. Clicks and opt-outs run at a
+# few percent: below about a hundred messages a side, one or two more clicks swing the rate by
+# points and the normal approximation behind the z-test does not hold, so any difference a
+# business would act on is indistinguishable from chance. Below it the report says how many
+# more messages each variant needs.
+MIN_PER_VARIANT = 100
+
+
 def compare(a: tuple[int, int], b: tuple[int, int]) -> dict:
     """Two proportions (hits, trials): the difference and whether it means anything (a two-sided
-    two-proportion z-test at 95%; fewer than 30 trials on a side is always too few)."""
+    two-proportion z-test at 95%). Below MIN_PER_VARIANT trials on a side nothing is tested:
+    ``enough`` is False and ``needed`` says how many more trials the smaller side needs."""
     (x1, n1), (x2, n2) = a, b
     # A click or an opt-out proves a delivery the carrier may never have reported, so hits can
     # outnumber trials; a proportion above 1 means nothing (and breaks the square root).
     x1, x2 = min(x1, n1), min(x2, n2)
-    if min(n1, n2) < 30:
-        return {"z": None, "meaningful": False, "why": "too few messages to tell"}
+    if min(n1, n2) < MIN_PER_VARIANT:
+        return {"z": None, "meaningful": False, "enough": False, "needed": MIN_PER_VARIANT - min(n1, n2)}
     p1, p2 = x1 / n1, x2 / n2
     pooled = (x1 + x2) / (n1 + n2)
     spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     if spread == 0:
-        return {"z": 0.0, "meaningful": False, "why": "no difference"}
+        return {"z": 0.0, "meaningful": False, "enough": True, "needed": 0}
     z = (p1 - p2) / spread
-    meaningful = abs(z) >= 1.96
-    return {
-        "z": round(z, 2),
-        "meaningful": meaningful,
-        "why": "" if meaningful else "difference too small to mean anything",
-    }
+    return {"z": round(z, 2), "meaningful": abs(z) >= 1.96, "enough": True, "needed": 0}
+
+
+# The variant comparisons the report makes: (measure, hits, trials, what is counted, what
+# the winner did, what the trials are called). Fewest opt-outs wins.
+MEASURES = (
+    ("delivery", "delivered", "finals", "Delivery", "was delivered more often", "messages with a delivery report"),
+    ("ctr", "clickers", "delivered", "Clicks", "got more clicks", "delivered messages"),
+    ("opt_outs", "opt_outs", "delivered", "Opt-outs", "had fewer opt-outs", "delivered messages"),
+)
+
+
+def _percent(hits: int, trials: int) -> str:
+    return f"{100 * min(hits, trials) / trials:.1f}%"
+
+
+def variant_verdicts(variants: list[dict]) -> dict[str, dict]:
+    """How the variants compare on each measure, with a sentence a business owner reads:
+    "Clicks: Variant 2 got more clicks (4.1% vs 2.0%), but the difference could still be chance."
+    Built from the stored per-variant rows alone, so figures stored before this wording read the
+    same way. Fewer than two variants: no verdicts."""
+    if len(variants) < 2:
+        return {}
+    verdicts = {}
+    for measure, hits, trials, title, won, unit in MEASURES:
+        fewest = min(row[trials] for row in variants)
+        if fewest < MIN_PER_VARIANT:
+            needed = MIN_PER_VARIANT - fewest
+            verdicts[measure] = {
+                "best": None, "meaningful": False, "enough": False, "needed": needed, "z": None,
+                "sentence": f"{title}: not enough data yet ({needed:,} more {unit} per variant needed; "
+                            f"variants are compared from {MIN_PER_VARIANT} each).",
+            }  # fmt: skip
+            continue
+        ranked = sorted(variants, key=lambda r: min(r[hits], r[trials]) / r[trials])
+        if measure != "opt_outs":
+            ranked.reverse()  # highest rate first; for opt-outs the lowest
+        best, second = ranked[0], ranked[1]
+        result = compare((best[hits], best[trials]), (second[hits], second[trials]))
+        rates = (_percent(best[hits], best[trials]), _percent(second[hits], second[trials]))
+        if rates[0] == rates[1]:
+            sentence = f"{title}: no difference yet ({rates[0]} each)."
+        else:
+            against = rates[1] if len(variants) == 2 else f"{rates[1]} for Variant {second['index'] + 1}, the next best"
+            chance = (
+                "a difference too large to be chance"
+                if result["meaningful"]
+                else "but the difference could still be chance"
+            )
+            sentence = f"{title}: Variant {best['index'] + 1} {won} ({rates[0]} vs {against}), {chance}."
+        verdicts[measure] = {"best": best["index"], **result, "sentence": sentence}
+    return verdicts
 
 
 def campaign_stats_compute(campaign: Campaign) -> dict:
@@ -166,20 +222,7 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
         row["delivery_rate"] = _rate(row["delivered"], row["finals"])
         row["ctr"] = _rate(row["clickers"], row["delivered"])
         row["opt_out_rate"] = _rate(row["opt_outs"], row["delivered"])
-    verdicts = {}
-    for measure, hits, trials in (("delivery", "delivered", "finals"), ("ctr", "clickers", "delivered"),
-                                  ("opt_outs", "opt_outs", "delivered")):  # fmt: skip
-        measured = [row for row in variants if row[trials]]  # a variant with no messages ranks nowhere
-        if len(measured) < 2:
-            continue
-        ranked = sorted(measured, key=lambda r: -min(r[hits], r[trials]) / r[trials])
-        best, second = ranked[0], ranked[1]
-        if measure == "opt_outs":
-            best, second = ranked[-1], ranked[-2]  # fewest opt-outs wins
-        verdicts[measure] = {
-            "best": best["index"],
-            **compare((best[hits], best[trials]), (second[hits], second[trials])),
-        }
+    verdicts = variant_verdicts(variants)
 
     def hourly(queryset, field: str) -> dict[str, int]:
         rows = (
@@ -320,3 +363,8 @@ def campaigns_to_refresh(*, now=None) -> list[int]:
             | Q(completed_at__gte=now - timedelta(days=1))
         ).values_list("id", flat=True)
     )
+
+
+def tenants_of(campaign_ids: list[int]) -> list[int]:
+    """The businesses those campaigns belong to (their dashboards move with them)."""
+    return sorted(set(Campaign.objects.filter(pk__in=campaign_ids).values_list("tenant_id", flat=True)))

@@ -38,9 +38,14 @@ def refresh_campaign(campaign_id: int) -> None:
 
 @shared_task(name="reporting.refresh_stats", ignore_result=True)
 def refresh_stats() -> None:
-    """Periodic (30 s): every campaign still moving, and those that ended in the last day."""
-    for campaign_id in stats.campaigns_to_refresh():
+    """Periodic (30 s): every campaign still moving, and those that ended in the last day; then
+    the dashboards of their businesses, whose figures (delivery, opt-outs, the queue) change
+    with them, so a dashboard nobody reloads is not left hours old."""
+    campaign_ids = stats.campaigns_to_refresh()
+    for campaign_id in campaign_ids:
         refresh_campaign(campaign_id)
+    for tenant_id in stats.tenants_of(campaign_ids):
+        refresh_tenant(tenant_id)
 
 
 @shared_task(name="reporting.refresh_tenant", ignore_result=True)

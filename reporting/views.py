@@ -27,6 +27,7 @@ from tenants.services import audit_record
 STALE_AFTER = timedelta(seconds=30)
 STALE_AFTER_FINISHED = timedelta(minutes=10)
 MAX_POINTS = 24 * 31
+MAX_DOTS = 48  # hours up to which each hour gets a dot on its line
 SERIES = (("sends", "Sent", "#2563eb"), ("deliveries", "Delivered", "#16a34a"), ("clicks", "Human clicks", "#9333ea"),
           ("opt_outs", "Opt-outs", "#dc2626"))  # fmt: skip
 
@@ -48,7 +49,12 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
 
 
 def hourly_chart(hourly: dict[str, dict[str, int]], zone) -> str:
-    """A small SVG line chart of the hourly series (numbers and fixed labels only: safe)."""
+    """A small SVG chart of the hourly series (numbers and fixed labels only: safe).
+
+    Several hours: a line per series, with a dot on each hour while they are few enough to
+    tell apart. A single hour (a small campaign sent at once) has no line to draw: a bar per
+    series with its count, under the one hour's label.
+    """
     present = sorted({hour for series in hourly.values() for hour in series})
     if not present:
         return ""
@@ -60,30 +66,56 @@ def hourly_chart(hourly: dict[str, dict[str, int]], zone) -> str:
     hours = [(first + timedelta(hours=n)).isoformat() for n in range(steps + 1)] if steps <= MAX_POINTS else present
     span = max(int((last - first).total_seconds() // 3600), 1)
     peak = max([n for series in hourly.values() for n in series.values()] + [1])
-    width, height, left, bottom = 640, 220, 48, 28
-    plot_w, plot_h = width - left - 10, height - bottom - 10
+    width, height, left, bottom, top = 640, 220, 48, 28, 20  # top: room for a bar's count above it
+    plot_w, plot_h = width - left - 10, height - bottom - top
 
     def x(hour: str) -> float:
         return left + plot_w * ((datetime.fromisoformat(hour) - first).total_seconds() / 3600) / span
 
     def y(n: int) -> float:
-        return 10 + plot_h * (1 - n / peak)
+        return top + plot_h * (1 - n / peak)
 
-    base = 10 + plot_h
+    def label(hour: str) -> str:
+        return datetime.fromisoformat(hour).astimezone(zone).strftime("%d %b %H:%M")  # +9:30 zones too
+
+    base = top + plot_h
     parts = [
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Per hour" class="chart">',
         f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#999"/>',
-        f'<text x="4" y="16" font-size="11">{peak}</text><text x="4" y="{base}" font-size="11">0</text>',
+        f'<text x="4" y="{top + 4}" font-size="11">{peak}</text><text x="4" y="{base}" font-size="11">0</text>',
     ]
-    for key, label, colour in SERIES:
-        series = hourly.get(key, {})
-        points = " ".join(f"{x(h):.1f},{y(series.get(h, 0)):.1f}" for h in hours)
-        line = f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
-        parts.append(f"{line}<title>{label}</title></polyline>")
-    for hour in (hours[0], hours[-1]):
-        local = datetime.fromisoformat(hour).astimezone(zone).strftime("%d %b %H:%M")  # +9:30 zones too
-        anchor = "start" if hour == hours[0] else "end"
-        parts.append(f'<text x="{x(hour):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}">{local}</text>')
+    if len(hours) == 1:
+        hour, bar, gap = hours[0], 48, 16  # a bar per series, side by side, centred
+        start = left + (plot_w - len(SERIES) * bar - (len(SERIES) - 1) * gap) / 2
+        for n, (key, name, colour) in enumerate(SERIES):
+            count = hourly.get(key, {}).get(hour, 0)
+            at, summit = start + n * (bar + gap), y(count)
+            parts.append(
+                f'<rect x="{at:.1f}" y="{summit:.1f}" width="{bar}" height="{base - summit:.1f}" fill="{colour}">'
+                f"<title>{name}: {count}</title></rect>"
+                f'<text x="{at + bar / 2:.1f}" y="{summit - 4:.1f}" font-size="11" text-anchor="middle">{count}</text>'
+            )
+        until = (datetime.fromisoformat(hour) + timedelta(hours=1)).astimezone(zone).strftime("%H:%M")
+        middle = left + plot_w / 2
+        parts.append(
+            f'<text x="{middle:.1f}" y="{height - 8}" font-size="11" text-anchor="middle">{label(hour)}–{until}</text>'
+        )
+    else:
+        for key, name, colour in SERIES:
+            series = hourly.get(key, {})
+            points = " ".join(f"{x(h):.1f},{y(series.get(h, 0)):.1f}" for h in hours)
+            line = f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
+            parts.append(f"{line}<title>{name}</title></polyline>")
+            if len(hours) <= MAX_DOTS:
+                parts.extend(
+                    f'<circle cx="{x(h):.1f}" cy="{y(series.get(h, 0)):.1f}" r="3" fill="{colour}">'
+                    f"<title>{name}, {label(h)}: {series.get(h, 0)}</title></circle>"
+                    for h in hours
+                )
+        for hour, anchor in ((hours[0], "start"), (hours[-1], "end")):
+            parts.append(
+                f'<text x="{x(hour):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}">{label(hour)}</text>'
+            )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - built from numbers, dates and our own labels
 
@@ -120,6 +152,7 @@ class CampaignReportView(TenantScopedMixin, View):
                     for row in data.get("decisions", [])
                 ],
                 "chart": hourly_chart(data["hourly"], request.tenant.zone),
+                "verdicts": list(stats_module.variant_verdicts(data["variants"]).values()),
                 "series": SERIES,
                 "percent_done": round(100 * progress["done"] / progress["total"]) if progress["total"] else 0,
                 "eta": datetime.fromisoformat(progress["eta"]) if progress["eta"] else None,

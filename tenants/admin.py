@@ -21,9 +21,11 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from tenants import services
-from tenants.forms import add_service_errors
+from tenants.forms import TenantSettingsForm, add_service_errors, short_domain_help
 from tenants.models import AuditEvent, Membership, Tenant
+from tenants.money import dollars_formfield, dollars_label, format_aud, is_cents_field
 from tenants.roles import Perm, role_allows
+from tenants.templatetags.activity_words import event_details, event_phrase
 
 
 def _admin_login(request, extra_context=None):
@@ -65,6 +67,20 @@ class TenantListFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(**{self.model_admin_lookup: self.value()})
         return queryset
+
+
+_IN_DOLLARS = "_in_dollars"
+
+
+def money_column(name: str):
+    """A list column showing the integer-cents field ``name`` in dollars ("$100.00")."""
+
+    @admin.display(description=dollars_label(name).removesuffix(" ($)"), ordering=name)
+    def column(obj):
+        return format_aud(getattr(obj, name))
+
+    column.__name__ = f"{name}{_IN_DOLLARS}"
+    return column
 
 
 class ServiceRefused(Exception):
@@ -130,6 +146,12 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     # -- forms -----------------------------------------------------------------------------
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # Money is typed and shown in dollars, stored in integer cents (tenants.money).
+        if is_cents_field(db_field) and db_field.get_internal_type().endswith("IntegerField"):
+            return dollars_formfield(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and not request.user.is_superuser and self.tenant_lookup == "tenant_id":
@@ -159,7 +181,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if self.secret_fields and not self.has_change_permission(request, obj):
             # A view-only user gets every field read-only: a secret would be printed in full.
             fields = [name for name in fields if name not in self.secret_fields]
+        if not self.has_change_permission(request, obj):
+            # Read-only, every field is printed as stored: show money in dollars, not integer cents.
+            cents = {f.name for f in self.model._meta.concrete_fields if is_cents_field(f)}
+            fields = [f"{name}{_IN_DOLLARS}" if name in cents else name for name in fields]
         return fields
+
+    def __getattr__(self, name):
+        # The read-only dollars columns named by get_fields ("cost_cents_in_dollars").
+        if name.endswith(_IN_DOLLARS):
+            return money_column(name.removesuffix(_IN_DOLLARS))
+        raise AttributeError(name)
 
     # -- writes through the services ------------------------------------------------------------
 
@@ -248,13 +280,23 @@ class TenantAdmin(TenantScopedAdmin):
         "business_name",
         "timezone",
         "is_paused",
-        "daily_budget_cents",
-        "monthly_budget_cents",
+        money_column("daily_budget_cents"),
+        money_column("monthly_budget_cents"),
     ]
     search_fields = ["name", "slug", "business_name"]
 
     def get_list_filter(self, request):
         return ["is_paused"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # The same labels and help as the settings page ("Short link lifetime (days)", budgets in dollars).
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        settings_field = TenantSettingsForm.base_fields.get(db_field.name)
+        if field is not None and settings_field is not None:
+            field.label, field.help_text = settings_field.label or field.label, settings_field.help_text
+        if field is not None and db_field.name == "short_domain":
+            field.help_text = short_domain_help()
+        return field
 
     def get_readonly_fields(self, request, obj=None):
         # The slug and the sending rate are the platform operator's (tenants.services.OPERATOR_FIELDS).
@@ -316,10 +358,21 @@ class MembershipAdmin(TenantScopedAdmin):
 class AuditEventAdmin(ReadOnlyScopedAdmin):
     """Read-only: the audit log is append-only."""
 
-    list_display = ["at", "tenant", "actor", "action", "target"]
+    list_display = ["at", "tenant", "actor", "what", "target"]
     search_fields = ["action", "target", "actor__email"]
     list_select_related = ["tenant", "actor"]
     date_hierarchy = "at"
+
+    # The record in words (as on the Activity page), with the stored action name kept for searches.
+    fields = ["at", "tenant", "actor", "what", "action", "target", "details"]
+
+    @admin.display(description="What", ordering="action")
+    def what(self, obj):
+        return event_phrase(obj.action)
+
+    @admin.display(description="Details")
+    def details(self, obj):
+        return "; ".join(f"{label}: {value}" for label, value in event_details(obj.data)) or "—"
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser or self._allowed(request, Perm.AUDIT_VIEW, obj)
@@ -334,7 +387,7 @@ class AuditEventAdmin(ReadOnlyScopedAdmin):
         return queryset.filter(tenant_id__in=tenant_ids_for(request, Perm.AUDIT_VIEW))
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return [*(f.name for f in self.model._meta.fields), "what", "details"]
 
 
 class OperatorsOnlyMixin:

@@ -1,7 +1,9 @@
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from tenants.models import DEFAULT_OPT_OUT_PHRASES, Tenant
+from tenants.money import DollarsField
 from tenants.roles import Role
 from tenants.services import SETTINGS_FIELDS
 
@@ -29,15 +31,32 @@ class PauseForm(forms.Form):
 _PLACEHOLDERS = "Must include {business} (the business name); {contact} becomes the contact details."
 
 
+def short_domain_help() -> str:
+    """What the short link domain setting does, naming the shared domain used when it is empty."""
+    shared = settings.SHORT_DOMAIN
+    return "Host name of your own short links, e.g. go.acme.com.au (point its DNS at this service). " + (
+        f"Leave empty to use the shared one, {shared}." if shared else "Leave empty to use this site's address."
+    )
+
+
 class TenantSettingsForm(forms.ModelForm):
     """Validates tenant settings; the view hands the cleaned data to tenant_update_settings."""
+
+    # Budgets are typed in dollars and stored in cents (tenants.money).
+    daily_budget_cents = DollarsField(
+        label="Daily budget cap ($ AUD)", help_text="Most spent on messages in one local day, e.g. 100.00."
+    )
+    monthly_budget_cents = DollarsField(
+        label="Monthly budget cap ($ AUD)", help_text="Most spent on messages in one calendar month, e.g. 2000.00."
+    )
 
     class Meta:
         model = Tenant
         fields = SETTINGS_FIELDS
         labels = {
-            "daily_budget_cents": "Daily budget cap (cents, AUD)",
-            "monthly_budget_cents": "Monthly budget cap (cents, AUD)",
+            "short_domain": "Short link domain",
+            "link_ttl_days": "Short link lifetime (days)",
+            "opt_out_line": "Opt-out line",
             "suppression_days": "Suppression window (days)",
             "quiet_hours_start": "No sending from (hour, recipient local)",
             "quiet_hours_end": "Sending resumes at (hour, recipient local)",
@@ -51,6 +70,7 @@ class TenantSettingsForm(forms.ModelForm):
             "opt_out_reply": f"Sent when someone opts out (STOP or a request in other words). {_PLACEHOLDERS}",
             "opt_in_reply": f"Sent when someone replies START. {_PLACEHOLDERS}",
             "help_reply": f"Sent when someone replies HELP or INFO. {_PLACEHOLDERS}",
+            "link_ttl_days": "Days a short link keeps working after its message is sent (1 to 365).",
         }
         widgets = {
             "opt_out_reply": forms.Textarea(attrs={"rows": 2}),
@@ -61,6 +81,7 @@ class TenantSettingsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["short_domain"].help_text = short_domain_help()
         self.fields["opt_out_phrases"].help_text = (
             "Texts containing any of these, as whole words, opt out (Australian law honours any clear request). "
             "One per line; empty uses the built-in list: " + ", ".join(f"“{p}”" for p in DEFAULT_OPT_OUT_PHRASES) + "."

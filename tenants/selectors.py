@@ -1,5 +1,7 @@
 """Reads about tenants, memberships and the audit log."""
 
+import re
+
 from django.db.models import QuerySet
 
 from tenants.models import AuditEvent, Invitation, Membership, Tenant
@@ -34,8 +36,41 @@ def open_invitations(*, tenant: Tenant, now) -> QuerySet[Invitation]:
     ).select_related("invited_by")
 
 
-def audit_events_for(*, tenant: Tenant) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(tenant=tenant).select_related("actor")
+# The kinds of event the activity log filters by: the part of the action name before the dot.
+ACTIVITY_KINDS = (
+    ("contact", "Contacts"),
+    ("consent", "Consent"),
+    ("dnc", "Do-not-contact list"),
+    ("import", "Imports"),
+    ("export", "Exports"),
+    ("template", "Message templates"),
+    ("campaign", "Campaigns"),
+    ("inbound", "Replies"),
+    ("messaging", "Sending numbers and prices"),
+    ("tenant", "Business settings"),
+    ("membership", "Members"),
+    ("auth", "Sign-ins"),
+)
+# ``person`` for events nobody signed in caused (a reply, a task).
+SYSTEM_PERSON = "system"
+_USER_ID = re.compile(r"[0-9]{1,18}")
+
+
+def audit_events_for(*, tenant: Tenant, kind: str = "", person: str = "") -> QuerySet[AuditEvent]:
+    """The tenant's audit events, newest first, optionally of one kind and by one person.
+
+    ``person`` is a member's user id or ``SYSTEM_PERSON``; anything else (another tenant's
+    user, a mangled value) matches nothing rather than everything. An unknown kind is ignored.
+    """
+    events = AuditEvent.objects.filter(tenant=tenant).select_related("actor")
+    if kind in dict(ACTIVITY_KINDS):
+        events = events.filter(action__startswith=f"{kind}.")
+    if person == SYSTEM_PERSON:
+        events = events.filter(actor__isnull=True)
+    elif person:
+        member = _USER_ID.fullmatch(person) and Membership.objects.filter(tenant=tenant, user_id=int(person)).exists()
+        events = events.filter(actor_id=int(person)) if member else events.none()
+    return events
 
 
 def members_of(*, tenant: Tenant) -> QuerySet[Membership]:

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -34,7 +34,7 @@ from tenants.forms import (
 from tenants.mixins import TenantScopedMixin
 from tenants.models import AuditEvent, Invitation, Membership
 from tenants.roles import Perm, Role
-from tenants.selectors import members_of, open_invitations
+from tenants.selectors import ACTIVITY_KINDS, SYSTEM_PERSON, audit_events_for, members_of, open_invitations
 from tenants.tasks import send_login_link
 
 
@@ -315,4 +315,17 @@ class ActivityView(TenantScopedMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        return super().get_queryset().select_related("actor")
+        self.filters = {key: self.request.GET.get(key, "") for key in ("kind", "person")}
+        return audit_events_for(tenant=self.request.tenant, **self.filters)
+
+    def get_context_data(self, **kwargs):
+        query = QueryDict(mutable=True)
+        query.update({key: value for key, value in self.filters.items() if value})
+        return super().get_context_data(
+            filters=self.filters,
+            query=query.urlencode(),
+            kinds=ACTIVITY_KINDS,
+            people=members_of(tenant=self.request.tenant),
+            system_person=SYSTEM_PERSON,
+            **kwargs,
+        )

@@ -232,7 +232,12 @@ def test_first_failing_gate_wins(tenant):
 def test_launch_twice_or_rerun_creates_nothing_new_and_rotation_is_even(tenant, clock):
     sending_setup(tenant)
     contacts = sydney_contacts(tenant, 100)
-    campaign = launched(tenant, contacts=contacts, bodies=["One {{ link }}", "Two {{ link }}", "Three {{ link }}"])
+    campaign = launched(
+        tenant,
+        contacts=contacts,
+        bodies=["One {{ link }}", "Two {{ link }}", "Three {{ link }}"],
+        link_url="https://acme.example/sale",
+    )
     services.campaign_launch(campaign=campaign, actor=None)
     assert services.campaign_create_jobs(campaign_id=campaign.pk) == 100
     assert SendJob.objects.filter(campaign=campaign).count() == 100

@@ -409,11 +409,11 @@ def test_preparing_the_audience_refreshes_the_page(tenant, template, members):
     campaign = CampaignFactory(tenant=tenant, template=template, status=CampaignStatus.RUNNING)
     page = text(client_for(members["viewer"]).get(reverse("campaigns:detail", args=[campaign.pk])))
     assert "Queued: a worker is preparing the audience." in page
-    assert '<meta http-equiv="refresh"' in page
+    assert 'data-refresh-seconds="' in page and "http-equiv" not in page  # static/js/live-refresh.js
     campaign.jobs_created_at = timezone.now()
     campaign.save()
     page = text(client_for(members["viewer"]).get(reverse("campaigns:detail", args=[campaign.pk])))
-    assert "Queued" not in page and 'http-equiv="refresh"' not in page
+    assert "Queued" not in page and "data-refresh-seconds" not in page
 
 
 def test_detail_shows_job_and_gate_counts(running, owner):

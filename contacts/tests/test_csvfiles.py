@@ -468,8 +468,27 @@ def test_synonyms_are_unambiguous_and_fields_cover_them():
     ("value", "expected"),
     [
         ("=1+1", "'=1+1"),
-        ("+61412345678", "'+61412345678"),
         ("-2+3", "'-2+3"),
+        # A signed number as a person wrote it (a phone, a balance) is no formula and stays as written ...
+        ("+61412345678", "+61412345678"),
+        ("+61 412 345 678", "+61 412 345 678"),
+        ("-5", "-5"),
+        ("-12.50", "-12.50"),
+        # ... but anything else after the sign is still neutralised.
+        ("+61-412-345-678", "'+61-412-345-678"),
+        ("+61 (0)412 345 678", "'+61 (0)412 345 678"),
+        ("+A1", "'+A1"),
+        ("-1)*cmd|' /C calc'!A0", "'-1)*cmd|' /C calc'!A0"),
+        ("+61412345678+HYPERLINK(1)", "'+61412345678+HYPERLINK(1)"),
+        ("+", "'+"),
+        ("+ 61", "'+ 61"),
+        ("+61 ", "'+61 "),
+        ("+61\n=cmd", "'+61\n=cmd"),
+        (" +61412345678", "' +61412345678"),
+        ("＋61412345678", "'＋61412345678"),
+        ("+６１", "'+６１"),
+        ("@61", "'@61"),
+        ("=61", "'=61"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tcmd", "'\tcmd"),
         ("\rcmd", "'\rcmd"),
@@ -499,7 +518,7 @@ def test_safe_writer_escapes_every_cell_with_excel_line_ends():
     writer = safe_writer(buffer)
     writer.writerow(['=HYPERLINK("http://x")', "+61412345678", None, "a, b"])
     writer.writerows([["ok", 1], ["@x", "-y"]])
-    assert buffer.getvalue() == ('"\'=HYPERLINK(""http://x"")",\'+61412345678,,"a, b"\r\nok,1\r\n\'@x,\'-y\r\n')
+    assert buffer.getvalue() == ('"\'=HYPERLINK(""http://x"")",+61412345678,,"a, b"\r\nok,1\r\n\'@x,\'-y\r\n')
 
 
 def test_csv_bytes_iter_starts_with_bom_batches_and_parses_back():
@@ -510,7 +529,7 @@ def test_csv_bytes_iter_starts_with_bom_batches_and_parses_back():
     assert all(isinstance(chunk, bytes) for chunk in chunks)
     parsed = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"), newline="")))
     assert parsed[0] == ["Name", "Phone", "Note"]
-    assert parsed[1] == ["Zoë 0", "'+61400000000", ""]
+    assert parsed[1] == ["Zoë 0", "+61400000000", ""]
     assert len(parsed) == 2501
     assert b"".join(chunks).count(b"\r\n") == 2501
 

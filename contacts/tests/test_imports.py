@@ -221,8 +221,10 @@ def test_rejected_rows_file_has_original_columns_row_number_and_reason(tenant, t
     lines = text.strip().splitlines()
     assert lines[0] == "First Name,Last Name,Mobile,Email,State,Postcode,Tags,Loyalty,row,outcome,reason"
     assert len(lines) == 1 + 3
-    assert lines[1].startswith("Dup,Licate,61412345678,") and ",3,duplicate," in lines[1]
-    assert ",5,invalid_phone,'12345' is not a valid phone number" in lines[3]
+    assert lines[1].startswith("Dup,Licate,61412345678,") and ",3,Duplicate in file," in lines[1]
+    # The outcome and the reason in words, not codes ("invalid_phone").
+    assert ",5,Not a valid phone number,12345 has 5 digits: too short for a phone number" in lines[3]
+    assert "invalid_phone" not in text
 
 
 @pytest.mark.django_db

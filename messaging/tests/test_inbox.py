@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.tests.factories import CampaignFactory, SendingNumberFactory
+from contacts.phones import format_phone_national
 from contacts.tests.factories import ContactFactory, mobile
 from messaging.keywords import Intent
 from messaging.models import Message, MessageKind, MessageStatus, ProviderEvent
@@ -188,13 +189,27 @@ def test_each_row_says_who_what_and_which_campaign(owner, texts):
     shown = page(client_for(owner), state="all")
     pat, spring = texts["pat"], texts["spring"]
     assert f'<a href="{reverse("contacts:detail", args=[pat.pk])}">Pat Lee</a>' in shown
-    assert f'{mobile(99)} <small class="help">not a contact</small>' in shown  # a stranger, by number
+    # A stranger, by number as people write it.
+    stranger = format_phone_national(mobile(99))
+    assert f'<span class="texter-phone">{stranger}</span> <small class="help">not a contact</small>' in shown
     assert f'<a href="{reverse("campaigns:detail", args=[spring.pk])}">Spring sale</a>' in shown
     # Staff see what a free-text opt-out matched; a keyword opt-out says so plainly.
     assert "Opted out — request in other words, matched “remove me”" in shown
     assert "Opted out (STOP)" in shown
     assert '<strong class="state">Unread</strong>' in row(shown, texts["question"])
     assert '<span class="state">Read</span>' in row(shown, texts["old"]) and "Mark unread" in row(shown, texts["old"])
+
+
+def test_each_texter_shows_the_number_and_the_name_when_known(owner, tenant, texts):
+    unnamed = ContactFactory(tenant=tenant, first_name="", last_name="", phone_e164=mobile(40))
+    nameless = inbound(tenant, "Who is this?", contact=unnamed)
+    shown = page(client_for(owner), state="all")
+    pat = texts["pat"]
+    assert "Pat Lee</a>" in row(shown, texts["question"])
+    assert f'<span class="texter-phone">{format_phone_national(pat.phone_e164)}</span>' in row(shown, texts["question"])
+    # A contact without a name is its number, linked once, not twice.
+    assert f"{format_phone_national(mobile(40))}</a>" in row(shown, nameless)
+    assert row(shown, nameless).count(format_phone_national(mobile(40))) == 1
 
 
 def test_opt_ins_and_help_requests_are_labelled(owner, tenant):
@@ -393,6 +408,9 @@ def test_campaign_page_shows_content_filtering_and_responses(owner, tenant, text
     inbound(tenant, "stop texting me", phone=mobile(201), intent=Intent.OPT_OUT_PHRASE, matched="stop texting")
     Message.objects.filter(body="stop texting me").update(campaign=spring)
     inbound(tenant, "STOP", phone=mobile(202), intent=Intent.OPT_OUT, campaign=other)  # not this campaign's
+    from reporting import stats as reporting_stats
+
+    reporting_stats.campaign_stats_refresh(spring)  # the page shows the report's figures: refreshed as beat does
     shown = html.unescape(client.get(url).content.decode())
     assert (
         "Carriers filtered 2 messages of this campaign as content (Twilio error 30007). "

@@ -98,7 +98,7 @@ def test_a_clean_campaign_passes_every_criterion(tenant, campaign):
     assert figures["clicks"] == "1 human, 1 bot or preview"
     assert figures["duplicates"] == "0 duplicates in 20 live messages"
     assert figures["quiet_hours"] == "0 of 20 hand-offs outside 09:00-21:00 in the recipient's zone"
-    assert figures["spend"] == "100¢ over 1 day, every day and month equal"  # 20 × 5¢
+    assert figures["spend"] == "$1.00 over 1 day, every day and month equal"  # 20 × 5¢
     code, out = pilot_command("--tenant", tenant.slug, "--campaign", str(campaign.pk))
     assert code == 0 and out.count("PASS  ") == 6 and "Result: PASS (6 checks, 0 failed" in out
 
@@ -272,7 +272,7 @@ def test_spend_must_equal_message_costs_to_the_cent(tenant, campaign):
     Spend.objects.filter(pk=day.pk).update(cents=day.cents + 1)
     check = checked(tenant, campaign, "spend")
     assert check.passed is False and check.figure == "1 period differ"
-    assert check.examples == [f"{day.starts_on:%d %b %Y}: spend 101¢, messages 100¢ (+1¢)"]
+    assert check.examples == [f"{day.starts_on:%d %b %Y}: spend $1.01, messages $1.00 (+$0.01)"]
     Spend.objects.filter(pk=day.pk).update(cents=day.cents)
     # The provider's price replaces the estimate, in the message and the spend together.
     message = Message.objects.filter(campaign=campaign).first()
@@ -308,7 +308,7 @@ def test_spend_is_counted_in_the_tenants_local_days(tenant):
         dt.date(2026, 11, 26): 7,
     }
     check = pilot.check_spend(tenant)
-    assert check.passed and check.figure == "13¢ over 2 days, every day and month equal"
+    assert check.passed and check.figure == "$0.13 over 2 days, every day and month equal"
 
 
 @pytest.mark.django_db
@@ -399,7 +399,7 @@ def test_asking_twice_starts_one_run_and_shows_its_progress(tenant, campaign, ow
     )
     shown = client.get(f"{url}?campaign={campaign.pk}").content.decode()
     assert "4 of 6 criteria checked; now: Nothing handed off in quiet hours" in shown
-    assert 'max="6" value="4"' in shown and 'http-equiv="refresh"' in shown
+    assert 'max="6" value="4"' in shown and 'data-refresh-seconds="2"' in shown and "http-equiv" not in shown
     assert pilot.run_execute(run.pk) is None  # running elsewhere: not run again
     # A worker that died: after the task's time limit the run is marked stopped, a new one may start.
     PilotRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - pilot.STALE_RUNNING - dt.timedelta(1))

@@ -242,7 +242,7 @@ def test_each_event_carries_its_evidence_campaign_and_actor(tenant, history):
     stop, stop_withdrawal, stop_dnc, reply = events[16:20]
     assert stop.body == "STOP" and stop.is_warning and stop.campaign_id == autumn.pk  # attributed: the last to reach it
     assert stop_withdrawal.actor == "" and "opt-out by text (STOP)" in stop_withdrawal.detail
-    assert "Inbound text SMstop0001" in stop_withdrawal.detail
+    assert "Text SMstop0001 from +61" in stop_withdrawal.detail
     assert stop_dnc.detail.startswith("Replied STOP · Texted 'STOP' · inbound SMstop0001")  # the entry's source
     assert reply.body and reply.campaign_id == autumn.pk
     skipped = events[20]

@@ -376,7 +376,11 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
         link_url=f"https://{tenant.slug}.example/draft",
     )
     paused = campaign_services.campaign_create(
-        tenant=tenant, actor=owner, name=fit(Campaign, "name", texts.html("paused campaign")), template=template
+        tenant=tenant,
+        actor=owner,
+        name=fit(Campaign, "name", texts.html("paused campaign")),
+        template=template,
+        link_url=f"https://{tenant.slug}.example/paused",
     )
     Campaign.objects.filter(pk=paused.pk).update(status=CampaignStatus.PAUSED, launched_at=now, jobs_created_at=now)
     paused.refresh_from_db()
@@ -499,9 +503,11 @@ URL_FILLERS = {
     "contacts:dnc_remove": lambda d: [{"pk": d.dnc.pk}],
     "contacts:import": lambda d: [{"pk": d.contact_import.pk}],
     "contacts:import_commit": lambda d: [{"pk": d.contact_import.pk}],
+    "contacts:import_discard": lambda d: [{"pk": d.contact_import.pk}],
     "contacts:import_progress": lambda d: [{"pk": d.contact_import.pk}],
     "contacts:import_rejected": lambda d: [{"pk": d.contact_import.pk}],
     "campaigns:detail": lambda d: [{"pk": d.running_campaign.pk}, {"pk": d.draft_campaign.pk}],
+    "campaigns:edit": lambda d: [{"pk": d.draft_campaign.pk}],
     "campaigns:launch": lambda d: [{"pk": d.draft_campaign.pk}],
     "campaigns:pause": lambda d: [{"pk": d.running_campaign.pk}],
     "campaigns:resume": lambda d: [{"pk": d.paused_campaign.pk}],

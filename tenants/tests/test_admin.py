@@ -91,6 +91,7 @@ def test_admin_kill_switch_goes_through_the_service(staff_owner, tenant):
     data = {
         f.name: getattr(tenant, f.name) for f in Tenant._meta.fields if f.name not in {"id", "created_at", "is_paused"}
     }
+    data |= {"daily_budget_cents": "100.00", "monthly_budget_cents": "2000.00"}  # the admin takes dollars
     data["is_paused"] = "on"
     response = client_for(staff_owner).post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]

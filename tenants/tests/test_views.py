@@ -74,8 +74,8 @@ def test_budget_change_is_validated_and_audited(tenant, members):
         "suppression_days": 90,
         "quiet_hours_start": 20,
         "quiet_hours_end": 9,
-        "daily_budget_cents": 5_000,
-        "monthly_budget_cents": 100_000,
+        "daily_budget_cents": "50.00",  # typed in dollars, stored in cents
+        "monthly_budget_cents": "1,000",
         "contact_details": "",
         "opt_out_reply": tenant.opt_out_reply,
         "opt_in_reply": tenant.opt_in_reply,
@@ -95,7 +95,7 @@ def test_budget_change_is_validated_and_audited(tenant, members):
     for bad in (
         {"quiet_hours_start": 23},
         {"quiet_hours_end": 7},
-        {"daily_budget_cents": 200_000},
+        {"daily_budget_cents": "2000"},
         {"timezone": "Mars/Base"},
         {"opt_out_reply": "You have been unsubscribed."},  # must name the business
         {"help_reply": "{business}: call {phone}"},  # only {business} and {contact}

@@ -108,6 +108,11 @@ class Command(BaseCommand):
         self.stdout.write(f"{label} (import #{contact_import.pk}, {contact_import.original_name}):")
         for outcome in imports.OUTCOMES:
             self.stdout.write(f"  {outcome:<16} {counts.get(outcome, 0):>9,}")
+        outside = contact_import.outside_au or {}
+        if outside.get("count"):
+            countries = ", ".join(f"{region} {n:,}" for region, n in outside["countries"])
+            rows = ", ".join(f"{row} ({region})" for row, region in outside["rows"])
+            self.stdout.write(f"  Outside Australia (kept): {outside['count']:,} rows ({countries}); rows {rows}")
         if contact_import.rejected_path:
             self.stdout.write(f"Rejected rows: {imports.media_path(contact_import.rejected_path)}")
         sys.stdout.flush()
