@@ -135,7 +135,7 @@ def test_the_page_reads_stored_figures_in_a_fixed_number_of_queries(campaign, ow
         data={**CampaignStats.objects.get(campaign=campaign).data, "audience": 10_000_000}
     )
     with CaptureQueriesContext(connection) as large:
-        assert "10000000" in client.get(url).content.decode()
+        assert "10,000,000" in client.get(url).content.decode()
     assert len(large) == len(small) <= 12
 
 
