@@ -164,6 +164,49 @@ def page(browser_context):
     return browser_context.new_page()
 
 
+# A failed browser test leaves what the browser showed: var/screenshots/failures/<test>.png and
+# .html (CI keeps var/screenshots/ as its artefacts; var/ is git-ignored).
+FAILURE_SHOTS = Path(settings.BASE_DIR) / "var" / "screenshots" / "failures"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed or item.get_closest_marker("browser") is None:
+        return
+    saved = _save_failed_pages(item)
+    if saved:
+        report.sections.append(("browser pages at failure", "\n".join(saved)))
+
+
+def _save_failed_pages(item) -> list[str]:
+    """Screenshot and HTML of every open Playwright page the test used (a fixture's or a journey's)."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import Page
+
+    pages = []
+    for value in item.funcargs.values():
+        for candidate in (value, getattr(value, "page", None)):
+            if isinstance(candidate, Page) and candidate not in pages:
+                pages.append(candidate)
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in item.nodeid)[-180:]
+    saved = []
+    for number, open_page in enumerate(pages):
+        if open_page.is_closed():
+            continue
+        base = FAILURE_SHOTS / (stem + (f"-{number}" if number else ""))
+        base.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            open_page.screenshot(path=str(base.with_suffix(".png")), full_page=True)
+            base.with_suffix(".html").write_text(open_page.content(), encoding="utf-8")
+        except PlaywrightError as exc:  # a crashed page: say so, never hide the test's own failure
+            saved.append(f"{open_page.url}: not saved ({exc})")
+            continue
+        saved.append(f"{open_page.url} → {base}.png, {base}.html")
+    return saved
+
+
 @pytest.fixture
 def dead_broker():
     """Celery publishing for real, to a broker that refuses connections (nothing listens on port 1)."""

@@ -111,7 +111,8 @@ def estimate(*, campaign: Campaign) -> Estimate:
         )
         size = screen.sendable_total
     else:
-        size = campaign.jobs_total
+        # Launched: the jobs the gates have ruled out for good go, as they left the draft's count.
+        size = campaign.jobs_total - SendJob.objects.filter(campaign=campaign, status=JobStatus.SKIPPED).count()
     custom = custom_field_names(tenant=tenant)
     worst_values = {**longest_values(tenant=tenant, link=campaign.link_url), "business_name": tenant.business_name}
     worst_values.update({name: "W" * 30 for name in custom})

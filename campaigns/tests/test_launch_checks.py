@@ -308,3 +308,15 @@ def test_estimate_and_launch_page_leave_out_what_the_final_gates_remove(tenant, 
     dispatch.dispatch()
     assert sorted(sms.to for sms in locmem.outbox) == sorted(c.phone_e164 for c in fine)
     assert {withdrawn.phone_e164, nz.phone_e164}.isdisjoint(sms.to for sms in locmem.outbox)
+
+
+def test_after_launch_the_estimate_leaves_out_the_jobs_the_gates_ruled_out(tenant, clock):
+    sending_setup(tenant)  # an AU price only
+    au = [ContactFactory(tenant=tenant, consent="express", timezone=SYDNEY) for _ in range(3)]
+    nz = ContactFactory(tenant=tenant, consent="express", timezone=SYDNEY, phone_e164=NZ_MOBILE)
+    listed = ContactFactory(tenant=tenant, consent="express", timezone=SYDNEY)
+    DoNotContactFactory(tenant=tenant, phone_e164=listed.phone_e164)
+    campaign = launched(tenant, contacts=[*au, nz, listed])
+    dispatch.dispatch()
+    campaign.refresh_from_db()
+    assert (campaign.jobs_total, selectors.estimate(campaign=campaign).audience) == (5, 3)
