@@ -1,8 +1,10 @@
 """manage.py demo_campaign: a whole campaign on the simulator, through the webhook path."""
 
 import datetime as dt
+import http.server
 import io
 import json
+import threading
 
 import pytest
 import time_machine
@@ -22,7 +24,7 @@ def test_demo_campaign_runs_through_gates_and_status_callbacks(tenant, settings,
     out = io.StringIO()
     # 14:00 in Sydney: every Australian zone is inside its sending window.
     with time_machine.travel(dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC), tick=True):
-        call_command("demo_campaign", tenant=tenant.slug, contacts=40, stdout=out)
+        call_command("demo_campaign", tenant=tenant.slug, contacts=40, callbacks="inprocess", stdout=out)
     summary = json.loads(out.getvalue())
     assert summary["contacts"] == 40 and summary["duplicates"] == 0
     assert summary["sent"] == SendJob.objects.filter(status=JobStatus.SENT).count() == 40
@@ -53,6 +55,63 @@ def test_demo_campaign_runs_through_gates_and_status_callbacks(tenant, settings,
     }
     assert verdicts["Delivery rate ≥ 95%"] == "FAIL"
     assert [verdict for title, verdict in verdicts.items() if title != "Delivery rate ≥ 95%"] == ["PASS"] * 5
+
+
+class HealthyServer(http.server.ThreadingHTTPServer):
+    """A web server on a free local port answering 200 to everything, remembering the paths asked."""
+
+    def __init__(self):
+        self.paths = []
+        paths = self.paths
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                paths.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_campaign_with_inprocess_callbacks_ignores_a_server_answering_at_public_base_url(
+    tenant, settings, tmp_path
+):
+    """A web server answering at PUBLIC_BASE_URL (as `make run`'s does on :8000) changes nothing.
+
+    The server here listens on a free port and PUBLIC_BASE_URL points at it: binding :8000 itself
+    would make this test depend on that port being free, the very dependency it rules out.
+    """
+    from campaigns.management.commands.demo_campaign import server_running
+
+    settings.SMS_BACKEND = "simulator"
+    settings.SMS_SIMULATOR_LOG = tmp_path / "accepted.log"
+    settings.SMS_SIMULATOR_MIX = "delivered=100"
+    with HealthyServer() as server:
+        settings.PUBLIC_BASE_URL = server.url
+        assert server_running()  # the default (auto) would post the callbacks to this server
+        out = io.StringIO()
+        with time_machine.travel(dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC), tick=True):
+            call_command("demo_campaign", tenant=tenant.slug, contacts=5, callbacks="inprocess", stdout=out)
+        asked = list(server.paths)
+    summary = json.loads(out.getvalue())
+    assert summary["status_callbacks"] == "inprocess"
+    assert summary["delivered"] == 5  # every report arrived, through the view in this process
+    assert asked == ["/health/live"]  # the probe above; the demo itself sent nothing over HTTP
 
 
 @pytest.mark.django_db

@@ -15,9 +15,12 @@ in a zone where it is daytime now.
 Creates N demo contacts (with consent, spread over Australian states), a simulator account
 with warmed-up senders, a price, a two-variant template and a campaign; launches it and drives
 the dispatcher itself (no worker needed). Delivery reports come back as signed status
-callbacks: over HTTP when the web server answers at PUBLIC_BASE_URL, through the same view
-in-process otherwise. Jobs deferred by quiet hours or caps are reported with their next
-allowed time rather than waited for.
+callbacks: ``--callbacks http`` posts them to PUBLIC_BASE_URL, ``--callbacks inprocess`` calls
+the same view in this process, and the default ``auto`` (what `make run` uses) goes over HTTP
+when a web server answers at PUBLIC_BASE_URL and in-process otherwise. Tests pass
+``inprocess``, so a server listening on the developer's port cannot change what they test.
+Jobs deferred by quiet hours or caps are reported with their next allowed time rather than
+waited for.
 """
 
 from __future__ import annotations
@@ -104,6 +107,13 @@ class Command(BaseCommand):
         parser.add_argument("--max-seconds", type=float, default=120.0, help="Stop driving the dispatcher after this.")
         parser.add_argument("--once", action="store_true", help="Do nothing if the tenant has a demo campaign already.")
         parser.add_argument(
+            "--callbacks",
+            choices=["auto", "http", "inprocess"],
+            default="auto",
+            help="How the simulator's status callbacks arrive: over HTTP to PUBLIC_BASE_URL, in this process, "
+            "or auto (the default, as under `make run`): HTTP when a server answers at PUBLIC_BASE_URL/health/live.",
+        )
+        parser.add_argument(
             "--backend",
             choices=["simulator", "twilio"],
             default="simulator",
@@ -117,7 +127,9 @@ class Command(BaseCommand):
             help="Lift the demo tenant's rate limits, warmup and budget caps; concurrency 100 on the account.",
         )
 
-    def handle(self, *args, tenant: str, contacts: int, max_seconds: float, once: bool, backend: str, **options):
+    def handle(  # noqa: PLR0913 - the command's options
+        self, *args, tenant: str, contacts: int, max_seconds: float, once: bool, backend: str, callbacks: str, **options
+    ):
         if backend == "twilio":
             return self.handle_twilio(tenant=tenant, contacts=contacts, max_seconds=max_seconds, **options)
         if options["account_sid"] or options["auth_token"] or options["unthrottled"]:
@@ -135,7 +147,9 @@ class Command(BaseCommand):
         # Tasks (the launch's job creation, the simulator's reports) run here, now: no worker needed.
         current_app.conf.task_always_eager = True
         logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # a line per task otherwise
-        settings.SMS_SIMULATOR_CALLBACKS = "http" if server_running() else "inprocess"
+        if callbacks == "auto":
+            callbacks = "http" if server_running() else "inprocess"
+        settings.SMS_SIMULATOR_CALLBACKS = callbacks
         self.ensure_sending_setup(tenant_obj)
         created = self.create_contacts(tenant_obj, contacts)
         campaign = self.create_campaign(tenant_obj, created)
