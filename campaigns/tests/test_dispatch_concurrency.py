@@ -32,6 +32,7 @@ from messaging.backends import locmem
 from messaging.backends.base import get_backend
 from messaging.backends.locmem import LocmemBackend
 from messaging.models import Message, MessageStatus, Spend
+from smscrm.testing.locks import backend_pid, blocked_on_a_lock
 from tenants import services as tenant_services
 
 pytestmark = [
@@ -124,16 +125,21 @@ class PausingBackend(LocmemBackend):
     def send(self, messages):
         self.starts.append(time.time())
         if len(self.starts) == 1:
+            connected, pid = threading.Event(), []
 
             def pause():
+                pid.append(backend_pid())
+                connected.set()
                 tenant_services.tenant_set_paused(tenant=self.tenant, actor=None, paused=True)
                 self.paused_at = time.time()  # the pause has committed by now
                 connections.close_all()
 
             self.pauser = threading.Thread(target=pause)
             self.pauser.start()
-            time.sleep(0.5)  # the pause is now waiting on the chunk's share lock
-            assert self.pauser.is_alive(), "the pause must wait for the hand-off in flight"
+            assert connected.wait(10)
+            # The pause's connection waits on the chunk's share lock (polled, with a deadline).
+            assert blocked_on_a_lock(pid[0]), "the pause must wait for the hand-off in flight"
+            assert self.pauser.is_alive() and self.paused_at is None
         return super().send(messages)
 
 

@@ -19,6 +19,7 @@ from contacts.models import DncReason, DoNotContact
 from messaging.backends import locmem
 from messaging.backends.base import get_backend
 from messaging.models import Message, MessageStatus, ProviderAccount
+from smscrm.testing.locks import backend_pid, blocked_on_a_lock
 
 
 def texted_stop(client, *, account: ProviderAccount, phone: str, to: str):
@@ -92,6 +93,8 @@ def test_an_opt_out_waits_for_a_hand_off_in_flight_and_later_ones_see_it(tenant)
 
     def opt_out():
         try:
+            times["opt_out_pid"] = backend_pid()
+            connected.set()
             contact_services.dnc_add(tenant=tenant, phone=phone, reason=DncReason.STOP_KEYWORD, source="test")
             times["dnc_committed"] = time.monotonic()
         finally:
@@ -100,10 +103,13 @@ def test_an_opt_out_waits_for_a_hand_off_in_flight_and_later_ones_see_it(tenant)
     sender = threading.Thread(target=hand_off)
     sender.start()
     assert holding.wait(5)
+    connected = threading.Event()
     stopper = threading.Thread(target=opt_out)
     stopper.start()
-    time.sleep(0.3)
-    assert "dnc_committed" not in times  # waiting for the hand-off in flight
+    assert connected.wait(5)
+    # The opt-out's connection waits on the hand-off's lock (polled, with a deadline).
+    assert blocked_on_a_lock(times["opt_out_pid"])
+    assert "dnc_committed" not in times
     release.set()
     sender.join(5)
     stopper.join(5)
