@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.db import connection
 from django.utils import timezone
 
@@ -511,13 +512,14 @@ def test_commit_killed_half_way_is_finished_by_a_rerun_without_duplicates(tenant
     assert 0 < contact_import.committed_rows < rows, "kill the worker while it is half-way"
     assert Contact.objects.filter(tenant=tenant).count() == contact_import.committed_rows
 
-    time.sleep(1.1)  # let the dead worker's lease lapse, as the periodic resumer would
     settings.CONTACT_IMPORT_LEASE_SECONDS = 1
-    assert services.contact_imports_resume_stalled() == [contact_import.pk]
-    contact_import.refresh_from_db()
-    if contact_import.status != ContactImport.Status.COMMITTED:  # eager mode already ran it
-        services.contact_import_run_commit(import_id=contact_import.pk)
+    # The periodic resumer, run two seconds on: the dead worker's one-second lease has lapsed.
+    with time_machine.travel(timezone.now() + timedelta(seconds=2), tick=True):
+        assert services.contact_imports_resume_stalled() == [contact_import.pk]
         contact_import.refresh_from_db()
+        if contact_import.status != ContactImport.Status.COMMITTED:  # eager mode already ran it
+            services.contact_import_run_commit(import_id=contact_import.pk)
+            contact_import.refresh_from_db()
     assert contact_import.status == ContactImport.Status.COMMITTED
     assert contact_import.commit_counts == contact_import.preview_counts
     assert Contact.objects.filter(tenant=tenant).count() == created_expected
