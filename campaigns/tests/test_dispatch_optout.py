@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 from campaigns import dispatch
 from campaigns.models import Gate, JobStatus
 from campaigns.tests.test_dispatch import job_of, launched, sending_setup, sydney_contacts
+from conftest import require_service
 from contacts import guard
 from contacts import services as contact_services
 from contacts.models import DncReason, DoNotContact
@@ -75,8 +76,7 @@ def test_pending_jobs_of_an_opted_out_number_are_skipped_at_their_next_gate_chec
 @pytest.mark.django_db(transaction=True)
 def test_an_opt_out_waits_for_a_hand_off_in_flight_and_later_ones_see_it(tenant):
     """PostgreSQL: dnc_add commits only after a hand-off holding the number has finished."""
-    if connection.vendor != "postgresql":
-        pytest.skip("advisory locks are PostgreSQL's")
+    require_service("PostgreSQL", connection.vendor == "postgresql", "advisory locks are PostgreSQL's")
     phone = "+61412000777"
     holding, release = threading.Event(), threading.Event()
     times = {}

@@ -19,6 +19,7 @@ from django.db import connection, connections, transaction
 from campaigns import dispatch
 from campaigns.models import Gate, JobStatus, SendJob
 from campaigns.tests.test_dispatch import launched, sending_setup, sydney_contacts
+from conftest import require_service
 from contacts import services as contact_services
 from contacts.models import DncReason
 from messaging import handoff
@@ -173,8 +174,7 @@ def test_no_call_starts_after_a_pause_commits_and_calls_in_flight_finish(tenant,
 
 @pytest.mark.django_db(transaction=True)
 def test_a_stop_committed_during_a_chunk_waits_for_that_numbers_call_and_later_calls_see_it(tenant, api, clock):
-    if connection.vendor != "postgresql":
-        pytest.skip("advisory locks are PostgreSQL's")
+    require_service("PostgreSQL", connection.vendor == "postgresql", "advisory locks are PostgreSQL's")
     capped(tenant, 1)  # one call at a time: the last number's call starts ~1 s after the first
     api.configure(latency=0.25)
     contacts = sydney_contacts(tenant, 4)
@@ -248,8 +248,7 @@ def test_a_pause_is_not_starved_by_chunks_that_overlap_without_end(tenant):
     With share row locks on the tenant's row (the first design), every new chunk joined the
     ones holding it and the pause's UPDATE waited for minutes under bench/handoff's 8 workers.
     """
-    if connection.vendor != "postgresql":
-        pytest.skip("the lock queue is PostgreSQL's")
+    require_service("PostgreSQL", connection.vendor == "postgresql", "the lock queue is PostgreSQL's")
     capped(tenant, 10)
     campaign = launched(tenant, contacts=sydney_contacts(tenant, 1))
     stop = threading.Event()
@@ -308,8 +307,8 @@ def test_calls_that_found_no_room_before_their_chunk_closed_go_back_to_the_queue
     tenant, api, clock, settings, monkeypatch
 ):
     """Another worker holds every permit: the chunk closes, its calls never start, nothing lingers."""
-    if not settings.REDIS_URL or connection.vendor != "postgresql":
-        pytest.skip("permits across processes live in Redis; holds are PostgreSQL's")
+    require_service("Redis", bool(settings.REDIS_URL), "permits across processes live in Redis")
+    require_service("PostgreSQL", connection.vendor == "postgresql", "holds are PostgreSQL's")
     account = capped(tenant, 2)
     campaign = launched(tenant, contacts=sydney_contacts(tenant, 3))
     other = handoff.RedisPermits(
@@ -336,8 +335,7 @@ def test_calls_that_found_no_room_before_their_chunk_closed_go_back_to_the_queue
 @pytest.mark.django_db(transaction=True)
 def test_a_chunk_whose_database_session_died_starts_nothing_more(tenant, api, clock):
     """Its holds (kill switch, numbers) went with the session: the chunk closes at once."""
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL sessions")
+    require_service("PostgreSQL", connection.vendor == "postgresql", "PostgreSQL sessions")
     capped(tenant, 1)
     api.configure(latency=1.0)  # the next call would start when this one answers, a second on
     launched(tenant, contacts=sydney_contacts(tenant, 8))

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import require_service
 from contacts import selectors, services
 from contacts.models import Contact, ContactImport
 from contacts.searchtext import fold
@@ -162,8 +163,7 @@ def test_the_migration_fills_the_key_of_existing_contacts(tenant):
 
 
 def test_a_search_is_an_index_range_scan_on_postgresql(tenant):
-    if connection.vendor != "postgresql":
-        pytest.skip("the search indexes exist on PostgreSQL only")
+    require_service("PostgreSQL", connection.vendor == "postgresql", "the search indexes exist on PostgreSQL only")
     # 30,000 contacts (written the fast way, with their search columns), so the planner sees a
     # tenant too big to walk: the search must read its three indexes, not every contact.
     with connection.cursor() as cursor:
@@ -208,8 +208,7 @@ def test_past_the_cap_without_an_estimate_the_total_says_more_than(tenant, membe
 
 
 def test_a_large_total_on_postgresql_is_the_planners_estimate_labelled_about(tenant, members, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("the planner's estimate is PostgreSQL's")
+    require_service("PostgreSQL", connection.vendor == "postgresql", "the planner's estimate is PostgreSQL's")
     monkeypatch.setattr(selectors, "COUNT_EXACT_UP_TO", 1_000)
     with connection.cursor() as cursor:
         cursor.execute(
