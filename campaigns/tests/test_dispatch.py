@@ -260,7 +260,8 @@ def test_audience_is_consenting_contacts_with_the_tags(tenant, clock):
     vip = sydney_contacts(tenant, 2, tags=["VIP"])
     sydney_contacts(tenant, 3, tags=["other"])
     ContactFactory(tenant=tenant, tags=["VIP"])  # no consent: not in the audience
-    launched(tenant, contacts=vip, tags=["vip"])
+    campaign = launched(tenant, contacts=vip, tags=["vip"])  # tags match whatever their case
+    assert set(campaign.jobs.values_list("contact_id", flat=True)) == {contact.pk for contact in vip}
 
 
 @pytest.mark.django_db
