@@ -122,6 +122,95 @@ def test_budget_defers_to_the_next_local_day_and_never_overspends(tenant, clock)
 
 
 @pytest.mark.django_db
+def test_the_monthly_cap_defers_to_the_first_of_next_month_in_the_tenants_zone(tenant, clock):
+    sending_setup(tenant, price=5)
+    tenant.daily_budget_cents, tenant.monthly_budget_cents = 1_000, 10_000
+    tenant.save(update_fields=["daily_budget_cents", "monthly_budget_cents"])
+    # Earlier days of November spent all but 12¢: two 5¢ messages fit today's cap and the month's.
+    Spend.objects.create(tenant=tenant, period="month", starts_on=dt.date(2026, 11, 1), cents=9_988)
+    contacts = sydney_contacts(tenant, 3)
+    campaign = launched(tenant, contacts=contacts)
+    assert dispatch.dispatch().sent == 2
+    deferred = SendJob.objects.get(campaign=campaign, status=JobStatus.PENDING)
+    assert (deferred.gate, deferred.outcome) == (Gate.BUDGET, GateOutcome.DEFER)
+    assert deferred.reason == "Monthly cap reached ($100.00)."
+    # 1 Dec 00:00 in Sydney (AEDT, UTC+11) = 30 Nov 13:00 UTC.
+    assert deferred.next_attempt_at == dt.datetime(2026, 11, 30, 13, 0, tzinfo=dt.UTC)
+    assert Spend.objects.get(tenant=tenant, period="month").cents == 9_998
+    assert Spend.objects.get(tenant=tenant, period="day").cents == 10
+    assert len(locmem.outbox) == 2
+
+
+@pytest.mark.django_db
+def test_a_message_costing_more_than_a_whole_cap_is_skipped_with_its_cost_in_dollars(tenant, clock):
+    sending_setup(tenant, price=5)
+    tenant.daily_budget_cents = 4  # no day could ever pay for one 5¢ message: waiting is pointless
+    tenant.save(update_fields=["daily_budget_cents"])
+    campaign = launched(tenant, contacts=sydney_contacts(tenant, 2))
+    assert dispatch.dispatch().sent == 0
+    jobs = list(campaign.jobs.all())
+    assert {(job.status, job.gate, job.outcome) for job in jobs} == {(JobStatus.SKIPPED, Gate.BUDGET, GateOutcome.SKIP)}
+    assert {job.reason for job in jobs} == {"One message costs $0.05, more than a whole cap."}
+    assert locmem.outbox == [] and not Spend.objects.filter(tenant=tenant, cents__gt=0).exists()
+    dispatch.campaigns_advance()
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED  # nothing is left waiting
+
+
+@pytest.mark.django_db
+def test_a_scheduled_campaign_starts_sending_only_when_its_time_comes(tenant, clock):
+    sending_setup(tenant)
+    contacts = sydney_contacts(tenant, 2)
+    starts_at = timezone.now() + dt.timedelta(hours=2)  # 16:00 in Sydney, inside the window
+    campaign = launched(tenant, contacts=contacts, starts_at=starts_at)
+    assert campaign.status == CampaignStatus.SCHEDULED
+    dispatch.campaigns_advance()
+    assert dispatch.dispatch().sent == 0
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SCHEDULED and locmem.outbox == []
+    clock.move_to(starts_at - dt.timedelta(seconds=1))
+    dispatch.campaigns_advance()
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SCHEDULED
+    clock.move_to(starts_at)
+    dispatch.campaigns_advance()
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.RUNNING
+    assert dispatch.dispatch().sent == 2
+    assert sorted(sms.to for sms in locmem.outbox) == sorted(c.phone_e164 for c in contacts)
+
+
+@pytest.mark.django_db
+def test_jobs_still_unsent_at_the_campaigns_end_expire_and_the_campaign_completes(tenant, clock):
+    sending_setup(tenant, price=5)
+    tenant.daily_budget_cents = 5  # one message today; the other waits for tomorrow
+    tenant.save(update_fields=["daily_budget_cents"])
+    ends_at = timezone.now() + dt.timedelta(hours=3)  # before Sydney's midnight, when it could go
+    contacts = sydney_contacts(tenant, 2)
+    campaign = launched(tenant, contacts=contacts, ends_at=ends_at)
+    assert dispatch.dispatch().sent == 1
+    waiting = campaign.jobs.get(status=JobStatus.PENDING)
+    assert waiting.next_attempt_at > ends_at
+    clock.move_to(ends_at - dt.timedelta(seconds=1))
+    dispatch.campaigns_advance()
+    waiting.refresh_from_db()
+    assert waiting.status == JobStatus.PENDING
+    clock.move_to(ends_at)
+    dispatch.campaigns_advance()
+    waiting.refresh_from_db()
+    campaign.refresh_from_db()
+    assert (waiting.status, waiting.outcome, waiting.reason) == (
+        JobStatus.EXPIRED,
+        GateOutcome.SKIP,
+        "The campaign ended first.",
+    )
+    assert campaign.status == CampaignStatus.COMPLETED
+    assert campaign.jobs.filter(status=JobStatus.SENT).count() == 1
+    clock.move_to(dt.datetime(2026, 11, 26, 0, 0, tzinfo=dt.UTC))  # 11:00 in Sydney the next day
+    assert dispatch.dispatch().sent == 0 and len(locmem.outbox) == 1
+
+
+@pytest.mark.django_db
 def test_do_not_contact_undeliverable_and_no_consent_are_skipped_for_good(tenant, clock):
     sending_setup(tenant)
     listed, bounced, withdrawn, fine = sydney_contacts(tenant, 4)
