@@ -21,9 +21,10 @@ def stored_token(account) -> str:
 
 def readable_with(keys: list[str], stored: str) -> bool:
     try:
-        return crypto._fernet(tuple(keys), "unused").decrypt(stored.removeprefix(crypto.PREFIX).encode()) == TOKEN.encode()
+        plain = crypto._fernet(tuple(keys), "unused").decrypt(stored.removeprefix(crypto.PREFIX).encode())
     except InvalidToken:
         return False
+    return plain == TOKEN.encode()
 
 
 @pytest.mark.django_db
