@@ -253,19 +253,22 @@ def test_a_pause_is_not_starved_by_chunks_that_overlap_without_end(tenant):
     campaign = launched(tenant, contacts=sydney_contacts(tenant, 1))
     stop = threading.Event()
     seen_paused = []
+    holding = [threading.Event() for _ in range(4)]
 
-    def chunks(offset: float) -> None:
-        time.sleep(offset)
+    def chunks(n: int) -> None:
+        time.sleep(n * 0.05)  # staggered, so that some chunk always holds the lock
         while not stop.is_set():
             with transaction.atomic():
                 running = dispatch._share_lock_running(campaign)
+                holding[n].set()
                 time.sleep(0.15)  # a chunk's calls starting
             if not running:
                 seen_paused.append(time.monotonic())
                 return
 
-    threads = [in_thread(lambda n=n: chunks(n * 0.05))[0] for n in range(4)]
-    time.sleep(0.5)  # the chunks overlap: some chunk always holds the lock
+    threads = [in_thread(lambda n=n: chunks(n))[0] for n in range(4)]
+    # Every worker has taken the lock at least once: the chunks overlap from here on.
+    assert all(event.wait(5) for event in holding)
     started = time.monotonic()
     tenants_services.tenant_set_paused(tenant=tenant, actor=None, paused=True)
     waited = time.monotonic() - started
