@@ -307,6 +307,10 @@ class ContactImport(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contact_imports")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who started the commit (the audit log's actor for it); the uploader may be someone else.
+    committed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     error = models.TextField(blank=True)
 

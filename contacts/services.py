@@ -540,7 +540,8 @@ def contact_import_commit(*, contact_import: ContactImport, actor) -> ContactImp
         locked.error = ""
         locked.phase_started_at = timezone.now()
         locked.rows_done = locked.committed_rows
-        locked.save(update_fields=["status", "error", "phase_started_at", "rows_done"])
+        locked.committed_by = actor if actor is not None and actor.is_authenticated else None
+        locked.save(update_fields=["status", "error", "phase_started_at", "rows_done", "committed_by"])
         enqueue_after_commit(commit_task, locked.pk)  # swept by contact_imports_resume_stalled
     return locked
 
@@ -615,7 +616,7 @@ def contact_import_run_commit(*, import_id: int) -> dict[str, int] | None:
         return None
     audit_record(
         tenant=contact_import.tenant,
-        actor=contact_import.created_by,
+        actor=contact_import.committed_by,
         action=Action.IMPORT_COMMITTED,
         target=contact_import.original_name,
         data={k: v for k, v in counts.items() if v},

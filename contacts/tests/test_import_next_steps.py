@@ -200,3 +200,11 @@ def test_discarding_is_for_staff_up_by_post_with_csrf_and_hidden_from_other_tena
     assert strict.post(url).status_code == 403
     imp.refresh_from_db()
     assert imp.status == ContactImport.Status.PREVIEWED
+
+
+def test_the_audit_log_names_who_committed_the_import_not_who_uploaded_it(tenant, members, tmp_path):
+    imp = previewed(tenant, members["staff"], tmp_path)
+    services.contact_import_commit(contact_import=imp, actor=members["owner"])
+    services.contact_import_run_commit(import_id=imp.pk)
+    event = AuditEvent.objects.get(tenant=tenant, action=services.Action.IMPORT_COMMITTED)
+    assert event.actor == members["owner"]
