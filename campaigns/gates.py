@@ -155,6 +155,24 @@ def price_for(prices: dict[tuple[str, str], int], providers, country: str) -> in
     return max(known) if known else None
 
 
+def pricing(*, tenant, now: dt.datetime) -> tuple[list, dict[tuple[str, str], int], set[str]]:
+    """The senders a campaign may use, the prices of the tenant's day at ``now`` and the
+    providers a country is priced by (``price_for``): what estimates read to price contacts."""
+    senders = messaging_selectors.senders_for_sending(tenant=tenant)
+    prices = messaging_selectors.prices_on(tenant=tenant, day=messaging_services.local_periods(tenant, now)[0])
+    # Without a sender yet (launch refuses then), price as any provider would.
+    providers = {sender.account.provider for sender in senders} or {provider for provider, _country in prices}
+    return senders, prices, providers
+
+
+def country_prices(*, tenant, countries, now: dt.datetime) -> dict[str, int]:
+    """Cents per segment for each of ``countries`` that has a price at ``now``, read as
+    ``launch_screen`` reads them (a country without one is left out)."""
+    _senders, prices, providers = pricing(tenant=tenant, now=now)
+    found = {country: price_for(prices, providers, country) for country in countries}
+    return {country: cents for country, cents in found.items() if cents is not None}
+
+
 @dataclass
 class LaunchScreen:
     """What the final gates known at launch leave of an audience (``launch_screen``)."""
@@ -192,10 +210,7 @@ def launch_screen(*, tenant, contacts, now: dt.datetime) -> LaunchScreen:
     only outside +61), so an audience of any size costs four queries and a few rule calls.
     """
     screen = LaunchScreen()
-    senders = messaging_selectors.senders_for_sending(tenant=tenant)
-    prices = messaging_selectors.prices_on(tenant=tenant, day=messaging_services.local_periods(tenant, now)[0])
-    # Without a sender yet (launch refuses then), price as any provider would.
-    providers = {sender.account.provider for sender in senders} or {provider for provider, _country in prices}
+    senders, prices, providers = pricing(tenant=tenant, now=now)
     days = tenant.suppression_days
     groups = (
         contacts.order_by()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Case, Count, F, Max, Q, QuerySet, Value, When
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -95,24 +95,28 @@ def as_sent(text: str, *, tenant: Tenant) -> str:
 
 
 def estimate(*, campaign: Campaign) -> Estimate:
-    """Previews, segments and the worst-case cost. While a draft, the final gates known at launch
-    (``gates.launch_screen``: consent, do-not-contact, suppression, price) are applied first,
-    so the count and the cost are of what would be sent."""
+    """Previews, segments and the worst-case cost, each contact priced at its own country's price
+    (``gates.price_for``, as the dispatcher prices it). While a draft, the final gates known at
+    launch (``gates.launch_screen``: consent, do-not-contact, suppression, price) are applied
+    first, so the count and the cost are of what would be sent; once launched, of the jobs the
+    gates have not ruled out."""
     from campaigns import gates  # gates imports the heavier sending machinery
 
     tenant = campaign.tenant
     screen = None
+    now = timezone.now()
     if campaign.status == "draft":
-        now = timezone.now()
         if campaign.starts_at and campaign.starts_at > now:
             now = campaign.starts_at  # suppression as it will stand when sending starts
         screen = gates.launch_screen(
             tenant=tenant, contacts=audience(campaign=campaign, consenting_only=False), now=now
         )
-        size = screen.sendable_total
+        size, counts, country_prices = screen.sendable_total, screen.sendable, screen.prices
     else:
         # Launched: the jobs the gates have ruled out for good go, as they left the draft's count.
         size = campaign.jobs_total - SendJob.objects.filter(campaign=campaign, status=JobStatus.SKIPPED).count()
+        counts = launched_countries(campaign=campaign)
+        country_prices = gates.country_prices(tenant=tenant, countries=counts, now=now)
     custom = custom_field_names(tenant=tenant)
     worst_values = {**longest_values(tenant=tenant, link=campaign.link_url), "business_name": tenant.business_name}
     worst_values.update({name: "W" * 30 for name in custom})
@@ -133,27 +137,52 @@ def estimate(*, campaign: Campaign) -> Estimate:
         variants.append(VariantEstimate(variant.body, preview, segment_info(preview), segment_info(worst)))
     prices = messaging_selectors.prices_on(tenant=tenant, day=timezone.localdate(timezone=tenant.zone))
     au = [cents for (provider, country), cents in prices.items() if country == "AU"]
-    price = max(au) if au else None
+    price = country_prices.get("AU", max(au) if au else None)  # the price shown per segment
     worst_segments = max((v.worst.segments for v in variants), default=0)
     cost = None
-    if screen is not None:
-        price = screen.prices.get("AU", price)
-        if variants and (price is not None or screen.prices):
-            # Rotation gives each variant an equal share: average their worst cases, rounded up.
-            segments = sum(v.worst.segments for v in variants)
-            cost = sum(
-                -(-n * segments * screen.prices[country] // len(variants)) for country, n in screen.sendable.items()
+    if variants and (price is not None or country_prices):
+        cost = worst_cost(counts=counts, prices=country_prices, variants=variants)
+    if screen is None:
+        return Estimate(size, variants, price, worst_segments, cost)
+    removed = tuple(
+        (key, label, screen.removed[key]) for key, label in REMOVED_LABELS.items() if screen.removed.get(key)
+    )
+    unpriced = tuple(sorted(screen.unpriced.items(), key=lambda item: (-item[1], item[0])))
+    waiting = tuple(sorted(screen.waiting.items(), key=lambda item: (-item[1], item[0])))
+    return Estimate(size, variants, price, worst_segments, cost, screen.targeted, removed, unpriced, waiting)
+
+
+def worst_cost(*, counts: dict[str, int], prices: dict[str, int], variants: list[VariantEstimate]) -> int:
+    """Cents to send ``counts`` (country -> messages) at ``prices`` (country -> cents per segment;
+    a country without one is not sent to), every message at its variant's longest. Rotation
+    gives each variant an equal share: their worst cases are averaged, rounded up per country."""
+    segments = sum(v.worst.segments for v in variants)
+    return sum(
+        -(-n * segments * prices[country] // len(variants)) for country, n in counts.items() if country in prices
+    )
+
+
+def launched_countries(*, campaign: Campaign) -> dict[str, int]:
+    """Country -> the launched campaign's jobs the gates have not ruled out, by the contact's number."""
+    groups = (
+        SendJob.objects.filter(campaign=campaign)
+        .exclude(status=JobStatus.SKIPPED)
+        .order_by()
+        .annotate(
+            # Every +61 number prices as AU: one group for them, the rest read one by one.
+            number=Case(
+                When(contact__phone_e164__startswith="+61", then=Value("+61")), default=F("contact__phone_e164")
             )
-        removed = tuple(
-            (key, label, screen.removed[key]) for key, label in REMOVED_LABELS.items() if screen.removed.get(key)
         )
-        unpriced = tuple(sorted(screen.unpriced.items(), key=lambda item: (-item[1], item[0])))
-        waiting = tuple(sorted(screen.waiting.items(), key=lambda item: (-item[1], item[0])))
-        return Estimate(size, variants, price, worst_segments, cost, screen.targeted, removed, unpriced, waiting)
-    if price is not None and variants:
-        per_message = sum(v.worst.segments for v in variants) * price
-        cost = -(-size * per_message // len(variants))
-    return Estimate(size, variants, price, worst_segments, cost)
+        .values_list("number")
+        .annotate(n=Count("id"))
+        .values_list("number", "n")
+    )
+    counts: dict[str, int] = {}
+    for number, n in groups:
+        country = messaging_selectors.country_of(number)
+        counts[country] = counts.get(country, 0) + n
+    return counts
 
 
 def job_counts(*, campaign: Campaign) -> dict[str, int]:

@@ -18,6 +18,7 @@ from campaigns.tests.test_dispatch import SYDNEY, launched, sending_setup
 from contacts.tests.factories import ContactFactory, DoNotContactFactory
 from links import services as links_services
 from messaging.backends import locmem
+from messaging.models import Price
 from tenants.models import AuditEvent
 from tenants.testing import assert_hidden_from, assert_roles, client_for
 
@@ -320,3 +321,16 @@ def test_after_launch_the_estimate_leaves_out_the_jobs_the_gates_ruled_out(tenan
     dispatch.dispatch()
     campaign.refresh_from_db()
     assert (campaign.jobs_total, selectors.estimate(campaign=campaign).audience) == (5, 3)
+
+
+def test_after_launch_the_estimate_prices_each_contact_at_its_own_countrys_price(tenant, clock):
+    sending_setup(tenant, price=5)  # AU at 5¢ a segment
+    Price.objects.create(
+        tenant=tenant, provider="twilio", country="NZ", cents_per_segment=12, effective_from=dt.date(2020, 1, 1)
+    )
+    au = [ContactFactory(tenant=tenant, consent="express", timezone=SYDNEY) for _ in range(3)]
+    nz = ContactFactory(tenant=tenant, consent="express", timezone=SYDNEY, phone_e164=NZ_MOBILE)
+    campaign = launched(tenant, contacts=[*au, nz], bodies=["20% off bread today"])
+    draft_cost = campaign.estimated_cost_cents  # the draft's estimate, kept at launch
+    assert draft_cost == 3 * 5 + 12
+    assert selectors.estimate(campaign=campaign).cost_cents == draft_cost
