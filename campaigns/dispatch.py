@@ -227,9 +227,7 @@ def _process_batch(*, campaign_id: int, backend: SmsBackend, batch_size: int, lo
             .filter(id__in=[job.contact_id for job in jobs])
             .order_by("id")
         }
-        decision = gates.evaluate(
-            campaign=campaign, jobs=jobs, contacts=contacts, now=now, backend_name=backend.name, locked=locked
-        )
+        decision = gates.evaluate(campaign=campaign, jobs=jobs, contacts=contacts, now=now, locked=locked)
         to_send = _record_decisions(campaign=campaign, decision=decision, now=now, stats=stats)
     if to_send:
         stats.sent += hand_off(campaign=campaign, outgoing=to_send, backend=backend, decision=decision, stats=stats)

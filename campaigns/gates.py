@@ -285,7 +285,6 @@ def evaluate(
     jobs: list[SendJob],
     contacts: dict[int, Contact],
     now: dt.datetime,
-    backend_name: str,
     locked: bool = True,
 ) -> BatchDecision:
     """The batch's verdicts. ``locked``: read spend and warmup counters under row locks (held

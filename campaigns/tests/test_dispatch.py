@@ -406,9 +406,7 @@ def test_reconciler_settles_jobs_a_dead_worker_left_sending(tenant, clock):
         campaign = Campaign.objects.select_related("tenant", "template").get(pk=campaign.pk)
         jobs = list(SendJob.objects.filter(campaign=campaign).order_by("id"))
         by_id = {c.id: c for c in Contact.objects.filter(id__in=[j.contact_id for j in jobs])}
-        decision = dispatch.gates.evaluate(
-            campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now(), backend_name="locmem"
-        )
+        decision = dispatch.gates.evaluate(campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now())
         going = dispatch._record_decisions(campaign=campaign, decision=decision, now=timezone.now(), stats=stats)
     assert len(going) == 3 and set(campaign.jobs.values_list("status", flat=True)) == {JobStatus.SENDING}
     # The provider did get the first one before the crash.

@@ -63,9 +63,7 @@ def decided_and_dead(tenant, n=2):
         campaign = Campaign.objects.select_related("tenant", "template").get(pk=campaign.pk)
         jobs = list(SendJob.objects.filter(campaign=campaign).order_by("id"))
         by_id = {c.id: c for c in Contact.objects.filter(id__in=[j.contact_id for j in jobs])}
-        decision = dispatch.gates.evaluate(
-            campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now(), backend_name="simulator"
-        )
+        decision = dispatch.gates.evaluate(campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now())
         going = dispatch._record_decisions(campaign=campaign, decision=decision, now=timezone.now(), stats=stats)
     return campaign, going
 
