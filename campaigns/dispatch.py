@@ -3,12 +3,16 @@
 One batch is one campaign's due jobs, claimed with ``FOR UPDATE SKIP LOCKED`` so that any
 number of workers share the work without waiting on each other. A batch goes in two steps:
 
-1. **Decide** (one transaction): lock the jobs, their contacts (so two campaigns cannot both
-   slip a message to one contact past suppression), the tenant's spend rows for its local day
-   and month, and its senders' warmup counters. Evaluate the gates for the whole batch with a
-   handful of set-based queries (campaigns.gates). Jobs that pass become ``sending`` with a
-   Message row, their cost reserved and their sender's count taken, and the transaction
-   commits: from here on a job is never handed over again without a person deciding.
+1. **Decide** (one transaction): lock the jobs and their contacts (so two campaigns cannot
+   both slip a message to one contact past suppression). Evaluate the gates for the whole
+   batch with a handful of set-based queries (campaigns.gates), reading the tenant's spend for
+   its local day and month and its senders' warmup counts *without* locks, so workers of one
+   tenant decide side by side. Jobs that pass become ``sending`` with a Message row; the last
+   statements before commit reserve their cost and their senders' counts with conditional
+   updates that succeed only while every cap still holds. If another worker used the room in
+   the meantime, the reservation fails, the transaction rolls back, and the batch is decided
+   again with the spend and warmup rows locked from the start (``process_batch``). Once the
+   transaction commits, a job is never handed over again without a person deciding.
 2. **Hand off**, in chunks, each chunk its own transaction that first holds the kill switch's
    lock shared (tenants.killswitch) and reads whether tenant and campaign still run. A pause
    takes that lock exclusively, so it waits for the chunks under way and every later chunk

@@ -50,10 +50,13 @@ class CampaignStatus(models.TextChoices):
 class Campaign(models.Model):
     """A template sent to a tenant's consenting contacts (optionally those with some tags).
 
-    Lifecycle: draft → scheduled (launched with a future start) → running → completed, with
-    paused ⇄ running at any time while running, and cancelled from any state before completed.
-    Launching materialises one SendJob per audience contact (``jobs_created_at`` marks it done);
-    a campaign completes when no job is pending, sending or unknown. After ``ends_at`` unsent jobs expire.
+    Lifecycle: draft → scheduled (launched with a future start) → running (its start came and
+    its jobs exist) → completed, and cancelled from any state before completed. Scheduled or
+    running, it can be paused; resuming returns it to scheduled while its start is still ahead
+    (so pausing a scheduled campaign keeps it from starting until someone resumes it), else to
+    running. Launching records the intent and a task materialises one SendJob per audience
+    contact (``jobs_created_at`` marks it done); a campaign completes when no job is pending,
+    sending or unknown. After ``ends_at`` unsent jobs expire, paused or running.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="campaigns")
@@ -107,8 +110,9 @@ class JobStatus(models.TextChoices):
     provider accepted it). Final otherwise: ``skipped`` (a gate ruled it out: do-not-contact,
     suppression, no price per segment for its country), ``failed`` (the provider refused it for
     good), ``expired`` (the campaign ended first), ``cancelled`` (the campaign was), ``unknown``
-    (a worker died mid hand-off and the provider could not tell: never re-sent automatically, a
-    person decides).
+    (the request may have reached the provider but we cannot tell: the call timed out after it
+    left, or a worker died mid hand-off and the provider could not confirm it either way. Never
+    re-sent automatically: a person decides).
     """
 
     PENDING = "pending", "Pending"

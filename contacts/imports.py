@@ -2,10 +2,15 @@
 
 The dry run and the commit share everything up to the write: ``parsed_batches`` reads and
 parses rows and marks duplicates by file order, ``decide_batch`` looks the batch's numbers up
-(existing contacts and the do-not-contact list, two queries per batch, never one per row) and
-runs ``decide_row`` on each. The commit then writes a batch with one bulk upsert of contacts
-and one bulk insert of consent records (COPY into a temporary table on PostgreSQL), together
-with its checkpoint, in one transaction.
+(existing contacts and the do-not-contact list: one statement per batch on PostgreSQL, two
+elsewhere, never one per row) and runs ``decide_row`` on each. The commit decides each batch
+again with its contacts locked and writes it, together with its checkpoint, in one
+transaction (``_write_batch``). On PostgreSQL the new contacts go in by COPY straight into the
+contacts table and their consent records by one INSERT (or a COPY when the file declares
+consent per row); the updates, and the new rows whenever a number became a contact meanwhile,
+go through a temporary staging table filled by COPY and one statement that upserts the
+contacts and inserts their consent records. Elsewhere the staging table is filled by INSERTs
+and the upsert and the consent records are two statements.
 """
 
 import gc
@@ -272,7 +277,8 @@ def _lookup_postgresql(tenant_id: int, phones: list[str], *, lock: bool) -> tupl
 
 
 def decide_batch(tenant_id: int, rows: list[ParsedRow], *, lock: bool = False) -> list[DecidedRow]:
-    """Decide every row of a batch with two queries: its existing contacts and DNC entries."""
+    """Decide every row of a batch by looking up its existing contacts and DNC entries at once
+    (one statement on PostgreSQL, two elsewhere); ``lock`` locks the contacts found."""
     # Sorted, so the index probes walk the (tenant, phone) index in order instead of at random.
     phones = sorted({r.values.phone.e164 for r in rows if r.values.phone.error is None and not r.duplicate})
     existing, on_dnc = _lookup(tenant_id, phones, lock=lock)
