@@ -63,7 +63,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 
-# Public base URL: used to build magic links, webhook URLs for signature checks and links in e-mails.
+# Public base URL: the address people and the provider reach the application at. It builds the
+# sign-in and invitation links e-mailed, the status callback URL sent with every message, the
+# URL an incoming webhook's signature is checked against (unless WEBHOOK_TRUST_PROXY_HEADERS),
+# the simulator's callbacks, and short links when no short domain is set (…/s/<token>).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Every other host the application's pages are served on (PUBLIC_BASE_URL's host always counts).
 # No tenant may use one of them, or a name under one, as its short domain (tenants/hosts.py).
@@ -85,8 +88,8 @@ INSTALLED_APPS = [
     "smscrm.apps.SmscrmConfig",
     "tenants",
     "contacts",
-    "links",
     "messaging",
+    "links",
     "campaigns",
     "reporting",
 ]

@@ -1,6 +1,7 @@
 """Production mode: refuses to start without its secrets, and passes `check --deploy`."""
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -66,3 +67,15 @@ def test_check_deploy_warns_when_public_base_url_is_not_served(tmp_path):
     env = {**_production_env(tmp_path), "PUBLIC_BASE_URL": "https://elsewhere.example.com"}
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode != 0 and "smscrm.W001" in result.stderr + result.stdout
+
+
+def test_env_example_lists_every_variable_settings_and_gunicorn_read():
+    read = set()
+    for source in ("smscrm/settings.py", "gunicorn.conf.py"):
+        text = (ROOT / source).read_text()
+        read |= set(re.findall(r'\benv(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]*)"', text))
+        read |= set(re.findall(r'os\.environ(?:\.get)?[(\[]\s*["\']([A-Z][A-Z0-9_]*)', text))
+    read.discard("PYTEST_VERSION")  # pytest sets it; nobody configures it
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+    assert "PORT" in read and "DATABASE_URL" in read  # the patterns still find both files' reads
+    assert sorted(read - listed) == []
