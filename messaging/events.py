@@ -25,7 +25,7 @@ from messaging.models import EventKind, Message, MessageStatus, ProviderAccount,
 
 logger = logging.getLogger(__name__)
 
-# Our status for each of the provider's status words (twilio.md lists them all).
+# Our status for each of the provider's status words (docs/twilio.md lists them all).
 PROVIDER_STATUS = {
     "queued": MessageStatus.QUEUED,
     "accepted": MessageStatus.QUEUED,

@@ -1,8 +1,8 @@
 """What an inbound text asks for: opt out, opt back in, help, or nothing (a reply).
 
 Keywords match the WHOLE body, trimmed, case-insensitively, with trailing punctuation ignored
-(Twilio's own rule, twilio.md). Australian law also honours any clear request in other words
-(compliance-au.md), so a body that contains one of the tenant's opt-out phrases, as whole
+(Twilio's own rule, docs/twilio.md). Australian law also honours any clear request in other words
+(docs/compliance-au.md), so a body that contains one of the tenant's opt-out phrases, as whole
 words, opts out too; the inbox flags those with the phrase that matched, for staff to see.
 """
 

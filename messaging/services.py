@@ -28,7 +28,7 @@ from tenants.services import audit_record
 
 logger = logging.getLogger(__name__)
 
-# Error codes (twilio.md): what each says beyond the one message.
+# Error codes (docs/twilio.md): what each says beyond the one message.
 PROVIDER_OPT_OUT_CODE = "21610"  # the recipient replied STOP to this sender: do-not-contact
 HARD_BOUNCE_CODES = {"21211", "21614", "30005", "30006"}  # the number itself is bad: stop messaging it
 TRANSIENT_CODES = {"30003", "30008"}  # kept as a failure of this message only; the contact stays
@@ -166,7 +166,7 @@ def message_price_reconcile(*, message: Message, price_cents: int) -> None:
 
 
 def contact_consequence(*, contact: Contact, error_code: str, source: str) -> None:
-    """What an error code means for the contact beyond one message (twilio.md's table)."""
+    """What an error code means for the contact beyond one message (the table in docs/twilio.md)."""
     if error_code == PROVIDER_OPT_OUT_CODE:
         contact_services.dnc_add(
             tenant=contact.tenant,

@@ -23,7 +23,7 @@ from links.models import Click
 from messaging.models import Message, MessageKind, MessageStatus
 from reporting.models import CampaignStats
 
-# What each provider error code means (twilio.md), for the report's failure breakdown.
+# What each provider error code means (docs/twilio.md), for the report's failure breakdown.
 ERROR_MEANINGS = {
     "21610": "Recipient had replied STOP to this sender",
     "21211": "Invalid number",

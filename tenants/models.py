@@ -16,7 +16,7 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Australia/Sydney).")
 
 
-# The industry convention (see docs and shared/reference/compliance-au.md): no marketing SMS
+# The industry convention (docs/compliance-au.md, "Sending hours"): no marketing SMS
 # between 21:00 and 09:00 recipient local time. Tenants may narrow the window, never widen it.
 LATEST_SEND_HOUR = 21
 EARLIEST_SEND_HOUR = 9

@@ -5,7 +5,7 @@ Session, so connections are kept alive between messages). Every request goes to
 ``settings.TWILIO_API_BASE_URL`` (https://api.twilio.com in production, a local fake in tests):
 ``BaseUrlHttpClient`` swaps the SDK's ``https://api.twilio.com`` prefix for it.
 
-What a send can come back as (see docs twilio.md, "Error codes worth handling"):
+What a send can come back as (docs/twilio.md, "Error codes"):
 
 - 2xx with a sid → ACCEPTED (provider_id = sid, status = Twilio's status, price when given).
 - 21610 → REJECTED + DO_NOT_CONTACT; 21211, 21614 → REJECTED + UNDELIVERABLE;
