@@ -455,7 +455,10 @@ def contact_import_configure(
     consent_captured_at: datetime | None = None,
     consent_evidence: str = "",
 ) -> ContactImport:
-    """Save the mapping and consent settings, and start the dry run (a task)."""
+    """Save the mapping and consent settings, and start the dry run (a task).
+
+    Not audited (the commit is); ``actor`` is taken like every service's, unused until it is.
+    """
     from contacts.tasks import contact_import_preview
 
     mapping = {header: field for header, field in mapping.items() if field}
