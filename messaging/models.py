@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from contacts.models import Contact
+from contacts.phones import normalize_phone
 from messaging.keywords import Intent
 from smscrm.crypto import EncryptedTextField
 from tenants.models import Tenant
@@ -108,6 +109,9 @@ sender_validator = RegexValidator(
 )
 
 
+WARMUP_CURVE_MAX_DAYS = 30
+
+
 def default_warmup_curve() -> list[int]:
     return list(DEFAULT_WARMUP_CURVE)
 
@@ -117,6 +121,12 @@ class SendingNumber(models.Model):
 
     Warmup: on day N after ``warmup_started_on`` (the tenant's local days) the sender may hand
     at most ``warmup_curve[N]`` messages to the provider, the last value applying from then on.
+
+    Invariants (``clean``, so the services, the pages and the admin agree): a number is stored in
+    E.164 (any way of writing it is accepted) and has no ACMA status; an alphanumeric ID has at
+    least one letter and says where it stands on ACMA's Sender ID Register (only a registered one
+    may launch campaigns); the account is the tenant's own; the warmup curve is 1 to 30 daily
+    caps, none negative.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sending_numbers")
@@ -143,6 +153,58 @@ class SendingNumber(models.Model):
 
     def __str__(self) -> str:
         return self.sender
+
+    def clean_fields(self, exclude=None):
+        # Normalise before the field validators run, so "0485 000 078" is stored as +61485000078
+        # rather than refused for not being E.164 yet.
+        self.sender = " ".join((self.sender or "").split())
+        if self.kind == SenderKind.NUMBER:
+            self.sender_id_status = SenderIdStatus.NOT_APPLICABLE
+            if self.sender and not any(char.isalpha() for char in self.sender):
+                self.sender = normalize_phone(self.sender).e164 or self.sender
+        super().clean_fields(exclude=exclude)
+
+    def clean(self):
+        errors: dict[str, list[str]] = {}
+        if self.account_id and self.tenant_id and self.account.tenant_id != self.tenant_id:
+            errors.setdefault("account", []).append("Unknown provider account.")
+        errors.update(self._sender_errors())
+        if isinstance(self.messages_per_second, int) and self.messages_per_second < 1:
+            errors["messages_per_second"] = ["At least 1 message per second."]
+        curve = self.warmup_curve
+        if not isinstance(curve, list) or not 1 <= len(curve) <= WARMUP_CURVE_MAX_DAYS:
+            got = len(curve) if isinstance(curve, list) else "no list"
+            errors["warmup_curve"] = [f"Give between 1 and {WARMUP_CURVE_MAX_DAYS} daily caps; got {got}."]
+        elif any(isinstance(cap, bool) or not isinstance(cap, int) or cap < 0 for cap in curve):
+            errors["warmup_curve"] = ["Every daily cap must be a whole number, 0 or more."]
+        if (
+            "sender" not in errors
+            and self.tenant_id
+            and SendingNumber.objects.filter(tenant_id=self.tenant_id, sender=self.sender).exclude(pk=self.pk).exists()
+        ):
+            errors["sender"] = [f"{self.sender} is one of this business's senders already."]
+        if errors:
+            raise ValidationError(errors)
+
+    def _sender_errors(self) -> dict[str, list[str]]:
+        has_letter = any(char.isalpha() for char in self.sender or "")
+        if self.kind == SenderKind.NUMBER:
+            if has_letter:
+                return {"sender": ["This is an alphanumeric sender ID: choose the kind “Alphanumeric sender ID”."]}
+            if not (self.sender or "").startswith("+"):  # clean_fields could not read it as a number
+                return {"sender": [f"{self.sender!r} is not a phone number."]}
+        elif self.kind == SenderKind.ALPHA:
+            errors = {}
+            if not has_letter:
+                errors["sender"] = [
+                    "An alphanumeric sender ID needs at least one letter; for a number choose the kind “Phone number”."
+                ]
+            if self.sender_id_status == SenderIdStatus.NOT_APPLICABLE:
+                errors["sender_id_status"] = ["Say where this sender ID stands on ACMA's Sender ID Register."]
+            return errors
+        else:
+            return {"kind": ["Choose a phone number or an alphanumeric sender ID."]}
+        return {}
 
     @property
     def can_launch(self) -> bool:

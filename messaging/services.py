@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -239,8 +240,6 @@ def price_save(*, price: Price, actor) -> Price:
 
 # --- sending numbers -------------------------------------------------------------------------
 
-WARMUP_CURVE_MAX_DAYS = 30
-
 
 def sending_number_create(
     *,
@@ -254,59 +253,11 @@ def sending_number_create(
     warmup_started_on: date,
     warmup_curve: Iterable[int],
 ) -> SendingNumber:
-    """Add a number or alphanumeric sender ID to a tenant.
+    """Add a number or alphanumeric sender ID to a tenant, audited.
 
-    Numbers are stored in E.164 (any way of writing them is accepted) and have no ACMA status;
-    an alphanumeric ID must say where it stands on ACMA's Sender ID Register (only a registered
-    one may launch campaigns). The warmup curve is 1 to 30 daily caps, none negative.
+    The rules (E.164 numbers, ACMA status for an alphanumeric ID, the warmup curve) are the
+    model's (``SendingNumber.clean``), so the admin's change form keeps them too.
     """
-    # Imported here because this section is appended to a module other people edit at the top.
-    from django.core.exceptions import ValidationError
-    from django.db import IntegrityError
-
-    from contacts.phones import normalize_phone
-    from messaging.models import SenderIdStatus, SenderKind
-
-    errors: dict[str, list[str]] = {}
-    sender = " ".join((sender or "").split())
-    if account.tenant_id != tenant.id:
-        errors.setdefault("account", []).append("Unknown provider account.")
-    if kind == SenderKind.NUMBER:
-        if any(char.isalpha() for char in sender):
-            errors.setdefault("sender", []).append(
-                "This is an alphanumeric sender ID: choose the kind “Alphanumeric sender ID”."
-            )
-        else:
-            phone = normalize_phone(sender)
-            if phone.e164 is None:
-                errors.setdefault("sender", []).append(f"{sender!r} is not a phone number.")
-            else:
-                sender = phone.e164
-        sender_id_status = SenderIdStatus.NOT_APPLICABLE
-    elif kind == SenderKind.ALPHA:
-        if not any(char.isalpha() for char in sender):
-            errors.setdefault("sender", []).append(
-                "An alphanumeric sender ID needs at least one letter; for a number choose the kind “Phone number”."
-            )
-        if sender_id_status not in (SenderIdStatus.REGISTERED, SenderIdStatus.PENDING, SenderIdStatus.UNREGISTERED):
-            errors.setdefault("sender_id_status", []).append(
-                "Say where this sender ID stands on ACMA's Sender ID Register."
-            )
-    else:
-        errors.setdefault("kind", []).append("Choose a phone number or an alphanumeric sender ID.")
-    if not isinstance(messages_per_second, int) or messages_per_second < 1:
-        errors.setdefault("messages_per_second", []).append("At least 1 message per second.")
-    curve = list(warmup_curve)
-    if not 1 <= len(curve) <= WARMUP_CURVE_MAX_DAYS:
-        errors.setdefault("warmup_curve", []).append(
-            f"Give between 1 and {WARMUP_CURVE_MAX_DAYS} daily caps; got {len(curve)}."
-        )
-    elif any(isinstance(cap, bool) or not isinstance(cap, int) or cap < 0 for cap in curve):
-        errors.setdefault("warmup_curve", []).append("Every daily cap must be a whole number, 0 or more.")
-    if "sender" not in errors and SendingNumber.objects.filter(tenant=tenant, sender=sender).exists():
-        errors.setdefault("sender", []).append(f"{sender} is one of this business's senders already.")
-    if errors:
-        raise ValidationError(errors)
     number = SendingNumber(
         tenant=tenant,
         account=account,
@@ -315,7 +266,7 @@ def sending_number_create(
         sender_id_status=sender_id_status,
         messages_per_second=messages_per_second,
         warmup_started_on=warmup_started_on,
-        warmup_curve=curve,
+        warmup_curve=list(warmup_curve),
     )
     number.full_clean()
     with transaction.atomic():
@@ -323,18 +274,18 @@ def sending_number_create(
             with transaction.atomic():
                 number.save()
         except IntegrityError:  # added by someone else in the meantime
-            raise ValidationError({"sender": f"{sender} is one of this business's senders already."}) from None
+            raise ValidationError({"sender": f"{number.sender} is one of this business's senders already."}) from None
         audit_record(
             tenant=tenant,
             actor=actor,
             action=Action.SENDING_NUMBER_CREATED,
-            target=sender,
+            target=number.sender,
             data={
-                "kind": kind,
-                "sender_id_status": sender_id_status,
+                "kind": number.kind,
+                "sender_id_status": number.sender_id_status,
                 "account_sid": account.account_sid,
-                "messages_per_second": messages_per_second,
-                "warmup_curve": curve,
+                "messages_per_second": number.messages_per_second,
+                "warmup_curve": number.warmup_curve,
             },
         )
     return number

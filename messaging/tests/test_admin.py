@@ -116,3 +116,67 @@ def test_a_refused_sending_number_shows_the_reason_on_the_form_and_saves_nothing
     assert response.context["adminform"].form.errors
     assert "successfully" not in response.content.decode()
     assert not SendingNumber.objects.filter(tenant=tenant).exists()
+
+
+def test_the_change_form_refuses_a_name_as_a_phone_number_and_a_negative_warmup_cap(staff_owner, tenant):
+    """The change form saved "AcmeBakery" as a phone number with the warmup curve [-5]: the rules
+    were checked only when a sender was added."""
+    account = ProviderAccountFactory(tenant=tenant)
+    number = SendingNumber.objects.create(tenant=tenant, account=account, sender="+61485000077")
+    form = {
+        "tenant": tenant.pk, "account": account.pk, "sender": "AcmeBakery", "kind": "number",
+        "sender_id_status": "n/a", "is_active": "on", "warmup_started_on": "2026-01-01",
+        "messages_per_second": 10, "warmup_curve": "[-5]",
+    }  # fmt: skip
+    response = client_for(staff_owner).post(reverse("admin:messaging_sendingnumber_change", args=[number.pk]), form)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"sender", "warmup_curve"}
+    assert "successfully" not in response.content.decode()
+    number.refresh_from_db()
+    assert (number.sender, number.warmup_curve) == ("+61485000077", [50, 100, 200, 300])
+    assert not AuditEvent.objects.filter(tenant=tenant, action="messaging.sending_number_saved").exists()
+
+
+def test_the_change_form_refuses_an_alphanumeric_sender_without_its_register_status(staff_owner, tenant):
+    account = ProviderAccountFactory(tenant=tenant)
+    number = SendingNumber.objects.create(tenant=tenant, account=account, sender="+61485000077")
+    form = {
+        "tenant": tenant.pk, "account": account.pk, "sender": "AcmeBakery", "kind": "alpha",
+        "sender_id_status": "n/a", "is_active": "on", "warmup_started_on": "2026-01-01",
+        "messages_per_second": 10, "warmup_curve": "[50]",
+    }  # fmt: skip
+    response = client_for(staff_owner).post(reverse("admin:messaging_sendingnumber_change", args=[number.pk]), form)
+    assert response.status_code == 200
+    assert set(response.context["adminform"].form.errors) == {"sender_id_status"}
+    number.refresh_from_db()
+    assert number.sender == "+61485000077"
+
+
+def test_the_change_form_stores_a_number_in_e164_however_it_was_typed(staff_owner, tenant):
+    account = ProviderAccountFactory(tenant=tenant)
+    number = SendingNumber.objects.create(tenant=tenant, account=account, sender="+61485000077")
+    form = {
+        "tenant": tenant.pk, "account": account.pk, "sender": "0485 000 078", "kind": "number",
+        "sender_id_status": "n/a", "is_active": "on", "warmup_started_on": "2026-01-01",
+        "messages_per_second": 10, "warmup_curve": "[50]",
+    }  # fmt: skip
+    response = client_for(staff_owner).post(reverse("admin:messaging_sendingnumber_change", args=[number.pk]), form)
+    assert response.status_code == 302
+    number.refresh_from_db()
+    assert number.sender == "+61485000078"
+
+
+def test_a_sender_refused_on_adding_never_reads_added_successfully(staff_owner, tenant):
+    """Adding "AcmeBakery" as a phone number said "was added successfully" beside the refusal."""
+    account = ProviderAccountFactory(tenant=tenant)
+    form = {
+        "tenant": tenant.pk, "account": account.pk, "sender": "AcmeBakery", "kind": "number",
+        "sender_id_status": "n/a", "is_active": "on", "warmup_started_on": "2026-01-01",
+        "messages_per_second": 10, "warmup_curve": "[-5]",
+    }  # fmt: skip
+    response = client_for(staff_owner).post(reverse("admin:messaging_sendingnumber_add"), form, follow=True)
+    page = response.content.decode()
+    assert "successfully" not in page and "/None/change/" not in page
+    assert set(response.context["adminform"].form.errors) == {"sender", "warmup_curve"}
+    assert not SendingNumber.objects.filter(tenant=tenant).exists()
