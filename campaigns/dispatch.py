@@ -693,12 +693,9 @@ def _hold(*, campaign: Campaign, items: list, decision) -> None:
 
 
 def _release(*, campaign: Campaign, items: list, decision) -> None:
-    cents = sum(item.message.cost_cents for item in items)
-    messaging_services.spend_add(tenant=campaign.tenant, day=decision.day, month=decision.month, cents=-cents)
-    counts: dict[int, int] = {}
-    for item in items:
-        counts[item.sender.id] = counts.get(item.sender.id, 0) - 1
-    messaging_services.sender_count_add(counts=counts, day=decision.day)
+    messaging_services.reservation_release(
+        tenant=campaign.tenant, messages=[item.message for item in items], day=decision.day, month=decision.month
+    )
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -859,8 +856,7 @@ def reconcile_sending(*, backend: SmsBackend | None = None, older_than: timedelt
                 counts["found"] += 1
             elif answer is not None and message is not None and answer.found is False:
                 day, month = messaging_services.local_periods(job.tenant, message.created_at)
-                messaging_services.spend_add(tenant=job.tenant, day=day, month=month, cents=-message.cost_cents)
-                messaging_services.sender_count_add(counts={message.sending_number_id: -1}, day=day)
+                messaging_services.reservation_release(tenant=job.tenant, messages=[message], day=day, month=month)
                 SendJob.objects.filter(pk=job.pk).update(
                     status=JobStatus.PENDING,
                     message=None,

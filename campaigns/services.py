@@ -355,14 +355,13 @@ def send_job_decide(*, job: SendJob, actor, decision: str) -> SendJob:
             message = locked.message
             if message is not None:
                 # No longer live, so the campaign may send this contact one message again; the
-                # reservation made for it goes back to the budget.
+                # reservation made for it (budget and the sender's warmup count) is given back.
                 Message.objects.filter(pk=message.pk).update(
                     status=MessageStatus.REJECTED, error_message="Settled as not sent by a person."
                 )
-                day, month = messaging_services.local_periods(locked.campaign.tenant, message.created_at)
-                messaging_services.spend_add(
-                    tenant=locked.campaign.tenant, day=day, month=month, cents=-message.cost_cents
-                )
+                tenant = locked.campaign.tenant
+                day, month = messaging_services.local_periods(tenant, message.created_at)
+                messaging_services.reservation_release(tenant=tenant, messages=[message], day=day, month=month)
             locked.status, locked.message, locked.next_attempt_at = JobStatus.PENDING, None, now
         locked.reason = f"Settled by a person: {decision}."
         locked.decided_at = now

@@ -152,6 +152,25 @@ def sender_count_add(*, counts: dict[int, int], day: date) -> None:
             SenderDailyCount.objects.filter(sending_number_id=number_id, day=day).update(count=F("count") + delta)
 
 
+def reservation_release(*, tenant: Tenant, messages: Iterable, day: date, month: date) -> None:
+    """Give back what sending ``messages`` reserved: their cents from the tenant's spend for ``day``
+    and ``month``, and one each from their sender's warmup count for ``day``.
+
+    ``messages`` are Messages, or the dispatcher's drafts of them (``cost_cents`` and
+    ``sending_number_id`` are all that is read).
+
+    ``day`` and ``month`` are the tenant's local periods in which the reservation was made (the
+    decision's), not today's. Every path that un-sends a reserved message uses this one function,
+    so budget and warmup can never be released apart.
+    """
+    messages = list(messages)
+    spend_add(tenant=tenant, day=day, month=month, cents=-sum(message.cost_cents for message in messages))
+    counts: dict[int, int] = {}
+    for message in messages:
+        counts[message.sending_number_id] = counts.get(message.sending_number_id, 0) - 1
+    sender_count_add(counts=counts, day=day)
+
+
 def message_price_reconcile(*, message: Message, price_cents: int) -> None:
     """The provider reported what a message cost: correct the reserved estimate in the spend rows."""
     with transaction.atomic():

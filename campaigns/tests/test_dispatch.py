@@ -395,6 +395,26 @@ def test_a_timeout_at_hand_off_is_unknown_not_resent(tenant, clock):
 
 
 @pytest.mark.django_db
+def test_resend_of_an_unknown_job_gives_back_its_budget_and_its_warmup_count(tenant, clock):
+    """ "Resend" released the spend only, so the sender's warmup count for the day stayed used."""
+    from messaging.backends.base import Outcome, SendResult
+
+    (number,) = sending_setup(tenant, price=5)
+    contact = sydney_contacts(tenant, 1)[0]
+    locmem.script[contact.phone_e164] = lambda sms: SendResult(sms.reference, Outcome.RETRY, error_message="timeout")
+    campaign = launched(tenant, contacts=[contact])
+    dispatch.dispatch()
+    job = job_of(campaign, contact)
+    assert job.status == JobStatus.UNKNOWN
+    assert Spend.objects.get(tenant=tenant, period="day").cents == 5
+    assert SenderDailyCount.objects.get(sending_number=number).count == 1
+    services.send_job_decide(job=job, actor=None, decision="resend")
+    assert Spend.objects.get(tenant=tenant, period="day").cents == 0
+    assert Spend.objects.get(tenant=tenant, period="month").cents == 0
+    assert SenderDailyCount.objects.get(sending_number=number).count == 0
+
+
+@pytest.mark.django_db
 def test_reconciler_settles_jobs_a_dead_worker_left_sending(tenant, clock):
     sending_setup(tenant)
     delivered, never, _ = contacts = sydney_contacts(tenant, 3)
