@@ -17,6 +17,7 @@ from tenants.roles import Perm
 @admin.register(Contact)
 class ContactAdmin(TenantScopedAdmin):
     change_perm = Perm.CONTACTS_EDIT
+    service_fields = {"phone": "phone_e164"}
     list_display = ["phone_e164", "first_name", "last_name", "email", "consent_status", "undeliverable", "tenant"]
     search_fields = ["phone_e164", "first_name", "last_name", "email"]
     list_select_related = ["tenant"]

@@ -101,6 +101,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
     tenant_lookup = "tenant_id"
     change_perm = Perm.SETTINGS_MANAGE
     secret_fields: tuple[str, ...] = ()
+    # A service's argument name → the form field it comes from, where they differ ({"phone":
+    # "phone_e164"}), so a refusal lands on the field it is about rather than above the form.
+    service_fields: dict[str, str] = {}
 
     def get_list_filter(self, request):
         lookup = self.tenant_lookup
@@ -221,6 +224,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
         refusal = getattr(request, "_service_refusal", None)
         if refusal is None:
             return form
+        if hasattr(refusal, "error_dict") and self.service_fields:
+            names = self.service_fields
+            refusal = ValidationError({names.get(name, name): errors for name, errors in refusal.error_dict.items()})
 
         class RefusedForm(form):
             def clean(self):
