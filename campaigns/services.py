@@ -17,7 +17,7 @@ from messaging.models import Message, MessageStatus
 from smscrm.queueing import enqueue_after_commit
 from tenants import killswitch
 from tenants.models import Tenant
-from tenants.services import audit_record
+from tenants.services import acting_user, audit_record
 
 
 class Action:
@@ -120,7 +120,7 @@ def campaign_create(
             link_url=link_url,
             starts_at=starts_at,
             ends_at=ends_at,
-            created_by=actor if actor is not None and actor.is_authenticated else None,
+            created_by=acting_user(actor),
         )
         audit_record(tenant=tenant, actor=actor, action=Action.CAMPAIGN_CREATED, target=name)
     return campaign
@@ -217,7 +217,7 @@ def campaign_launch(*, campaign: Campaign, actor) -> Campaign:
             CampaignStatus.SCHEDULED if locked.starts_at and locked.starts_at > now else CampaignStatus.RUNNING
         )
         locked.launched_at = now
-        locked.launched_by = actor if actor is not None and actor.is_authenticated else None
+        locked.launched_by = acting_user(actor)
         locked.save(update_fields=["status", "launched_at", "launched_by", "estimated_cost_cents"])
         audit_record(
             tenant=locked.tenant,

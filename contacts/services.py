@@ -33,7 +33,7 @@ from contacts.phones import normalize_phone, phone_problem
 from contacts.uploads import IncomingUpload, incoming_dir
 from smscrm.queueing import enqueue_after_commit
 from tenants.models import Tenant
-from tenants.services import audit_record
+from tenants.services import acting_user, audit_record
 
 
 class Action:
@@ -129,7 +129,7 @@ def consent_record_add(
             source=source[:200],
             captured_at=captured_at,
             evidence=evidence,
-            recorded_by=actor if actor is not None and actor.is_authenticated else None,
+            recorded_by=acting_user(actor),
         )
         _summarise_consent(contact)
         if withdrawn:
@@ -271,7 +271,7 @@ def _dnc_add(*, tenant, phone, reason, actor, note, source, lock: bool) -> tuple
                 "reason": DncReason(reason),
                 "note": note[:500],
                 "source": source[:200],
-                "added_by": actor if actor is not None and actor.is_authenticated else None,
+                "added_by": acting_user(actor),
             },
         )
         if created:
@@ -395,7 +395,7 @@ def contact_import_upload(
         raise
     return ContactImport.objects.create(
         tenant=tenant,
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by=acting_user(actor),
         file_path=relative,
         original_name=original_name[:255],
         size_bytes=info.size,

@@ -30,6 +30,7 @@ from reporting.models import PilotRun, PilotRunStatus
 from reporting.stats import ERROR_MEANINGS, FINAL, OPT_OUT_INTENTS, snapshot
 from tenants.models import AuditEvent, Tenant
 from tenants.money import format_aud
+from tenants.services import acting_user
 
 logger = logging.getLogger(__name__)
 
@@ -448,7 +449,7 @@ def run_request(*, tenant: Tenant, campaign: Campaign | None, actor=None) -> tup
                     tenant=tenant,
                     campaign=campaign,
                     scope=scope,
-                    requested_by=actor if actor is not None and actor.is_authenticated else None,
+                    requested_by=acting_user(actor),
                 )
             return run, True
         except IntegrityError:  # another request created it between our read and our insert

@@ -45,13 +45,19 @@ class Action:
     INVITATION_DECLINED = "membership.invitation_declined"
 
 
+def acting_user(actor):
+    """The user to record as having done something, or None: for the system (no actor) and for a
+    request nobody is signed in to (AnonymousUser cannot be stored)."""
+    return actor if actor is not None and actor.is_authenticated else None
+
+
 def audit_record(
     *, tenant: Tenant | None, actor=None, action: str, target: str = "", data: dict[str, Any] | None = None
 ) -> AuditEvent:
     """Append one event to the audit log."""
     return AuditEvent.objects.create(
         tenant=tenant,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=acting_user(actor),
         action=action,
         target=target[:200],
         data=data or {},
@@ -331,7 +337,7 @@ def invitation_create(*, tenant: Tenant, actor, email: str, role: str) -> tuple[
             tenant=tenant,
             email=email,
             role=role,
-            invited_by=actor if actor is not None and actor.is_authenticated else None,
+            invited_by=acting_user(actor),
             token_hash=_token_hash(token),
             expires_at=now + dt.timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
         )
@@ -406,7 +412,7 @@ def invitation_accept(*, request, token: str) -> Membership:
     """
     with transaction.atomic():
         invitation = _open_invitation(token)
-        signed_in = request.user if request.user.is_authenticated else None
+        signed_in = acting_user(request.user)
         if signed_in is not None and normalize_email(signed_in.email) != invitation.email:
             raise ValidationError(
                 f"This invitation is for {invitation.email}, but you are signed in as {signed_in.email}. "
