@@ -14,6 +14,7 @@ from contacts.models import RESERVED_CUSTOM_FIELDS, ConsentStatus, Contact
 from contacts.selectors import tag_filter
 from links import services as links_services
 from messaging import selectors as messaging_selectors
+from messaging.keywords import OPT_OUT_INTENTS, Intent
 from messaging.models import Message, MessageKind
 from messaging.segments import SegmentInfo, segment_info
 from messaging.services import CONTENT_FILTERED_CODE
@@ -218,7 +219,7 @@ def responses(*, campaign: Campaign) -> dict[str, int]:
     """
     filtered = Message.objects.filter(campaign=campaign, error_code=CONTENT_FILTERED_CODE, kind=MessageKind.CAMPAIGN)
     inbound = Message.objects.filter(campaign=campaign, kind=MessageKind.INBOUND).aggregate(
-        opt_outs=Count("id", filter=Q(intent__in=("opt_out", "opt_out_phrase"))),
-        replies=Count("id", filter=Q(intent="reply")),
+        opt_outs=Count("id", filter=Q(intent__in=OPT_OUT_INTENTS)),
+        replies=Count("id", filter=Q(intent=Intent.REPLY)),
     )
     return {"content_filtered": filtered.count(), **inbound}

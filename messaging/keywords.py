@@ -33,6 +33,10 @@ class Intent(models.TextChoices):
     REPLY = "reply", "Reply"
 
 
+# A STOP keyword and a request to stop in other words both opt the contact out.
+OPT_OUT_INTENTS = (Intent.OPT_OUT, Intent.OPT_OUT_PHRASE)
+
+
 @dataclass(frozen=True)
 class Classification:
     intent: Intent
@@ -40,7 +44,7 @@ class Classification:
 
     @property
     def opts_out(self) -> bool:
-        return self.intent in (Intent.OPT_OUT, Intent.OPT_OUT_PHRASE)
+        return self.intent in OPT_OUT_INTENTS
 
 
 _TRAILING = re.compile(r"[\s.!?,;:'\"()\[\]*~-]+$")

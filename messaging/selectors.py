@@ -7,6 +7,7 @@ from datetime import date
 import phonenumbers
 from django.db.models import QuerySet
 
+from messaging.keywords import OPT_OUT_INTENTS, Intent
 from messaging.models import Price, SendingNumber
 from tenants.models import Tenant
 
@@ -47,9 +48,9 @@ def senders_of(*, tenant: Tenant) -> QuerySet[SendingNumber]:
 INBOX_STATES = ("unread", "read", "all")
 INBOX_INTENTS = {
     "all": None,
-    "opt_outs": ("opt_out", "opt_out_phrase"),
-    "flagged": ("opt_out_phrase",),  # opt-outs in other words: staff should see what matched
-    "replies": ("reply",),
+    "opt_outs": OPT_OUT_INTENTS,
+    "flagged": (Intent.OPT_OUT_PHRASE,),  # opt-outs in other words: staff should see what matched
+    "replies": (Intent.REPLY,),
 }
 
 

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
+from messaging.keywords import OPT_OUT_INTENTS
 from messaging.models import (
     Message,
     MessageKind,
@@ -52,10 +53,7 @@ def tenant_stats_compute(tenant: Tenant) -> dict:
     )
     # People who opted out, as on the campaign report (a second STOP is not a second person).
     opt_outs = (
-        recent.filter(kind=MessageKind.INBOUND, intent__in=("opt_out", "opt_out_phrase"))
-        .values("from_sender")
-        .distinct()
-        .count()
+        recent.filter(kind=MessageKind.INBOUND, intent__in=OPT_OUT_INTENTS).values("from_sender").distinct().count()
     )
     # Jobs wait only in open campaigns (a campaign stays open while any job is unknown); naming
     # them lets the database use the campaigns' own indexes, not scan every tenant's jobs.

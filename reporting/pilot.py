@@ -25,9 +25,10 @@ from contacts.models import DoNotContact
 from contacts.services import Action as ContactAction
 from contacts.timezones import recipient_zones
 from links.models import Click, ShortLink
+from messaging.keywords import OPT_OUT_INTENTS
 from messaging.models import Message, MessageKind, MessageStatus, Spend, SpendPeriod
 from reporting.models import PilotRun, PilotRunStatus
-from reporting.stats import ERROR_MEANINGS, FINAL, OPT_OUT_INTENTS, snapshot
+from reporting.stats import ERROR_MEANINGS, FINAL, snapshot
 from tenants.models import AuditEvent, Tenant
 from tenants.money import format_aud
 from tenants.services import acting_user

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, Gate, GateTally, JobStatus, SendJob
 from links.models import Click
+from messaging.keywords import OPT_OUT_INTENTS
 from messaging.models import Message, MessageKind, MessageStatus
 from reporting.models import CampaignStats
 
@@ -36,7 +37,6 @@ ERROR_MEANINGS = {
     "30007": "Filtered by the carrier as content",
     "30008": "Unknown error",
 }
-OPT_OUT_INTENTS = ("opt_out", "opt_out_phrase")
 FINAL = (MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED)
 PACE_WINDOW = timedelta(minutes=5)
 
