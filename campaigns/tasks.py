@@ -1,7 +1,6 @@
 """Thin tasks of the campaigns app; each is safe to run twice."""
 
 from celery import shared_task
-from django.core.cache import cache
 
 from campaigns import dispatch, services
 from smscrm.locks import single_run
@@ -19,14 +18,10 @@ def dispatch_due(max_seconds: float = 50.0) -> None:
 
 
 @shared_task(name="campaigns.reconcile_sending", ignore_result=True)
+@single_run("campaigns.reconcile_sending")
 def reconcile_sending() -> None:
     """Periodic: settle jobs a dead worker left mid hand-off. One run at a time."""
-    if not cache.add("lock:campaigns.reconcile_sending", 1, timeout=300):
-        return
-    try:
-        dispatch.reconcile_sending()
-    finally:
-        cache.delete("lock:campaigns.reconcile_sending")
+    dispatch.reconcile_sending()
 
 
 @shared_task(name="campaigns.prepare_pending", ignore_result=True)

@@ -29,13 +29,13 @@ from collections import deque
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import close_old_connections, connection
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
 from links import bots
 from links.models import Click, ShortLink
+from smscrm.locks import held
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +108,9 @@ def flush(*, limit: int | None = None) -> int:
     recorded = 0
     if settings.REDIS_URL:
         push()  # this process's own buffer first (the beat worker's is empty)
-        if not cache.add("lock:links.flush_clicks", 1, timeout=120):
-            return 0  # another flusher is at it
-        try:
+        with held("links.flush_clicks", timeout=120) as mine:
+            if not mine:
+                return 0  # another flusher is at it
             redis = _redis()
             while limit is None or recorded < limit:
                 items = redis.lrange(queue_key(), 0, BATCH - 1)
@@ -119,8 +119,6 @@ def flush(*, limit: int | None = None) -> int:
                 record([json.loads(item) for item in items])
                 redis.ltrim(queue_key(), len(items), -1)
                 recorded += len(items)
-        finally:
-            cache.delete("lock:links.flush_clicks")
         return recorded
     while _local and not settings.REDIS_URL and (limit is None or recorded < limit):
         items = [_local.popleft() for _ in range(min(BATCH, len(_local)))]

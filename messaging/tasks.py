@@ -1,7 +1,6 @@
 """Thin tasks of the messaging app."""
 
 from celery import shared_task
-from django.core.cache import cache
 
 from messaging import events, services, simulation, statuses
 from messaging.backends.base import get_backend
@@ -15,14 +14,10 @@ def simulator_deliver(callbacks: list[list[str]]) -> None:
 
 
 @shared_task(name="messaging.reconcile_prices", ignore_result=True)
+@single_run("messaging.reconcile_prices", timeout=600)
 def reconcile_prices() -> None:
     """Periodic: correct reserved spend with what the provider charged. One run at a time."""
-    if not cache.add("lock:messaging.reconcile_prices", 1, timeout=600):
-        return
-    try:
-        services.message_prices_reconcile(backend=get_backend())
-    finally:
-        cache.delete("lock:messaging.reconcile_prices")
+    services.message_prices_reconcile(backend=get_backend())
 
 
 @shared_task(name="messaging.apply_pending_events", ignore_result=True)

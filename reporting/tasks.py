@@ -4,7 +4,6 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 
 from campaigns.models import Campaign
 from reporting import stats
@@ -23,17 +22,12 @@ def refresh_later(task, *args) -> None:
 
 
 @shared_task(name="reporting.refresh_campaign", ignore_result=True)
+@single_run("reporting.refresh_campaign:{0}")
 def refresh_campaign(campaign_id: int) -> None:
     """Recompute one campaign's figures (a report page found them stale). One run per campaign at a time."""
-    lock = f"lock:reporting.refresh_campaign:{campaign_id}"
-    if not cache.add(lock, 1, timeout=300):
-        return
-    try:
-        campaign = Campaign.objects.select_related("tenant", "template").filter(pk=campaign_id).first()
-        if campaign is not None:
-            stats.campaign_stats_refresh(campaign)
-    finally:
-        cache.delete(lock)
+    campaign = Campaign.objects.select_related("tenant", "template").filter(pk=campaign_id).first()
+    if campaign is not None:
+        stats.campaign_stats_refresh(campaign)
 
 
 @shared_task(name="reporting.refresh_stats", ignore_result=True)
@@ -49,20 +43,15 @@ def refresh_stats() -> None:
 
 
 @shared_task(name="reporting.refresh_tenant", ignore_result=True)
+@single_run("reporting.refresh_tenant:{0}")
 def refresh_tenant(tenant_id: int) -> None:
-    """Recompute a tenant's dashboard figures (its dashboard found them stale)."""
+    """Recompute a tenant's dashboard figures (its dashboard found them stale). One run per tenant at a time."""
     from reporting.dashboard import tenant_stats_refresh
     from tenants.models import Tenant
 
-    lock = f"lock:reporting.refresh_tenant:{tenant_id}"
-    if not cache.add(lock, 1, timeout=300):
-        return
-    try:
-        tenant = Tenant.objects.filter(pk=tenant_id).first()
-        if tenant is not None:
-            tenant_stats_refresh(tenant)
-    finally:
-        cache.delete(lock)
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is not None:
+        tenant_stats_refresh(tenant)
 
 
 @shared_task(name="reporting.pilot_check", ignore_result=True)
