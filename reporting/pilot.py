@@ -409,10 +409,13 @@ def _checks_data(result: PilotResult) -> list[dict]:
     return [asdict(check) | {"verdict": check.verdict} for check in result.checks]
 
 
-def runs_expire(tenant: Tenant) -> int:
-    """Mark runs whose worker is gone as stopped, so a new run of their scope may start."""
+def runs_expire(tenant: Tenant | None = None) -> int:
+    """Mark runs whose worker is gone as stopped, so a new run of their scope may start: a
+    tenant's when one asks for a run, everyone's in the periodic sweep (``runs_resume``). The
+    page never does it: a GET does not write."""
     now = timezone.now()
-    stale = PilotRun.objects.filter(tenant=tenant).filter(
+    runs = PilotRun.objects.filter(tenant=tenant) if tenant is not None else PilotRun.objects.all()
+    stale = runs.filter(
         Q(status=PilotRunStatus.RUNNING, started_at__lt=now - STALE_RUNNING)
         | Q(status=PilotRunStatus.QUEUED, created_at__lt=now - STALE_QUEUED)
     )
@@ -420,8 +423,10 @@ def runs_expire(tenant: Tenant) -> int:
 
 
 def runs_resume(*, now=None) -> list[int]:
-    """Run the runs still queued a minute after they were asked for (their task was lost)."""
+    """Run the runs still queued a minute after they were asked for (their task was lost),
+    after marking those whose worker is gone as stopped."""
     now = now or timezone.now()
+    runs_expire()
     lost = list(
         PilotRun.objects.filter(
             status=PilotRunStatus.QUEUED,

@@ -41,7 +41,6 @@ class PilotCheckView(TenantScopedMixin, View):
 
     def get(self, request):
         chosen = self._chosen(request, request.GET.get("campaign", ""))
-        pilot.runs_expire(request.tenant)
         runs = PilotRun.objects.filter(tenant=request.tenant)
         latest = runs.filter(scope=pilot.scope_of(chosen)).select_related("requested_by").order_by("-id").first()
         active = latest is not None and latest.status in PilotRun.ACTIVE

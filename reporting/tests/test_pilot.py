@@ -452,3 +452,17 @@ def test_a_run_whose_task_was_lost_is_run_by_the_sweep(tenant, owner):
     with time_machine.travel(start + dt.timedelta(minutes=2), tick=False):
         assert pilot.runs_resume() == [run.pk]
     assert PilotRun.objects.get(pk=run.pk).status == PilotRunStatus.DONE
+
+
+@pytest.mark.django_db
+def test_viewing_the_page_writes_nothing_the_sweep_stops_a_run_whose_worker_died(tenant, campaign, owner):
+    """A GET is read-only (issue 17, item 3): the page used to mark dead runs as stopped itself."""
+    run, _ = pilot.run_request(tenant=tenant, campaign=campaign, actor=owner)
+    PilotRun.objects.filter(pk=run.pk).update(
+        status=PilotRunStatus.RUNNING, started_at=timezone.now() - pilot.STALE_RUNNING - dt.timedelta(seconds=1)
+    )
+    client_for(owner).get(f"{reverse('reporting:pilot_check')}?campaign={campaign.pk}")
+    assert PilotRun.objects.get(pk=run.pk).status == PilotRunStatus.RUNNING
+    assert pilot.runs_resume() == []  # the periodic sweep (reporting.pilot_runs_resume)
+    stopped = PilotRun.objects.get(pk=run.pk)
+    assert (stopped.status, stopped.error) == (PilotRunStatus.ERROR, "No worker finished this run.")
