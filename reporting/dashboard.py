@@ -91,6 +91,9 @@ def tenant_stats_compute(tenant: Tenant) -> dict:
 
 
 def tenant_stats(tenant: Tenant) -> TenantStats:
+    """The stored figures: computed now the first time, a background refresh asked for when
+    they are older than ``STALE_AFTER`` (beat refreshes them while campaigns move). It writes:
+    the page's view calls it before rendering, never a template."""
     from reporting.tasks import refresh_later, refresh_tenant
 
     stored = TenantStats.objects.filter(tenant=tenant).first()
@@ -167,6 +170,8 @@ def stalled_campaigns(campaigns: list[Campaign], *, now) -> list[str]:
 
 
 def dashboard(tenant: Tenant) -> dict:
+    """Everything the dashboard shows, gathered by its view (``reporting.dashboard_views``)
+    before the template renders."""
     now = timezone.now()
     day, month = local_periods(tenant, now)
     spend = {

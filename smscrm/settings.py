@@ -139,7 +139,7 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = []
 LOGIN_URL = "tenants:login"
-LOGIN_REDIRECT_URL = "tenants:dashboard"
+LOGIN_REDIRECT_URL = "reporting:dashboard"  # the home page; tenants redirects there by this name
 LOGOUT_REDIRECT_URL = "tenants:login"
 
 # Magic links (django-sesame): 15 minutes, usable once.

@@ -5,7 +5,6 @@ from tenants import views
 app_name = "tenants"
 
 urlpatterns = [
-    path("", views.DashboardView.as_view(), name="dashboard"),
     path("login/", views.login_request, name="login"),
     path("login/auth/", views.login_confirm, name="login_confirm"),
     path("logout/", views.logout_view, name="logout"),

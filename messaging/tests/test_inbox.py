@@ -328,12 +328,12 @@ def test_outbound_messages_cannot_be_marked(owner, tenant, texts):
 
 
 def test_nav_counts_unread_texts_of_this_tenant_only(owner, other_owner, texts):
-    response = client_for(owner).get(reverse("tenants:dashboard"))
+    response = client_for(owner).get(reverse("reporting:dashboard"))
     assert 'Inbox <span class="badge" aria-label="3 unread">3</span>' in response.content.decode()
-    rival = client_for(other_owner).get(reverse("tenants:dashboard")).content.decode()
+    rival = client_for(other_owner).get(reverse("reporting:dashboard")).content.decode()
     assert 'aria-label="1 unread">1</span>' in rival
     Message.objects.filter(tenant=texts["spring"].tenant).update(read_at=timezone.now())
-    read = client_for(owner).get(reverse("tenants:dashboard")).content.decode()
+    read = client_for(owner).get(reverse("reporting:dashboard")).content.decode()
     assert ">Inbox</a>" in read and "unread" not in read
 
 

@@ -7,6 +7,7 @@ import html
 
 import pytest
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -81,7 +82,7 @@ def test_the_page_shows_only_this_tenant_in_a_fixed_number_of_queries(tenant, ot
 
     def count() -> int:
         with CaptureQueriesContext(connection) as captured:
-            page = html.unescape(client.get(reverse("tenants:dashboard")).content.decode())
+            page = html.unescape(client.get(reverse("reporting:dashboard")).content.decode())
         assert "+61400999999" not in page and "under 95%" not in page
         return len(captured)
 
@@ -118,5 +119,23 @@ def test_the_dashboard_still_answers_when_the_broker_is_down(tenant, owner, monk
         raise ConnectionError("redis unreachable")
 
     monkeypatch.setattr(tasks.refresh_tenant, "delay", down)
-    response = client_for(owner).get(reverse("tenants:dashboard"))
+    response = client_for(owner).get(reverse("reporting:dashboard"))
     assert response.status_code == 200 and "as of" in response.content.decode()
+
+
+def test_the_view_gathers_the_figures_and_rendering_only_reads(tenant, owner, monkeypatch):
+    """Issue 17, item 3: a template tag refreshed the stored figures (and queued a task) while
+    the page rendered. The view asks for the refresh now; the template writes nothing."""
+    tenant_stats_refresh(tenant)
+    TenantStats.objects.filter(tenant=tenant).update(computed_at=timezone.now() - dt.timedelta(hours=1))
+    asked = []
+    monkeypatch.setattr(tasks.refresh_tenant, "delay", lambda *args: asked.append(args))
+    request = client_for(owner).get(reverse("reporting:dashboard")).wsgi_request
+    assert asked == [(tenant.pk,)]  # stale figures: the page still asks for fresh ones
+    context = {**dashboard(tenant), "tenant": tenant}
+    asked.clear()
+    with CaptureQueriesContext(connection) as captured:
+        page = render_to_string("reporting/dashboard.html", context, request=request)
+    writes = [query["sql"] for query in captured if not query["sql"].lstrip().upper().startswith("SELECT")]
+    assert (writes, asked) == ([], [])
+    assert "as of" in page

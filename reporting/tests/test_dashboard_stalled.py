@@ -54,7 +54,7 @@ def test_a_campaign_held_by_a_gate_is_named_with_the_reason(tenant, owner):
         "2 held at 2. Budget: Defer (Daily cap reached ($100.00))."
     )
     assert stalled_warnings(tenant) == [expected]
-    page = html.unescape(client_for(owner).get(reverse("tenants:dashboard")).content.decode())
+    page = html.unescape(client_for(owner).get(reverse("reporting:dashboard")).content.decode())
     assert expected in page
 
 

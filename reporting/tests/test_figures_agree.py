@@ -53,7 +53,7 @@ def test_sent_today_on_the_card_is_what_the_senders_table_shows(tenant, owner, c
     launched(tenant, contacts=first)
     dispatch.dispatch()
     client = client_for(owner)
-    url = reverse("tenants:dashboard")
+    url = reverse("reporting:dashboard")
     assert figure("Sent today", page(client, url)) == [3]  # the dashboard's figures are stored now
     later = sydney_contacts(tenant, 4)
     launched(tenant, contacts=first + later)  # the first three were just messaged: suppressed
@@ -77,7 +77,7 @@ def test_every_stored_dashboard_figure_shows_its_time_in_the_business_zone_and_a
         running = launched(tenant, contacts=sydney_contacts(tenant, 1))
         stats.campaign_stats_refresh(running)
     with time_machine.travel(computed + dt.timedelta(seconds=50), tick=False):
-        shown = page(client_for(owner), reverse("tenants:dashboard"))
+        shown = page(client_for(owner), reverse("reporting:dashboard"))
     activity = shown.split('id="activity"')[1].split("</section>")[0]
     assert "as of 11:00 (less than a minute ago)" in activity
     progress = shown.split('id="running"')[1].split("</section>")[0]

@@ -42,7 +42,7 @@ def main_pages(data) -> list[str]:
     """The pages a business owner uses, one of each kind."""
     contact, campaign, contact_import = data.contact, data.running_campaign, data.contact_import
     return [
-        reverse("tenants:dashboard"),
+        reverse("reporting:dashboard"),
         reverse("contacts:list"),
         reverse("contacts:detail", args=[contact.pk]),
         reverse("contacts:create"),

@@ -29,7 +29,7 @@ def marked(response) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("url_name", "label"),
     [
-        ("tenants:dashboard", "Dashboard"),
+        ("reporting:dashboard", "Dashboard"),
         ("contacts:list", "Contacts"),
         ("contacts:imports", "Imports"),
         ("contacts:dnc", "Do-not-contact"),

@@ -260,7 +260,7 @@ class AdminRights:
 
 # Every page behind TenantScopedMixin, by URL name: what the README's role table says it needs.
 PAGES = {
-    "tenants:dashboard": Perms(Perm.VIEW, Perm.VIEW),
+    "reporting:dashboard": Perms(Perm.VIEW, Perm.VIEW),
     "tenants:switch": Perms(Perm.VIEW, Perm.VIEW),
     "tenants:pause": Perms(Perm.KILL_SWITCH, Perm.KILL_SWITCH),
     "tenants:resume": Perms(Perm.KILL_SWITCH, Perm.KILL_SWITCH),
@@ -513,7 +513,7 @@ def _classified(target: Target) -> bool:
 CSV_EXPORTS = {"contacts:export", "contacts:dnc_export", "reporting:campaign_jobs_csv", "contacts:import_rejected"}
 # Pages that show stored payloads, escaped: proof the payloads reached the pages at all.
 PAGES_SHOWING_PAYLOADS = {
-    "tenants:dashboard", "tenants:activity", "tenants:settings", "contacts:list", "contacts:detail", "contacts:dnc",
+    "reporting:dashboard", "tenants:activity", "tenants:settings", "contacts:list", "contacts:detail", "contacts:dnc",
     "contacts:imports", "contacts:import", "campaigns:list", "campaigns:detail", "campaigns:template",
     "campaigns:numbers", "reporting:campaign_report", "reporting:pilot_check", "messaging:inbox",
     "admin:contacts_contact_change", "admin:tenants_auditevent_changelist",

@@ -66,10 +66,10 @@ def test_the_invitee_accepts_by_the_link_and_lands_in_that_business(
     assert offer.status_code == 200 and b"Join Acme Bakery" in offer.content
     assert not Membership.objects.filter(user__email="new.person@example.test").exists()
     accepted = browser.post(path, {"answer": "accept"})
-    assert accepted.status_code == 302 and accepted["Location"] == reverse("tenants:dashboard")
+    assert accepted.status_code == 302 and accepted["Location"] == reverse("reporting:dashboard")
     membership = Membership.objects.get(tenant=tenant, user__email="new.person@example.test")
     assert membership.role == Role.STAFF
-    assert browser.get(reverse("tenants:dashboard")).status_code == 200  # signed in, working in Acme
+    assert browser.get(reverse("reporting:dashboard")).status_code == 200  # signed in, working in Acme
     event = AuditEvent.objects.get(tenant=tenant, action=Action.MEMBER_ADDED, target="new.person@example.test")
     assert event.actor == membership.user and event.data["invited_by"] == members["owner"].email
     # The link works once.
@@ -164,18 +164,18 @@ def test_sign_in_lands_in_the_last_business_used_whatever_the_names(tenant, othe
     user = members["staff"]
     MembershipFactory(tenant=other_tenant, user=user, role=Role.ADMIN)
     browser = sign_in(user)
-    assert browser.get(reverse("tenants:dashboard"))["Location"].startswith(reverse("tenants:choose"))
+    assert browser.get(reverse("reporting:dashboard"))["Location"].startswith(reverse("tenants:choose"))
     browser.post(reverse("tenants:choose"), {"tenant": tenant.pk})
     # The other business renames itself to sort first: the user still lands where they worked.
     other_tenant.name = "AAA First"
     other_tenant.save()
     browser = sign_in(user)
-    assert browser.get(reverse("tenants:dashboard")).context["current_tenant"] == tenant
+    assert browser.get(reverse("reporting:dashboard")).context["current_tenant"] == tenant
 
 
 def test_a_single_business_needs_no_choice(tenant, members):
     browser = sign_in(members["viewer"])
-    assert browser.get(reverse("tenants:dashboard")).context["current_tenant"] == tenant
+    assert browser.get(reverse("reporting:dashboard")).context["current_tenant"] == tenant
 
 
 def test_an_invitation_token_never_reaches_a_log_line():
@@ -216,9 +216,9 @@ def test_an_existing_account_signs_in_itself_before_accepting(tenant, members, o
     assert b"already has an account" in anonymous.get(url).content
     anonymous.post(url, {"answer": "accept"})
     assert not Membership.objects.filter(tenant=tenant, user=other_owner).exists()
-    assert anonymous.get(reverse("tenants:dashboard")).status_code == 302  # still not signed in
+    assert anonymous.get(reverse("reporting:dashboard")).status_code == 302  # still not signed in
     signed_in = client_for(other_owner)
-    assert signed_in.post(url, {"answer": "accept"})["Location"] == reverse("tenants:dashboard")
+    assert signed_in.post(url, {"answer": "accept"})["Location"] == reverse("reporting:dashboard")
     assert Membership.objects.get(tenant=tenant, user=other_owner).role == Role.STAFF
 
 

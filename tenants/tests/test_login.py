@@ -49,14 +49,14 @@ def test_emailed_link_logs_in_once_and_not_twice(client, owner, django_capture_o
     assert client.get(CONFIRM, {"sesame": token}).status_code == 200
 
     response = client.post(CONFIRM, {"sesame": token})
-    assert response.status_code == 302 and response["Location"] == reverse("tenants:dashboard")
-    assert client.get(reverse("tenants:dashboard")).status_code == 200
+    assert response.status_code == 302 and response["Location"] == reverse("reporting:dashboard")
+    assert client.get(reverse("reporting:dashboard")).status_code == 200
     assert AuditEvent.objects.filter(action=Action.LOGIN, actor=owner).count() == 1
 
     second = client.__class__()
     assert second.post(CONFIRM, {"sesame": token}).status_code == 400
     assert second.get(CONFIRM, {"sesame": token}).status_code == 400
-    assert second.get(reverse("tenants:dashboard")).status_code == 302  # still anonymous
+    assert second.get(reverse("reporting:dashboard")).status_code == 302  # still anonymous
 
 
 @pytest.mark.django_db
@@ -68,7 +68,7 @@ def test_link_expires_after_15_minutes(client, owner):
         assert client.get(CONFIRM, {"sesame": token}).status_code == 200
     with time_machine.travel(start + timedelta(minutes=15, seconds=10), tick=False):
         assert client.post(CONFIRM, {"sesame": token}).status_code == 400
-        assert client.get(reverse("tenants:dashboard")).status_code == 302
+        assert client.get(reverse("reporting:dashboard")).status_code == 302
 
 
 @pytest.mark.django_db
@@ -155,7 +155,7 @@ def test_magic_link_command_prints_a_working_link(client, owner, capsys):
 def test_open_redirect_after_login_is_refused(client, owner):
     token = _token(login_link_build(user=owner))
     response = client.post(CONFIRM, {"sesame": token, "next": "https://evil.example/"})
-    assert response["Location"] == reverse("tenants:dashboard")
+    assert response["Location"] == reverse("reporting:dashboard")
 
 
 @pytest.mark.django_db
@@ -163,7 +163,7 @@ def test_logout_ends_the_session_and_is_audited(client, owner):
     client.force_login(owner)
     response = client.post(reverse("tenants:logout"))
     assert response.status_code == 302
-    assert client.get(reverse("tenants:dashboard")).status_code == 302
+    assert client.get(reverse("reporting:dashboard")).status_code == 302
     assert AuditEvent.objects.filter(action=Action.LOGOUT, actor=owner).exists()
 
 

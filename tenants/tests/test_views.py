@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize(
     ("name", "allowed"),
     [
-        ("tenants:dashboard", ALL_ROLES),
+        ("reporting:dashboard", ALL_ROLES),
         ("tenants:pause", {"admin", "owner"}),
         ("tenants:resume", {"admin", "owner"}),
         ("tenants:settings", {"admin", "owner"}),
@@ -31,7 +31,7 @@ def test_pages_by_role(name, allowed, members):
 
 def test_user_without_membership_is_refused(client):
     client.force_login(UserFactory())
-    assert client.get(reverse("tenants:dashboard")).status_code == 403
+    assert client.get(reverse("reporting:dashboard")).status_code == 403
 
 
 def test_pause_and_resume_take_effect_at_once_and_are_audited(tenant, members):
@@ -42,7 +42,7 @@ def test_pause_and_resume_take_effect_at_once_and_are_audited(tenant, members):
     assert response.status_code == 302
     tenant.refresh_from_db()
     assert tenant.is_paused
-    assert b"Paused" in admin.get(reverse("tenants:dashboard")).content
+    assert b"Paused" in admin.get(reverse("reporting:dashboard")).content
     admin.post(reverse("tenants:resume"))
     tenant.refresh_from_db()
     assert not tenant.is_paused
@@ -162,16 +162,16 @@ def test_switching_tenants(tenant, other_tenant, members):
     MembershipFactory(tenant=other_tenant, user=user, role=Role.ADMIN)
     client = client_for(user)
     # Two businesses and neither used yet: the pages ask which one first.
-    asked = client.get(reverse("tenants:dashboard"))
+    asked = client.get(reverse("reporting:dashboard"))
     assert asked.status_code == 302 and asked["Location"].startswith(reverse("tenants:choose"))
     page = client.get(asked["Location"]).content.decode()
     assert "Acme Bakery" in page and "Rival Florist" in page
     chosen = client.post(reverse("tenants:choose"), {"tenant": tenant.pk, "next": reverse("contacts:list")})
     assert chosen["Location"] == reverse("contacts:list")
-    page = client.get(reverse("tenants:dashboard")).content.decode()
+    page = client.get(reverse("reporting:dashboard")).content.decode()
     assert "Acme Bakery" in page and "Rival Florist" in page  # the switcher lists both
     assert client.post(reverse("tenants:switch"), {"tenant": other_tenant.pk}).status_code == 302
-    assert b"Pause all sending" in client.get(reverse("tenants:dashboard")).content  # admin there
+    assert b"Pause all sending" in client.get(reverse("reporting:dashboard")).content  # admin there
     # A tenant the user is not in is a 404, the same as one that does not exist.
     stranger = Tenant.objects.create(name="Stranger", slug="stranger", business_name="Stranger")
     assert client.post(reverse("tenants:switch"), {"tenant": stranger.pk}).status_code == 404

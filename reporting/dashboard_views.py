@@ -1,0 +1,20 @@
+"""The dashboard (``/``): the business's sending state, its limits and the figures of
+``reporting.dashboard``. A reporting page, so the tenants app never loads reporting's tags.
+
+The view gathers the figures (computing the stored ones the first time, asking for a
+background refresh when they are stale) before it renders: the template only reads.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.views import View
+
+from reporting.dashboard import dashboard
+from tenants.mixins import TenantScopedMixin
+
+
+class DashboardView(TenantScopedMixin, View):
+    def get(self, request):
+        tenant = request.tenant
+        return render(request, "reporting/dashboard.html", {**dashboard(tenant), "tenant": tenant})
