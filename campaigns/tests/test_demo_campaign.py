@@ -161,3 +161,20 @@ def test_demo_campaign_twilio_options_need_the_twilio_backend(tenant):
         call_command("demo_campaign", tenant=tenant.slug, contacts=5, unthrottled=True)
     with pytest.raises(CommandError, match="--account-sid"):
         call_command("demo_campaign", tenant=tenant.slug, contacts=5, backend="twilio")
+
+
+@pytest.mark.django_db
+def test_the_demos_account_senders_and_price_are_made_by_the_services(tenant):
+    """Issue 17, item 3: the command wrote them around the services, so nothing validated them
+    and the activity log never showed them. A second run leaves what exists as it is."""
+    from campaigns.management.commands.demo_campaign import DEMO_SENDERS, Command
+    from messaging.services import Action
+    from tenants.models import AuditEvent
+
+    Command().ensure_sending_setup(tenant)
+    Command().ensure_sending_setup(tenant)
+    logged = sorted(AuditEvent.objects.filter(tenant=tenant).values_list("action", "target"))
+    assert [action for action, _ in logged].count(Action.PROVIDER_ACCOUNT_SAVED) == 1
+    assert sorted(target for action, target in logged if action == Action.SENDING_NUMBER_CREATED) == DEMO_SENDERS
+    assert [action for action, _ in logged].count(Action.PRICE_SAVED) == 1
+    assert len(logged) == 1 + len(DEMO_SENDERS) + 1

@@ -264,15 +264,11 @@ class Command(BaseCommand):
                     warmup_started_on=timezone.localdate() - timedelta(days=30),
                 )
         # Other accounts' senders stay out of this run: only this account's numbers send.
-        SendingNumber.objects.filter(tenant=tenant).exclude(account=account).update(is_active=False)
-        SendingNumber.objects.filter(tenant=tenant, account=account).update(is_active=True)
-        Price.objects.get_or_create(
-            tenant=tenant,
-            provider=Provider.TWILIO,
-            country="AU",
-            effective_from=timezone.localdate() - timedelta(days=365),
-            defaults={"cents_per_segment": 5},
-        )
+        for number in SendingNumber.objects.filter(tenant=tenant):
+            if number.is_active != (number.account_id == account.pk):
+                number.is_active = number.account_id == account.pk
+                messaging_services.sending_number_save(number=number, actor=None)
+        self.ensure_price(tenant, Provider.TWILIO)
         return account
 
     def unthrottle(self, tenant: Tenant, account: ProviderAccount) -> None:
@@ -291,34 +287,45 @@ class Command(BaseCommand):
         messaging_services.provider_account_save(account=account, actor=None)
 
     def ensure_sending_setup(self, tenant: Tenant) -> None:
+        """A simulator account, the demo's senders and a price, made through the services (audited,
+        validated) like an admin's; what exists already is left as it is."""
         account = ProviderAccount.objects.filter(tenant=tenant, provider=Provider.SIMULATOR).first()
         if account is None:
-            account = ProviderAccount.objects.create(
-                tenant=tenant,
-                provider=Provider.SIMULATOR,
-                label="Simulator",
-                account_sid="AC" + secrets.token_hex(16),
-                auth_token=secrets.token_hex(16),
+            account = messaging_services.provider_account_save(
+                account=ProviderAccount(
+                    tenant=tenant,
+                    provider=Provider.SIMULATOR,
+                    label="Simulator",
+                    account_sid="AC" + secrets.token_hex(16),
+                    auth_token=secrets.token_hex(16),
+                ),
+                actor=None,
             )
-        for sender in DEMO_SENDERS:
-            SendingNumber.objects.get_or_create(
-                tenant=tenant,
-                sender=sender,
-                defaults={
-                    "account": account,
-                    "kind": SenderKind.NUMBER,
-                    # Demo numbers count as warmed up: a fresh number would send 50 on day one.
-                    "warmup_started_on": timezone.localdate() - timedelta(days=30),
-                    "warmup_curve": [2000],
-                },
-            )
-        Price.objects.get_or_create(
-            tenant=tenant,
-            provider=Provider.SIMULATOR,
-            country="AU",
-            effective_from=timezone.localdate() - timedelta(days=365),
-            defaults={"cents_per_segment": 5},
+        taken = set(
+            SendingNumber.objects.filter(tenant=tenant, sender__in=DEMO_SENDERS).values_list("sender", flat=True)
         )
+        for sender in DEMO_SENDERS:
+            if sender not in taken:
+                messaging_services.sending_number_create(
+                    tenant=tenant,
+                    actor=None,
+                    account=account,
+                    sender=sender,
+                    kind=SenderKind.NUMBER,
+                    sender_id_status=SenderIdStatus.NOT_APPLICABLE,
+                    messages_per_second=10,
+                    # Demo numbers count as warmed up: a fresh number would send 50 on day one.
+                    warmup_curve=[2000],
+                    warmup_started_on=timezone.localdate() - timedelta(days=30),
+                )
+        self.ensure_price(tenant, Provider.SIMULATOR)
+
+    def ensure_price(self, tenant: Tenant, provider: str) -> None:
+        """5¢ a segment to Australia for a year back, unless the tenant has that price row already."""
+        row = {"tenant": tenant, "provider": provider, "country": "AU"}
+        row["effective_from"] = timezone.localdate() - timedelta(days=365)
+        if not Price.objects.filter(**row).exists():
+            messaging_services.price_save(price=Price(**row, cents_per_segment=5), actor=None)
 
     def create_contacts(self, tenant: Tenant, count: int, *, timezone_name: str = "") -> str:
         """N new consenting contacts, tagged with this run's tag; numbers not used by the tenant yet.
