@@ -71,6 +71,32 @@ def inbox(*, tenant: Tenant, state: str = "unread", campaign_id: int | None = No
     return texts.select_related("contact", "campaign").order_by("-created_at", "-id")
 
 
+# Messaging knows campaigns at the data level only: ``Message.campaign`` is a foreign key by
+# name ("campaigns.Campaign", docs/architecture.md), and the inbox's campaign filter reads the
+# campaigns table through it. No messaging module imports campaigns (campaigns imports messaging).
+
+
+def _campaigns_table():
+    from messaging.models import Message
+
+    return Message.campaign.field.related_model
+
+
+def inbox_campaign_known(*, tenant: Tenant, campaign_id: int) -> bool:
+    """Whether the tenant has that campaign (another tenant's is as unknown as a missing one)."""
+    return _campaigns_table().objects.filter(tenant=tenant, pk=campaign_id).exists()
+
+
+def inbox_campaigns(*, tenant: Tenant, selected: int | None, limit: int) -> list:
+    """The campaigns the inbox's filter offers: the newest ``limit``, and the one filtered on
+    wherever it is."""
+    campaigns = _campaigns_table().objects.filter(tenant=tenant).only("id", "name")
+    offered = list(campaigns.order_by("-id")[:limit])
+    if selected and selected > 0 and all(c.pk != selected for c in offered):
+        offered += list(campaigns.filter(pk=selected))
+    return offered
+
+
 def inbox_unread(*, tenant: Tenant) -> int:
     from messaging.models import Message, MessageKind
 

@@ -10,15 +10,12 @@ from django.urls import reverse
 from django.views import View
 
 from messaging import selectors, services
-from messaging.models import Message
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
 
 INBOX_PAGE_SIZE = 50
 # Campaigns offered in the filter (the newest; a campaign filtered on is always offered too).
 CAMPAIGNS_OFFERED = 200
-# Through the by-name foreign key (docs/architecture.md): messaging code does not import campaigns.
-Campaign = Message.campaign.field.related_model
 
 _ID = re.compile(r"[0-9]{1,18}")
 
@@ -33,7 +30,7 @@ def _filters(request, source: QueryDict) -> dict:
     state = source.get("state", "unread")
     intent = source.get("intent", "all")
     campaign_id = _id(source.get("campaign"))
-    if campaign_id is not None and not Campaign.objects.filter(tenant=request.tenant, pk=campaign_id).exists():
+    if campaign_id is not None and not selectors.inbox_campaign_known(tenant=request.tenant, campaign_id=campaign_id):
         campaign_id = -1  # never another tenant's texts, never a hint that the campaign exists
     return {
         "state": state if state in selectors.INBOX_STATES else "unread",
@@ -48,15 +45,6 @@ def _query(filters: dict) -> str:
     if filters["campaign_id"] is not None:
         query["campaign"] = str(filters["campaign_id"])
     return query.urlencode()
-
-
-def _campaigns(request, selected: int | None) -> list:
-    """The campaigns the filter offers: the newest, and the one filtered on wherever it is."""
-    campaigns = Campaign.objects.filter(tenant=request.tenant).only("id", "name")
-    offered = list(campaigns.order_by("-id")[:CAMPAIGNS_OFFERED])
-    if selected and selected > 0 and all(c.pk != selected for c in offered):
-        offered += list(campaigns.filter(pk=selected))
-    return offered
 
 
 class InboxView(TenantScopedMixin, View):
@@ -81,7 +69,9 @@ class InboxView(TenantScopedMixin, View):
                 "unread_shown": [text.pk for text in page.object_list if text.read_at is None],
                 "filters": filters,
                 "query": _query(filters),
-                "campaigns": _campaigns(request, filters["campaign_id"]),
+                "campaigns": selectors.inbox_campaigns(
+                    tenant=request.tenant, selected=filters["campaign_id"], limit=CAMPAIGNS_OFFERED
+                ),
                 "states": [("unread", "Unread"), ("read", "Read"), ("all", "All")],
                 "intents": [
                     ("all", "Everything"),
