@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from contacts.models import ConsentRecord, ConsentStatus, Contact, ContactImport, DoNotContact
 from contacts.phones import normalize_phone
 from contacts.searchtext import fold
+from smscrm.edge import db_id
 from tenants.models import Tenant
 
 PAGE_SIZE = 50
@@ -127,14 +128,6 @@ def tag_filter(tag: str) -> Q:
     """
     quoted = json.dumps(tag, ensure_ascii=connection.vendor != "postgresql")
     return Q(tags__icontains=quoted)
-
-
-_DB_ID = re.compile(r"[0-9]{1,18}")
-
-
-def db_id(value: str) -> int | None:
-    """A database id from a query string (ASCII digits only), else None."""
-    return int(value) if value and _DB_ID.fullmatch(value) else None
 
 
 def contacts_for(

@@ -12,6 +12,7 @@ from contacts import csvfiles, selectors, services
 from contacts.forms import ConsentForm, ContactForm, DncAddForm, DncRemoveForm, ImportSettingsForm, UploadForm
 from contacts.imports import media_path
 from contacts.models import ConsentMode, ConsentStatus, Contact, ContactImport, DoNotContact, ImportOutcome
+from smscrm.edge import db_id
 from tenants.forms import add_service_errors
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
@@ -19,8 +20,7 @@ from tenants.services import audit_record
 
 
 def _after(request) -> int | None:
-    value = request.GET.get("after", "")
-    return int(value) if value.isdigit() else None
+    return db_id(request.GET.get("after"))
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -30,7 +30,7 @@ class ContactListView(TenantScopedMixin, View):
     def get(self, request):
         filters = {key: request.GET.get(key, "") for key in ("q", "tag", "consent", "dnc", "undeliverable", "imported")}
         contacts = selectors.contacts_for(tenant=request.tenant, **filters)
-        import_id = selectors.db_id(filters["imported"])
+        import_id = db_id(filters["imported"])
         imported = selectors.imports_for(tenant=request.tenant).filter(pk=import_id).first() if import_id else None
         page = selectors.keyset_page(contacts, after=_after(request))
         query = request.GET.copy()

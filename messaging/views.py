@@ -1,7 +1,5 @@
 """The inbox: what people texted back. Thin: parse the filters, call a selector or a service, render."""
 
-import re
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import QueryDict
@@ -10,6 +8,7 @@ from django.urls import reverse
 from django.views import View
 
 from messaging import selectors, services
+from smscrm.edge import db_id
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
 
@@ -17,19 +16,12 @@ INBOX_PAGE_SIZE = 50
 # Campaigns offered in the filter (the newest; a campaign filtered on is always offered too).
 CAMPAIGNS_OFFERED = 200
 
-_ID = re.compile(r"[0-9]{1,18}")
-
-
-def _id(value: str | None) -> int | None:
-    """A database id from a form value (ASCII digits only), else None."""
-    return int(value) if value and _ID.fullmatch(value) else None
-
 
 def _filters(request, source: QueryDict) -> dict:
     """The inbox filters from a query string; a campaign not of this tenant filters to nothing."""
     state = source.get("state", "unread")
     intent = source.get("intent", "all")
-    campaign_id = _id(source.get("campaign"))
+    campaign_id = db_id(source.get("campaign"))
     if campaign_id is not None and not selectors.inbox_campaign_known(tenant=request.tenant, campaign_id=campaign_id):
         campaign_id = -1  # never another tenant's texts, never a hint that the campaign exists
     return {
@@ -85,7 +77,7 @@ class InboxView(TenantScopedMixin, View):
     def post(self, request):
         filters = _filters(request, request.POST)
         read = request.POST.get("read", "1") == "1"
-        ids = [i for i in map(_id, request.POST.getlist("message")[:INBOX_PAGE_SIZE]) if i is not None]
+        ids = [i for i in map(db_id, request.POST.getlist("message")[:INBOX_PAGE_SIZE]) if i is not None]
         if request.POST.get("all") == "1":  # the rows the page showed, as far as they still match its filters
             shown = selectors.inbox(tenant=request.tenant, **filters).filter(pk__in=ids)
             ids = list(shown.values_list("id", flat=True))
@@ -94,5 +86,5 @@ class InboxView(TenantScopedMixin, View):
             request, f"Marked {changed} message{'s' if changed != 1 else ''} {'read' if read else 'unread'}."
         )
         # Back to the page the action came from (clamped to the last page if it shrank).
-        page = _id(request.POST.get("page"))
+        page = db_id(request.POST.get("page"))
         return redirect(f"{reverse('messaging:inbox')}?{_query(filters)}" + (f"&page={page}" if page else ""))

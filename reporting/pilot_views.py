@@ -16,6 +16,7 @@ from campaigns.models import Campaign
 from reporting import pilot
 from reporting.models import PilotRun
 from reporting.tasks import pilot_check_run
+from smscrm.edge import db_id
 from smscrm.queueing import enqueue_after_commit
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
@@ -29,7 +30,7 @@ class PilotCheckView(TenantScopedMixin, View):
     def _chosen(self, request, wanted: str) -> Campaign | None:
         if not wanted:
             return None
-        number = int(wanted) if wanted.isascii() and wanted.isdigit() else None  # never "²"
+        number = db_id(wanted)
         campaign = Campaign.objects.filter(tenant=request.tenant, pk=number).first() if number else None
         if campaign is None:  # another tenant's, or none at all: the same answer
             raise Http404("No such campaign.")

@@ -7,13 +7,25 @@ are signed, and refusing them would lose the text (a ``STOP\\x00`` is still an o
 views are marked ``strips_nul`` and take ``nul_free(params)`` after the signature check. Form
 fields are covered twice: Django's form CharFields refuse NUL too. CSV cells are cleaned where
 files are read (contacts/csvfiles.py).
+
+``db_id`` is the one reading of a database id from a query string or form value: ASCII digits
+only (``"²"`` is a digit to ``str.isdigit`` but not to ``int``) and at most 18 of them (a
+bigint), else None, which the caller treats as "no such row".
 """
 
 from __future__ import annotations
 
+import re
+
 from django.http import HttpResponseBadRequest
 
 NUL = "\x00"
+_DB_ID = re.compile(r"[0-9]{1,18}")
+
+
+def db_id(value: str | None) -> int | None:
+    """A database id from a query string or form value (1 to 18 ASCII digits), else None."""
+    return int(value) if value and _DB_ID.fullmatch(value) else None
 
 
 def strips_nul(view):

@@ -1,9 +1,8 @@
 """Reads about tenants, memberships and the audit log."""
 
-import re
-
 from django.db.models import QuerySet
 
+from smscrm.edge import db_id
 from tenants.models import AuditEvent, Invitation, Membership, Tenant
 
 
@@ -53,7 +52,6 @@ ACTIVITY_KINDS = (
 )
 # ``person`` for events nobody signed in caused (a reply, a task).
 SYSTEM_PERSON = "system"
-_USER_ID = re.compile(r"[0-9]{1,18}")
 
 
 def audit_events_for(*, tenant: Tenant, kind: str = "", person: str = "") -> QuerySet[AuditEvent]:
@@ -68,8 +66,9 @@ def audit_events_for(*, tenant: Tenant, kind: str = "", person: str = "") -> Que
     if person == SYSTEM_PERSON:
         events = events.filter(actor__isnull=True)
     elif person:
-        member = _USER_ID.fullmatch(person) and Membership.objects.filter(tenant=tenant, user_id=int(person)).exists()
-        events = events.filter(actor_id=int(person)) if member else events.none()
+        user_id = db_id(person)
+        member = user_id is not None and Membership.objects.filter(tenant=tenant, user_id=user_id).exists()
+        events = events.filter(actor_id=user_id) if member else events.none()
     return events
 
 

@@ -497,6 +497,16 @@ def test_pages_walk_every_contact_once_newest_first(tenant, members):
     assert len(listed(viewer.get(reverse("contacts:list"), {"after": "x'--"}))) == 50
 
 
+@pytest.mark.parametrize("marker", ["²", "9" * 40])
+def test_a_page_marker_that_is_no_id_is_the_first_page(tenant, members, marker):
+    """A "²" (a digit to str.isdigit, not to int(): it was a 500) or 40 digits (no bigint) is no id."""
+    ContactFactory.create_batch(3, tenant=tenant)
+    DoNotContactFactory(tenant=tenant)
+    viewer = client_for(members["viewer"])
+    assert len(listed(viewer.get(reverse("contacts:list"), {"after": marker}))) == 3
+    assert viewer.get(reverse("contacts:dnc"), {"after": marker}).status_code == 200
+
+
 def test_list_queries_do_not_grow_with_contacts(tenant, members, django_assert_max_num_queries):
     def add(n):
         for i in range(n):
