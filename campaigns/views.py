@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
@@ -108,13 +108,13 @@ def _template_save_errors(form: TemplateForm, exc: ValidationError, fields: list
             form.add_error(None, message)
 
 
-def _template(request, pk) -> Template:
-    return get_object_or_404(Template.objects.filter(tenant=request.tenant).select_related("tenant"), pk=pk)
+def _template(view: TenantScopedMixin, pk) -> Template:
+    return view.get_scoped_or_404(Template.objects.select_related("tenant"), pk=pk)
 
 
 class TemplateListView(TenantScopedMixin, View):
     def get(self, request):
-        templates = Template.objects.filter(tenant=request.tenant).annotate(
+        templates = self.scoped(Template).annotate(
             variant_count=Count("variants", distinct=True), campaign_count=Count("campaigns", distinct=True)
         )
         return render(request, "campaigns/template_list.html", {"templates": templates})
@@ -177,10 +177,10 @@ class TemplateDetailView(TenantScopedMixin, View):
         )
 
     def get(self, request, pk):
-        return self._render(request, _template(request, pk))
+        return self._render(request, _template(self, pk))
 
     def post(self, request, pk):
-        template = _template(request, pk)
+        template = _template(self, pk)
         form = TemplateForm(request.POST)
         if form.is_valid():
             bodies, fields = form.bodies()
@@ -206,7 +206,7 @@ class TemplateGsmReplaceView(TenantScopedMixin, View):
     permission = Perm.CAMPAIGNS_DRAFT
 
     def post(self, request, pk):
-        template = _template(request, pk)
+        template = _template(self, pk)
         bodies = [variant.body for variant in template.variants.all()]
         replaced = [gsm_replace(body) for body in bodies]
         if replaced == bodies:
@@ -234,8 +234,8 @@ class TemplateGsmReplaceView(TenantScopedMixin, View):
 # --- campaigns ------------------------------------------------------------------------------
 
 
-def _campaign(request, pk) -> Campaign:
-    return get_object_or_404(selectors.campaigns_for(tenant=request.tenant).select_related("tenant"), pk=pk)
+def _campaign(view: TenantScopedMixin, pk) -> Campaign:
+    return view.get_scoped_or_404(Campaign.objects.select_related("template", "tenant"), pk=pk)
 
 
 def _estimate(campaign: Campaign):
@@ -298,7 +298,7 @@ class CampaignEditView(TenantScopedMixin, View):
     permission = Perm.CAMPAIGNS_DRAFT
 
     def _draft(self, request, pk) -> Campaign | None:
-        campaign = _campaign(request, pk)
+        campaign = _campaign(self, pk)
         if campaign.status != CampaignStatus.DRAFT:
             messages.info(
                 request, f"Only a draft can be edited; this campaign is {campaign.get_status_display().lower()}."
@@ -346,7 +346,7 @@ JOB_STATES_NOW = {JobStatus.SENT: "Handed to the provider", JobStatus.FAILED: "R
 
 class CampaignDetailView(TenantScopedMixin, View):
     def get(self, request, pk):
-        campaign = _campaign(request, pk)
+        campaign = _campaign(self, pk)
         preparing = campaign.status in services.PREPARING and campaign.jobs_created_at is None
         waiting_long = (
             preparing
@@ -356,7 +356,8 @@ class CampaignDetailView(TenantScopedMixin, View):
         job_counts = selectors.job_counts(campaign=campaign)
         gates, outcomes = dict(Gate.choices), dict(GateOutcome.choices)
         unknown_jobs = (
-            SendJob.objects.filter(tenant=request.tenant, campaign=campaign, status=JobStatus.UNKNOWN)
+            self.scoped(SendJob)
+            .filter(campaign=campaign, status=JobStatus.UNKNOWN)
             .select_related("contact", "message")
             .order_by("id")[:UNKNOWN_JOBS_SHOWN]
             if job_counts.get(JobStatus.UNKNOWN)
@@ -395,7 +396,7 @@ class CampaignLaunchView(TenantScopedMixin, View):
     permission = Perm.CAMPAIGNS_LAUNCH
 
     def get(self, request, pk):
-        campaign = _campaign(request, pk)
+        campaign = _campaign(self, pk)
         if campaign.status != CampaignStatus.DRAFT:
             messages.info(request, "This campaign has been launched already.")
             return redirect("campaigns:detail", pk=campaign.pk)
@@ -406,7 +407,7 @@ class CampaignLaunchView(TenantScopedMixin, View):
         )
 
     def post(self, request, pk):
-        campaign = _campaign(request, pk)
+        campaign = _campaign(self, pk)
         was_draft = campaign.status == CampaignStatus.DRAFT
         try:
             launched = services.campaign_launch(campaign=campaign, actor=request.user)
@@ -428,7 +429,7 @@ class _CampaignTransitionView(TenantScopedMixin, View):
     done = ""
 
     def post(self, request, pk):
-        campaign = _campaign(request, pk)
+        campaign = _campaign(self, pk)
         try:
             self.service(campaign=campaign, actor=request.user)
         except ValidationError as exc:
@@ -455,7 +456,7 @@ class CampaignCancelView(_CampaignTransitionView):
     done = "Campaign cancelled: messages not yet sent will not be."
 
     def get(self, request, pk):
-        campaign = _campaign(request, pk)
+        campaign = _campaign(self, pk)
         return render(request, "campaigns/campaign_cancel.html", {"campaign": campaign})
 
 
@@ -465,7 +466,7 @@ class SendJobDecideView(TenantScopedMixin, View):
     permission = Perm.CAMPAIGNS_LAUNCH
 
     def post(self, request, pk, job_pk):
-        job = get_object_or_404(SendJob.objects.filter(tenant=request.tenant, campaign_id=pk), pk=job_pk)
+        job = self.get_scoped_or_404(SendJob, campaign_id=pk, pk=job_pk)
         decision = request.POST.get("decision", "")
         try:
             services.send_job_decide(job=job, actor=request.user, decision=decision)

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views import View
 
 from contacts import csvfiles, selectors, services
@@ -31,7 +31,7 @@ class ContactListView(TenantScopedMixin, View):
         filters = {key: request.GET.get(key, "") for key in ("q", "tag", "consent", "dnc", "undeliverable", "imported")}
         contacts = selectors.contacts_for(tenant=request.tenant, **filters)
         import_id = db_id(filters["imported"])
-        imported = selectors.imports_for(tenant=request.tenant).filter(pk=import_id).first() if import_id else None
+        imported = self.scoped(ContactImport).filter(pk=import_id).first() if import_id else None
         page = selectors.keyset_page(contacts, after=_after(request))
         query = request.GET.copy()
         query.pop("after", None)
@@ -52,7 +52,7 @@ class ContactListView(TenantScopedMixin, View):
 
 class ContactDetailView(TenantScopedMixin, View):
     def get(self, request, pk):
-        contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        contact = self.get_scoped_or_404(Contact, pk=pk)
         return render(
             request,
             "contacts/detail.html",
@@ -97,7 +97,7 @@ class ContactUpdateView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_EDIT
 
     def _contact(self, request, pk) -> Contact:
-        return get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        return self.get_scoped_or_404(Contact, pk=pk)
 
     def get(self, request, pk):
         contact = self._contact(request, pk)
@@ -123,11 +123,11 @@ class ContactDeleteView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_DELETE
 
     def get(self, request, pk):
-        contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        contact = self.get_scoped_or_404(Contact, pk=pk)
         return render(request, "contacts/confirm_delete.html", {"contact": contact})
 
     def post(self, request, pk):
-        contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        contact = self.get_scoped_or_404(Contact, pk=pk)
         services.contact_delete(contact=contact, actor=request.user)
         messages.success(request, f"{contact.display_name} deleted. A do-not-contact entry for the number stays.")
         return redirect("contacts:list")
@@ -137,7 +137,7 @@ class ConsentAddView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_EDIT
 
     def post(self, request, pk):
-        contact = get_object_or_404(Contact.objects.filter(tenant=request.tenant), pk=pk)
+        contact = self.get_scoped_or_404(Contact, pk=pk)
         form = ConsentForm(request.POST)
         if form.is_valid():
             try:
@@ -192,10 +192,7 @@ class ContactExportView(TenantScopedMixin, View):
                 values[10],
                 values[11].astimezone(zone).isoformat(),
             ]
-            for values in Contact.objects.filter(tenant=request.tenant)
-            .order_by("pk")
-            .values_list(*fields)
-            .iterator(chunk_size=5000)
+            for values in self.scoped(Contact).order_by("pk").values_list(*fields).iterator(chunk_size=5000)
         )
         header = [
             "phone",
@@ -255,7 +252,7 @@ class DncRemoveView(TenantScopedMixin, View):
     permission = Perm.DNC_MANAGE
 
     def _entry(self, request, pk) -> DoNotContact:
-        return get_object_or_404(DoNotContact.objects.filter(tenant=request.tenant), pk=pk)
+        return self.get_scoped_or_404(DoNotContact, pk=pk)
 
     def get(self, request, pk):
         return render(request, "contacts/dnc_remove.html", {"entry": self._entry(request, pk), "form": DncRemoveForm()})
@@ -277,7 +274,7 @@ class DncExportView(TenantScopedMixin, View):
         zone = request.tenant.zone
         rows = (
             [phone, reason, note, source, at.astimezone(zone).isoformat()]
-            for phone, reason, note, source, at in DoNotContact.objects.filter(tenant=request.tenant)
+            for phone, reason, note, source, at in self.scoped(DoNotContact)
             .order_by("pk")
             .values_list("phone_e164", "reason", "note", "source", "created_at")
             .iterator(chunk_size=5000)
@@ -320,8 +317,8 @@ class ImportListView(TenantScopedMixin, View):
         return self.get(request, form=form, status=400)
 
 
-def _import(request, pk) -> ContactImport:
-    return get_object_or_404(selectors.imports_for(tenant=request.tenant), pk=pk)
+def _import(view: TenantScopedMixin, pk) -> ContactImport:
+    return view.get_scoped_or_404(ContactImport.objects.select_related("created_by"), pk=pk)
 
 
 def _settings_form(contact_import: ContactImport, data=None) -> ImportSettingsForm:
@@ -374,10 +371,10 @@ class ImportDetailView(TenantScopedMixin, View):
         )
 
     def get(self, request, pk):
-        return self._render(request, _import(request, pk))
+        return self._render(request, _import(self, pk))
 
     def post(self, request, pk):
-        contact_import = _import(request, pk)
+        contact_import = _import(self, pk)
         form = _settings_form(contact_import, request.POST)
         if form.is_valid():
             mapping, custom = form.mapping()
@@ -408,7 +405,7 @@ class ImportCommitView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_IMPORT
 
     def post(self, request, pk):
-        contact_import = _import(request, pk)
+        contact_import = _import(self, pk)
         try:
             services.contact_import_commit(contact_import=contact_import, actor=request.user)
         except ValidationError as exc:
@@ -420,7 +417,7 @@ class ImportDiscardView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_IMPORT
 
     def post(self, request, pk):
-        contact_import = _import(request, pk)
+        contact_import = _import(self, pk)
         try:
             services.contact_import_discard(contact_import=contact_import, actor=request.user)
         except ValidationError as exc:
@@ -432,14 +429,14 @@ class ImportDiscardView(TenantScopedMixin, View):
 
 class ImportProgressView(TenantScopedMixin, View):
     def get(self, request, pk):
-        return JsonResponse(selectors.import_progress(_import(request, pk)))
+        return JsonResponse(selectors.import_progress(_import(self, pk)))
 
 
 class ImportRejectedView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_IMPORT
 
     def get(self, request, pk):
-        contact_import = _import(request, pk)
+        contact_import = _import(self, pk)
         path = media_path(contact_import.rejected_path) if contact_import.rejected_path else None
         if path is None or not path.exists():
             raise Http404("No rejected rows file.")

@@ -17,12 +17,14 @@ INBOX_PAGE_SIZE = 50
 CAMPAIGNS_OFFERED = 200
 
 
-def _filters(request, source: QueryDict) -> dict:
+def _filters(view: TenantScopedMixin, source: QueryDict) -> dict:
     """The inbox filters from a query string; a campaign not of this tenant filters to nothing."""
     state = source.get("state", "unread")
     intent = source.get("intent", "all")
     campaign_id = db_id(source.get("campaign"))
-    if campaign_id is not None and not selectors.inbox_campaign_known(tenant=request.tenant, campaign_id=campaign_id):
+    if campaign_id is not None and not selectors.inbox_campaign_known(
+        tenant=view.request.tenant, campaign_id=campaign_id
+    ):
         campaign_id = -1  # never another tenant's texts, never a hint that the campaign exists
     return {
         "state": state if state in selectors.INBOX_STATES else "unread",
@@ -50,7 +52,7 @@ class InboxView(TenantScopedMixin, View):
     post_permission = Perm.INBOX_MANAGE
 
     def get(self, request):
-        filters = _filters(request, request.GET)
+        filters = _filters(self, request.GET)
         texts = selectors.inbox(tenant=request.tenant, **filters)
         page = Paginator(texts, INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
         return render(
@@ -75,7 +77,7 @@ class InboxView(TenantScopedMixin, View):
         )
 
     def post(self, request):
-        filters = _filters(request, request.POST)
+        filters = _filters(self, request.POST)
         read = request.POST.get("read", "1") == "1"
         ids = [i for i in map(db_id, request.POST.getlist("message")[:INBOX_PAGE_SIZE]) if i is not None]
         if request.POST.get("all") == "1":  # the rows the page showed, as far as they still match its filters

@@ -31,7 +31,7 @@ class PilotCheckView(TenantScopedMixin, View):
         if not wanted:
             return None
         number = db_id(wanted)
-        campaign = Campaign.objects.filter(tenant=request.tenant, pk=number).first() if number else None
+        campaign = self.scoped(Campaign).filter(pk=number).first() if number else None
         if campaign is None:  # another tenant's, or none at all: the same answer
             raise Http404("No such campaign.")
         return campaign
@@ -42,11 +42,11 @@ class PilotCheckView(TenantScopedMixin, View):
 
     def get(self, request):
         chosen = self._chosen(request, request.GET.get("campaign", ""))
-        runs = PilotRun.objects.filter(tenant=request.tenant)
+        runs = self.scoped(PilotRun)
         latest = runs.filter(scope=pilot.scope_of(chosen)).select_related("requested_by").order_by("-id").first()
         active = latest is not None and latest.status in PilotRun.ACTIVE
         waiting = active and latest.status == "queued" and timezone.now() - latest.created_at > pilot.WAITING_FOR_WORKER
-        campaigns = Campaign.objects.filter(tenant=request.tenant).exclude(jobs_created_at=None).order_by("-id")
+        campaigns = self.scoped(Campaign).exclude(jobs_created_at=None).order_by("-id")
         return render(
             request,
             "reporting/pilot.html",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views import View
@@ -32,8 +32,8 @@ SERIES = (("sends", "Sent", "#2563eb"), ("deliveries", "Delivered", "#16a34a"), 
           ("opt_outs", "Opt-outs", "#dc2626"))  # fmt: skip
 
 
-def _campaign(request, pk) -> Campaign:
-    return get_object_or_404(Campaign.objects.filter(tenant=request.tenant).select_related("template"), pk=pk)
+def _campaign(view: TenantScopedMixin, pk) -> Campaign:
+    return view.get_scoped_or_404(Campaign.objects.select_related("template"), pk=pk)
 
 
 def campaign_stats(campaign: Campaign) -> CampaignStats:
@@ -122,7 +122,7 @@ def hourly_chart(hourly: dict[str, dict[str, int]], zone) -> str:
 
 class CampaignReportView(TenantScopedMixin, View):
     def get(self, request, pk):
-        campaign = _campaign(request, pk)
+        campaign = _campaign(self, pk)
         stored = campaign_stats(campaign)
         data = stored.data
         gates, outcomes = dict(Gate.choices), dict(GateOutcome.choices)
@@ -176,7 +176,7 @@ class CampaignJobsExportView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_EXPORT
 
     def get(self, request, pk):
-        campaign = _campaign(request, pk)
+        campaign = _campaign(self, pk)
         zone = request.tenant.zone
 
         def clicks(human: bool | None):

@@ -1,8 +1,12 @@
 """Base view mixins: every tenant-owned page goes through these. One place to audit.
 
 ``TenantScopedMixin`` requires a login and a membership, checks the role against the
-permission matrix (403 when refused) and filters ``get_queryset`` by ``request.tenant``, so
-another tenant's object is a 404, exactly like one that does not exist.
+permission matrix (403 when refused) and is the one place a page's rows are scoped to
+``request.tenant``: ``self.scoped(Model_or_queryset)`` for the tenant's rows and
+``self.get_scoped_or_404(Model_or_queryset, **lookup)`` for one of them, so another tenant's
+object is a 404, exactly like one that does not exist. Views never write a ``tenant=`` filter
+or call ``get_object_or_404`` themselves (smscrm/tests/test_view_scoping.py checks); they pass
+the tenant to selectors, which take it as their first argument.
 """
 
 from urllib.parse import urlencode
@@ -60,11 +64,12 @@ class TenantScopedMixin(LoginRequiredMixin):
         return queryset.filter(**{self.tenant_field: self.request.tenant})
 
     def get_scoped_or_404(self, model_or_queryset, **lookup):
-        """One row of the request's tenant, or 404 (another tenant's row is exactly a missing one)."""
+        """The one row of the request's tenant matching ``lookup``, or 404 (another tenant's row
+        answers exactly as a missing one: Http404, never a hint that it exists)."""
         return get_object_or_404(self.scoped(model_or_queryset), **lookup)
 
     def get_queryset(self):
         queryset = super().get_queryset()
         if queryset is None:
             raise ImproperlyConfigured(f"{type(self).__name__} needs a model or queryset.")
-        return queryset.filter(**{self.tenant_field: self.request.tenant})
+        return self.scoped(queryset)

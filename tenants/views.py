@@ -9,7 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -289,7 +289,7 @@ class MemberChangeView(TenantScopedMixin, View):
     remove = False
 
     def post(self, request, pk):
-        membership = get_object_or_404(members_of(tenant=request.tenant), pk=pk)
+        membership = self.get_scoped_or_404(Membership.objects.select_related("user"), pk=pk)
         try:
             if self.remove:
                 services.membership_remove(membership=membership, actor=request.user)
