@@ -355,6 +355,15 @@ def dnc_opt_in(*, tenant: Tenant, phone: str, source: str) -> str:
     return "lifted"
 
 
+# --- exports --------------------------------------------------------------------------------
+
+
+def export_record(*, tenant: Tenant, actor, what: str) -> None:
+    """Record in the audit log that ``actor`` downloaded ``what`` (every CSV export is audited,
+    before its first byte leaves: contacts.downloads.csv_download)."""
+    audit_record(tenant=tenant, actor=actor, action=Action.EXPORTED, target=what)
+
+
 # --- imports --------------------------------------------------------------------------------
 
 

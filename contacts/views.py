@@ -4,11 +4,12 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
-from contacts import csvfiles, selectors, services
+from contacts import selectors, services
+from contacts.downloads import csv_download
 from contacts.forms import ConsentForm, ContactForm, DncAddForm, DncRemoveForm, ImportSettingsForm, UploadForm
 from contacts.imports import media_path
 from contacts.models import ConsentMode, ConsentStatus, Contact, ContactImport, DoNotContact, ImportOutcome
@@ -16,7 +17,6 @@ from smscrm.edge import db_id
 from tenants.forms import add_service_errors
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
-from tenants.services import audit_record
 
 
 def _after(request) -> int | None:
@@ -155,13 +155,6 @@ class ConsentAddView(TenantScopedMixin, View):
         return redirect("contacts:detail", pk=contact.pk)
 
 
-def _csv_download(request, *, filename: str, header: list[str], rows, what: str):
-    audit_record(tenant=request.tenant, actor=request.user, action=services.Action.EXPORTED, target=what)
-    response = StreamingHttpResponse(csvfiles.csv_bytes_iter(rows, header), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 class ContactExportView(TenantScopedMixin, View):
     """Every contact of the tenant as CSV, streamed; cells are safe against formula injection."""
 
@@ -208,7 +201,7 @@ class ContactExportView(TenantScopedMixin, View):
             "undeliverable",
             "created_at",
         ]
-        return _csv_download(
+        return csv_download(
             request, filename=f"contacts-{request.tenant.slug}.csv", header=header, rows=rows, what="contacts"
         )
 
@@ -280,7 +273,7 @@ class DncExportView(TenantScopedMixin, View):
             .iterator(chunk_size=5000)
         )
         header = ["phone", "reason", "note", "source", "added_at"]
-        return _csv_download(
+        return csv_download(
             request,
             filename=f"do-not-contact-{request.tenant.slug}.csv",
             header=header,

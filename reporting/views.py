@@ -6,22 +6,19 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views import View
 
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
-from contacts import csvfiles
-from contacts.services import Action as ContactAction
+from contacts.downloads import csv_download
 from links.models import Click
 from reporting import stats as stats_module
 from reporting.models import CampaignStats
 from reporting.tasks import refresh_campaign, refresh_later
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
-from tenants.services import audit_record
 
 # Figures of a campaign still moving are recomputed when older than this (in the background).
 STALE_AFTER = timedelta(seconds=30)
@@ -209,12 +206,10 @@ class CampaignJobsExportView(TenantScopedMixin, View):
             "phone", "first_name", "last_name", "variant", "job_status", "gate", "outcome", "reason",
             "message_status", "error_code", "cost_cents", "handed_off_at", "human_clicks", "all_fetches",
         ]  # fmt: skip
-        audit_record(
-            tenant=request.tenant,
-            actor=request.user,
-            action=ContactAction.EXPORTED,
-            target=f"campaign {campaign.pk} jobs",
+        return csv_download(
+            request,
+            filename=f"campaign-{campaign.pk}-jobs.csv",
+            header=header,
+            rows=rows,
+            what=f"campaign {campaign.pk} jobs",
         )
-        response = StreamingHttpResponse(csvfiles.csv_bytes_iter(rows, header), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-jobs.csv"'
-        return response

@@ -16,12 +16,14 @@ from django.utils import timezone
 from campaigns import dispatch
 from campaigns.tests.test_dispatch import launched, sending_setup, sydney_contacts
 from contacts.models import DoNotContact
+from contacts.services import Action as ContactAction
 from links import clicks
 from links.models import ShortLink
 from messaging import events, inbound
 from messaging.models import Message
 from reporting import stats
 from reporting.models import CampaignStats
+from tenants.models import AuditEvent
 from tenants.testing import assert_roles, client_for
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 Version/18.6 Mobile Safari/604.1"
@@ -159,6 +161,8 @@ def test_jobs_export_has_every_job_with_clicks_and_safe_cells(campaign, owner):
     assert sorted(int(row["human_clicks"]) for row in rows)[-2:] == [1, 3]
     assert sum(int(row["all_fetches"]) for row in rows) == 6
     assert {row["job_status"] for row in rows} == {"sent", "skipped"}
+    event = AuditEvent.objects.get(action=ContactAction.EXPORTED)
+    assert (event.tenant, event.actor, event.target) == (campaign.tenant, owner, f"campaign {campaign.pk} jobs")
 
 
 @pytest.mark.django_db
