@@ -95,6 +95,47 @@ def as_sent(text: str, *, tenant: Tenant) -> str:
     return links_services.shorten(text, lambda _url: short)
 
 
+@dataclass(frozen=True)
+class PreviewValues:
+    """What a preview fills the placeholders with: a typical recipient, and the longest plausible
+    one (the tenant's longest names, 30 characters per custom field) for the worst case."""
+
+    tenant: Tenant
+    typical: dict[str, str]
+    worst: dict[str, str]
+
+    def as_sent(self, compiled) -> tuple[str, str]:
+        """A compiled body as it leaves with the typical values, and with the longest ones."""
+        options = {"business_name": self.tenant.business_name, "opt_out_line": self.tenant.opt_out_line}
+        return (
+            as_sent(render_message(compiled, self.typical, **options), tenant=self.tenant),
+            as_sent(render_message(compiled, self.worst, **options), tenant=self.tenant),
+        )
+
+
+# The link a template on its own (no campaign, so no Link URL yet) is previewed with.
+SAMPLE_LINK = "https://example.com/x"
+
+
+def preview_values(*, tenant: Tenant, custom: list[str], link: str | None) -> PreviewValues:
+    """The values the template page and a campaign's estimate preview with (one place for both).
+
+    ``link`` is the campaign's Link URL: with none, ``{{ link }}`` renders empty, as it would be
+    sent, never a short link that will not exist. ``None`` is a template on its own: a sample
+    URL typically, and the longest plausible link for the worst case."""
+    typical = {
+        "first_name": "Sam",
+        "last_name": "Citizen",
+        "business_name": tenant.business_name,
+        "link": SAMPLE_LINK if link is None else link,
+    }
+    worst = {**longest_values(tenant=tenant, link=link or ""), "business_name": tenant.business_name}
+    worst.update({name: "W" * 30 for name in custom})
+    if link is not None:
+        worst["link"] = link
+    return PreviewValues(tenant, typical, worst)
+
+
 def estimate(*, campaign: Campaign) -> Estimate:
     """Previews, segments and the worst-case cost, each contact priced at its own country's price
     (``gates.price_for``, as the dispatcher prices it). While a draft, the final gates known at
@@ -119,22 +160,10 @@ def estimate(*, campaign: Campaign) -> Estimate:
         counts = launched_countries(campaign=campaign, size=size)
         country_prices = gates.country_prices(tenant=tenant, countries=counts, now=now)
     custom = custom_field_names(tenant=tenant)
-    worst_values = {**longest_values(tenant=tenant, link=campaign.link_url), "business_name": tenant.business_name}
-    worst_values.update({name: "W" * 30 for name in custom})
-    # No Link URL: {{ link }} renders empty, as it would be sent; never a short link that will not exist.
-    worst_values["link"] = campaign.link_url
-    typical_values = {
-        "first_name": "Sam",
-        "last_name": "Citizen",
-        "business_name": tenant.business_name,
-        "link": campaign.link_url,
-    }
+    values = preview_values(tenant=tenant, custom=custom, link=campaign.link_url)
     variants = []
     for variant in campaign.template.variants.all():
-        compiled = compile_body(variant.body, custom_fields=custom)
-        options = {"business_name": tenant.business_name, "opt_out_line": tenant.opt_out_line}
-        preview = as_sent(render_message(compiled, typical_values, **options), tenant=tenant)
-        worst = as_sent(render_message(compiled, worst_values, **options), tenant=tenant)
+        preview, worst = values.as_sent(compile_body(variant.body, custom_fields=custom))
         variants.append(VariantEstimate(variant.body, preview, segment_info(preview), segment_info(worst)))
     prices = messaging_selectors.prices_on(tenant=tenant, day=timezone.localdate(timezone=tenant.zone))
     au = [cents for (provider, country), cents in prices.items() if country == "AU"]

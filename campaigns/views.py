@@ -18,7 +18,7 @@ from django.views import View
 from campaigns import selectors, services
 from campaigns.forms import CampaignForm, SendingNumberForm, TemplateForm
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob, Template
-from campaigns.rendering import BUILTIN_FIELDS, TemplateError, compile_body, render_message
+from campaigns.rendering import BUILTIN_FIELDS, TemplateError, compile_body
 from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.segments import SegmentInfo, gsm_replace, segment_info
@@ -71,16 +71,7 @@ def _placeholders(custom: list[str]) -> list[str]:
 
 def _previews(template: Template, *, custom: list[str]) -> list[VariantPreview]:
     """Render each saved variant with typical and longest plausible values (as the estimate does)."""
-    tenant = template.tenant
-    options = {"business_name": tenant.business_name, "opt_out_line": tenant.opt_out_line}
-    typical_values = {
-        "first_name": "Sam",
-        "last_name": "Citizen",
-        "business_name": tenant.business_name,
-        "link": "https://example.com/x",
-    }
-    worst_values = {**selectors.longest_values(tenant=tenant, link=""), "business_name": tenant.business_name}
-    worst_values.update({name: "W" * 30 for name in custom})
+    values = selectors.preview_values(tenant=template.tenant, custom=custom, link=None)
     previews = []
     for number, variant in enumerate(template.variants.all(), start=1):
         try:
@@ -88,9 +79,8 @@ def _previews(template: Template, *, custom: list[str]) -> list[VariantPreview]:
         except TemplateError as exc:
             previews.append(VariantPreview(number, variant.body, "", None, None, exc.errors))
             continue
-        preview = selectors.as_sent(render_message(compiled, typical_values, **options), tenant=tenant)
-        worst = segment_info(selectors.as_sent(render_message(compiled, worst_values, **options), tenant=tenant))
-        previews.append(VariantPreview(number, variant.body, preview, segment_info(preview), worst, []))
+        preview, worst = values.as_sent(compiled)
+        previews.append(VariantPreview(number, variant.body, preview, segment_info(preview), segment_info(worst), []))
     return previews
 
 
