@@ -40,7 +40,7 @@ def hand_scoping(source: str) -> list[str]:
             for keyword in node.keywords:
                 if keyword.arg and keyword.arg.split("__")[0] in ("tenant", "tenant_id"):
                     found.append(f"line {node.lineno}: .{node.func.attr}({keyword.arg}=…)")
-    return found
+    return sorted(found)
 
 
 def test_the_check_finds_hand_written_scoping():
@@ -51,8 +51,8 @@ def test_the_check_finds_hand_written_scoping():
         "d = self.get_scoped_or_404(Contact, pk=pk)\n"
     )
     assert hand_scoping(source) == [
-        "line 1: get_object_or_404",
         "line 1: .filter(tenant=…)",
+        "line 1: get_object_or_404",
         "line 2: .filter(tenant_id=…)",
     ]
 
