@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -36,7 +37,8 @@ from messaging import services as messaging_services
 from messaging.backends.base import OutboundSMS
 from messaging.models import Message, MessageKind, MessageStatus, SendingNumber
 from messaging.ratelimit import reserve_slots
-from messaging.segments import segment_info
+from messaging.segments import SegmentInfo, segment_info
+from tenants.models import Tenant
 from tenants.money import format_aud
 
 CONSENTING = (ConsentStatus.EXPRESS, ConsentStatus.INFERRED)
@@ -279,25 +281,42 @@ def last_senders(*, tenant_id: int, contact_ids: Sequence[int]) -> dict[int, int
     return dict(Message.objects.filter(id__in=list(latest)).values_list("contact_id", "sending_number_id"))
 
 
-def evaluate(
-    *,
-    campaign: Campaign,
-    jobs: list[SendJob],
-    contacts: dict[int, Contact],
-    now: dt.datetime,
-    locked: bool = True,
-) -> BatchDecision:
-    """The batch's verdicts. ``locked``: read spend and warmup counters under row locks (held
-    to commit); otherwise read them as they are and reserve conditionally at the end (the
-    dispatcher decides again under locks if another worker took the room meanwhile)."""
+@dataclass
+class BatchFacts:
+    """What the gates read of one batch, loaded once (``_batch_facts``) with a fixed number of
+    queries, and the batch's constants: every per-job step below reads only these."""
+
+    campaign: Campaign
+    tenant: Tenant
+    zone: zoneinfo.ZoneInfo
+    now: dt.datetime
+    later: dt.datetime  # the end of a granted slot's horizon: quiet hours must hold until then
+    day: dt.date
+    month: dt.date
+    window: dict[str, int]  # the sending window, as next_allowed_at takes it
+    on_dnc: set[str]  # the batch's numbers on the do-not-contact list
+    busy: set[int]  # contacts another campaign's message is being handed over to
+    senders: list[SendingNumber]
+    prices: dict[tuple[str, str], int]
+    providers: set[str]  # of the senders that may be used now
+    spent_day: int
+    spent_month: int
+    counts: dict[int, int]  # sender id -> messages today (its warmup count)
+    sticky: dict[int, int]  # contact id -> the sender of its latest campaign message
+    compiled: list  # the template's variants, compiled
+    callback: str
+    reachable: set[str] | None = None  # providers of every sender, paused too (read when needed)
+
+
+def _batch_facts(
+    *, campaign: Campaign, jobs: list[SendJob], contacts: dict[int, Contact], now: dt.datetime, locked: bool
+) -> BatchFacts:
+    """Read the batch's facts: do-not-contact, contacts mid hand-off elsewhere, senders, prices,
+    spend and warmup counters (under row locks when ``locked``), sticky senders, variants."""
     tenant = campaign.tenant
-    zone = tenant.zone
     day, month = messaging_services.local_periods(tenant, now)
-    decision = BatchDecision(day=day, month=month)
     contact_ids = [job.contact_id for job in jobs]
     phones = [contacts[cid].phone_e164 for cid in contact_ids if cid in contacts]
-
-    # The batch's facts: a fixed number of queries.
     on_dnc = set(DoNotContact.objects.filter(tenant=tenant, phone_e164__in=phones).values_list("phone_e164", flat=True))
     busy = set(
         SendJob.objects.filter(contact_id__in=contact_ids, status=JobStatus.SENDING)
@@ -312,89 +331,144 @@ def evaluate(
     else:
         spent_day, spent_month = messaging_services.spend_read(tenant=tenant, day=day, month=month)
         counts = messaging_services.sender_counts_read(numbers=senders, day=day) if senders else {}
-    decision.locked = locked
-    decision.sender_caps = {sender.id: sender.daily_cap(day) for sender in senders}
-    sticky = last_senders(tenant_id=tenant.id, contact_ids=contact_ids) if senders else {}
-    compiled = [compiled_variant(variant.body) for variant in campaign.template.variants.all()]
-    providers = {sender.account.provider for sender in senders}
-    callback = status_callback_url()
+    return BatchFacts(
+        campaign=campaign,
+        tenant=tenant,
+        zone=tenant.zone,
+        now=now,
+        later=now + dt.timedelta(seconds=SLOT_HORIZON),
+        day=day,
+        month=month,
+        window={"start_hour": tenant.quiet_hours_end, "end_hour": tenant.quiet_hours_start},
+        on_dnc=on_dnc,
+        busy=busy,
+        senders=senders,
+        prices=prices,
+        providers={sender.account.provider for sender in senders},
+        spent_day=spent_day,
+        spent_month=spent_month,
+        counts=counts,
+        sticky=last_senders(tenant_id=tenant.id, contact_ids=contact_ids) if senders else {},
+        compiled=[compiled_variant(variant.body) for variant in campaign.template.variants.all()],
+        callback=status_callback_url(),
+    )
 
-    suppression = dt.timedelta(days=tenant.suppression_days) if tenant.suppression_days else None
-    window = {"start_hour": tenant.quiet_hours_end, "end_hour": tenant.quiet_hours_start}
-    later = now + dt.timedelta(seconds=SLOT_HORIZON)
 
+def evaluate(
+    *,
+    campaign: Campaign,
+    jobs: list[SendJob],
+    contacts: dict[int, Contact],
+    now: dt.datetime,
+    locked: bool = True,
+) -> BatchDecision:
+    """The batch's verdicts. ``locked``: read spend and warmup counters under row locks (held
+    to commit); otherwise read them as they are and reserve conditionally at the end (the
+    dispatcher decides again under locks if another worker took the room meanwhile)."""
+    facts = _batch_facts(campaign=campaign, jobs=jobs, contacts=contacts, now=now, locked=locked)
+    decision = BatchDecision(day=facts.day, month=facts.month, locked=locked)
+    decision.sender_caps = {sender.id: sender.daily_cap(facts.day) for sender in facts.senders}
     # Every URL becomes a per-recipient short link (existing ones reused: one query).
-    shortener = Shortener(tenant, [job.id for job in jobs])
+    shortener = Shortener(facts.tenant, [job.id for job in jobs])
 
     # Per job: cost, and the verdict of gates 3-5.
     prepared = []
     for job in jobs:
         contact = contacts[job.contact_id]
-        values = {
-            # Imported data first, the built-ins last: a custom field can never replace them.
-            **{key: str(value) for key, value in (contact.custom_fields or {}).items()},
-            "first_name": contact.first_name,
-            "last_name": contact.last_name,
-            "business_name": tenant.business_name,
-            "link": campaign.link_url,
-        }
-        body = render_message(
-            compiled[job.variant_index % len(compiled)],
-            values,
-            business_name=tenant.business_name,
-            opt_out_line=tenant.opt_out_line,
-        )
-        body, links = shortener.for_job(job.id, body)  # counted in the segments below
-        info = segment_info(body)
-        country = messaging_selectors.country_of(contact.phone_e164)
-        price = price_for(prices, providers, country)
-        verdict = None
-        rule = final_rule(contact, on_dnc=contact.phone_e164 in on_dnc, now=now, tenant=tenant)
-        if rule is not None:
-            verdict = Verdict(job, rule.gate, GateOutcome.SKIP, rule.reason)
-        elif suppression and contact.id in busy:
-            # Another campaign's message to this contact is mid hand-off: look again once it has
-            # landed (then this one is suppressed) or failed (then this one may go).
-            verdict = Verdict(
-                job,
-                Gate.SUPPRESSION,
-                GateOutcome.DEFER,
-                "Another campaign's message to this contact is being handed over.",
-                now + BUSY_RETRY,
-            )
-        else:
-            zones = recipient_zones(
-                timezone=contact.timezone,
-                state=contact.state,
-                postcode=contact.postcode,
-                phone_e164=contact.phone_e164,
-                fallback=tenant.timezone,
-            )
-            allowed = next_allowed_at(now, zones, **window)
-            if allowed is not None and allowed == now:
-                # A granted slot may fall up to SLOT_HORIZON later: the window must hold then too.
-                allowed_later = next_allowed_at(later, zones, **window)
-                allowed = now if allowed_later == later else allowed_later
-            if allowed is None:
-                verdict = Verdict(
-                    job,
-                    Gate.QUIET_HOURS,
-                    GateOutcome.SKIP,
-                    f"No hour is inside the sending window in all of {', '.join(zones)}.",
-                )
-            elif allowed > now:
-                local = allowed.astimezone(zone).strftime("%d %b %H:%M")
-                verdict = Verdict(
-                    job,
-                    Gate.QUIET_HOURS,
-                    GateOutcome.DEFER,
-                    f"Quiet hours for {', '.join(zones)}; next allowed {local} ({tenant.timezone}).",
-                    allowed,
-                )
-        prepared.append((job, contact, body, info, price, verdict, links))
+        body, links, info = _render(job, contact, facts=facts, shortener=shortener)
+        price = price_for(facts.prices, facts.providers, messaging_selectors.country_of(contact.phone_e164))
+        prepared.append((job, contact, body, info, price, _contact_verdict(job, contact, facts=facts), links))
 
-    # Gates 7 then 6 for the jobs still in: a sender with warmup room, then a rate-limit slot.
-    room = {sender.id: sender.daily_cap(day) - counts.get(sender.id, 0) for sender in senders}
+    wanting, later_verdict = _choose_senders(prepared, facts=facts)
+    slots = _reserve_rate_slots(wanting, facts=facts, later_verdict=later_verdict)
+    _budget_pass(prepared, facts=facts, slots=slots, later_verdict=later_verdict, decision=decision)
+    return decision
+
+
+def _render(
+    job: SendJob, contact: Contact, *, facts: BatchFacts, shortener: Shortener
+) -> tuple[str, list, SegmentInfo]:
+    """The job's text (its variant, filled in for its contact, URLs shortened), its short links
+    and its segments."""
+    tenant = facts.tenant
+    values = {
+        # Imported data first, the built-ins last: a custom field can never replace them.
+        **{key: str(value) for key, value in (contact.custom_fields or {}).items()},
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "business_name": tenant.business_name,
+        "link": facts.campaign.link_url,
+    }
+    body = render_message(
+        facts.compiled[job.variant_index % len(facts.compiled)],
+        values,
+        business_name=tenant.business_name,
+        opt_out_line=tenant.opt_out_line,
+    )
+    body, links = shortener.for_job(job.id, body)  # counted in the segments
+    return body, links, segment_info(body)
+
+
+def _contact_verdict(job: SendJob, contact: Contact, *, facts: BatchFacts) -> Verdict | None:
+    """Gates 3-5 on the job's contact (do-not-contact, suppression, quiet hours); None: it passes."""
+    tenant, now = facts.tenant, facts.now
+    rule = final_rule(contact, on_dnc=contact.phone_e164 in facts.on_dnc, now=now, tenant=tenant)
+    if rule is not None:
+        return Verdict(job, rule.gate, GateOutcome.SKIP, rule.reason)
+    if tenant.suppression_days and contact.id in facts.busy:
+        # Another campaign's message to this contact is mid hand-off: look again once it has
+        # landed (then this one is suppressed) or failed (then this one may go).
+        return Verdict(
+            job,
+            Gate.SUPPRESSION,
+            GateOutcome.DEFER,
+            "Another campaign's message to this contact is being handed over.",
+            now + BUSY_RETRY,
+        )
+    return _quiet_hours_verdict(job, contact, facts=facts)
+
+
+def _quiet_hours_verdict(job: SendJob, contact: Contact, *, facts: BatchFacts) -> Verdict | None:
+    """Gate 5: the sending window must be open in every zone the contact may be in, from now to
+    the end of the slot horizon."""
+    tenant, now = facts.tenant, facts.now
+    zones = recipient_zones(
+        timezone=contact.timezone,
+        state=contact.state,
+        postcode=contact.postcode,
+        phone_e164=contact.phone_e164,
+        fallback=tenant.timezone,
+    )
+    allowed = next_allowed_at(now, zones, **facts.window)
+    if allowed is not None and allowed == now:
+        # A granted slot may fall up to SLOT_HORIZON later: the window must hold then too.
+        allowed_later = next_allowed_at(facts.later, zones, **facts.window)
+        allowed = now if allowed_later == facts.later else allowed_later
+    if allowed is None:
+        return Verdict(
+            job,
+            Gate.QUIET_HOURS,
+            GateOutcome.SKIP,
+            f"No hour is inside the sending window in all of {', '.join(zones)}.",
+        )
+    if allowed > now:
+        local = allowed.astimezone(facts.zone).strftime("%d %b %H:%M")
+        return Verdict(
+            job,
+            Gate.QUIET_HOURS,
+            GateOutcome.DEFER,
+            f"Quiet hours for {', '.join(zones)}; next allowed {local} ({tenant.timezone}).",
+            allowed,
+        )
+    return None
+
+
+def _choose_senders(prepared: list, *, facts: BatchFacts) -> tuple[list[tuple[SendJob, SendingNumber]], dict]:
+    """Gate 7 for the jobs gates 3-5 let through: a sender with warmup room today, the contact's
+    last one when it has room. Returns (job, sender) for those that have one and {job id:
+    verdict} for those that wait."""
+    senders, now = facts.senders, facts.now
+    room = {sender.id: sender.daily_cap(facts.day) - facts.counts.get(sender.id, 0) for sender in senders}
     by_id = {sender.id: sender for sender in senders}
     later_verdict: dict[int, Verdict] = {}
     wanting = []
@@ -406,7 +480,7 @@ def evaluate(
                 job, Gate.WARMUP, GateOutcome.DEFER, "No active, registered sender.", now + dt.timedelta(minutes=15)
             )
             continue
-        preferred = sticky.get(contact.id)
+        preferred = facts.sticky.get(contact.id)
         if preferred not in room or room[preferred] <= 0:
             preferred = max(room, key=lambda sid: (room[sid], -sid))
         if room[preferred] <= 0:
@@ -415,131 +489,165 @@ def evaluate(
                 Gate.WARMUP,
                 GateOutcome.DEFER,
                 "Every sender reached today's warmup cap.",
-                local_midnight_after(day, zone),
+                local_midnight_after(facts.day, facts.zone),
             )
             continue
         room[preferred] -= 1
-        wanting.append((job.id, by_id[preferred]))
-    slots = {}
-    jobs_by_id = {job.id: job for job in jobs}
-    if wanting:
-        tenant_key = f"tenant:{tenant.id}"
-        rates = {tenant_key: float(tenant.messages_per_second)}
-        for _, sender in wanting:
-            rates[f"sender:{sender.id}"] = float(sender.messages_per_second)
-        # On this worker's clock, read now (the batch may have waited on locks): the one it
-        # paces hand-offs by. Workers' clocks are NTP-synced.
-        granted = reserve_slots([(tenant_key, f"sender:{sender.id}") for _, sender in wanting], rates, now=time.time())
-        for (job_id, sender), slot in zip(wanting, granted, strict=True):
-            if slot.granted:
-                slots[job_id] = (sender, slot.at)
-            else:
-                retry = dt.datetime.fromtimestamp(slot.at, tz=dt.UTC)
-                later_verdict[job_id] = Verdict(
-                    jobs_by_id[job_id],
-                    Gate.RATE_LIMIT,
-                    GateOutcome.DEFER,
-                    f"Rate limit ({tenant.messages_per_second}/s tenant, {sender.messages_per_second}/s {sender}).",
-                    retry,
-                )
+        wanting.append((job, by_id[preferred]))
+    return wanting, later_verdict
 
-    # Gate 2 last in computation, first in precedence: a running total of what goes.
-    left_day = tenant.daily_budget_cents - spent_day
-    left_month = tenant.monthly_budget_cents - spent_month
-    reachable = None  # providers of every sender, paused ones too (read once, when needed)
+
+def _reserve_rate_slots(
+    wanting: list[tuple[SendJob, SendingNumber]], *, facts: BatchFacts, later_verdict: dict[int, Verdict]
+) -> dict[int, tuple[SendingNumber, float]]:
+    """Gate 6: a rate-limit slot (tenant's and sender's) for each job that has a sender; {job id:
+    (sender, slot time)}. A job without a slot gets its verdict in ``later_verdict``."""
+    slots = {}
+    if not wanting:
+        return slots
+    tenant = facts.tenant
+    tenant_key = f"tenant:{tenant.id}"
+    rates = {tenant_key: float(tenant.messages_per_second)}
+    for _, sender in wanting:
+        rates[f"sender:{sender.id}"] = float(sender.messages_per_second)
+    # On this worker's clock, read now (the batch may have waited on locks): the one it
+    # paces hand-offs by. Workers' clocks are NTP-synced.
+    granted = reserve_slots([(tenant_key, f"sender:{sender.id}") for _, sender in wanting], rates, now=time.time())
+    for (job, sender), slot in zip(wanting, granted, strict=True):
+        if slot.granted:
+            slots[job.id] = (sender, slot.at)
+        else:
+            retry = dt.datetime.fromtimestamp(slot.at, tz=dt.UTC)
+            later_verdict[job.id] = Verdict(
+                job,
+                Gate.RATE_LIMIT,
+                GateOutcome.DEFER,
+                f"Rate limit ({tenant.messages_per_second}/s tenant, {sender.messages_per_second}/s {sender}).",
+                retry,
+            )
+    return slots
+
+
+def _budget_pass(
+    prepared: list, *, facts: BatchFacts, slots: dict, later_verdict: dict[int, Verdict], decision: BatchDecision
+) -> None:
+    """Gate 2, last in computation and first in precedence: walk the jobs in order with a running
+    total of what the ones that go cost; a job within budget goes unless an earlier gate's or
+    gate 6-7's verdict stops it."""
+    left_day = facts.tenant.daily_budget_cents - facts.spent_day
+    left_month = facts.tenant.monthly_budget_cents - facts.spent_month
     for job, contact, body, info, price, verdict, links in prepared:
         if price is None:
-            if verdict is not None and verdict.outcome == GateOutcome.SKIP:
-                # Ruled out for good already (do-not-contact, consent, suppression): that reason
-                # stands, as the estimate counts it (launch_screen applies final_rule first).
-                decision.stopped.append(verdict)
-                continue
-            if not senders:
-                # No usable sender at all (all paused or deregistered): tenant-wide and fixable at
-                # any time, so the job waits; the earlier gates' verdict, else gate 7's, says why.
-                decision.stopped.append(verdict or later_verdict[job.id])
-                continue
-            country = messaging_selectors.country_of(contact.phone_e164)
-            if reachable is None:
-                reachable = providers_of_any_sender(tenant)
-            if price_for(prices, reachable, country) is not None:
-                # Priced for the provider of a sender that is paused now: fixable, so it waits.
-                decision.stopped.append(
-                    Verdict(
-                        job,
-                        Gate.BUDGET,
-                        GateOutcome.DEFER,
-                        f"No price per segment set for {country} for {', '.join(sorted(providers))}, the "
-                        "provider of the active senders; waiting for a sender whose provider has one.",
-                        now + dt.timedelta(hours=1),
-                    )
-                )
-                continue
-            rule = no_price_rule(country)
-            decision.stopped.append(Verdict(job, rule.gate, GateOutcome.SKIP, rule.reason))
+            decision.stopped.append(_unpriced_verdict(job, contact, verdict, facts=facts, later_verdict=later_verdict))
             continue
         cost = info.segments * price
-        if cost > tenant.daily_budget_cents or cost > tenant.monthly_budget_cents:
-            decision.stopped.append(
-                Verdict(
-                    job, Gate.BUDGET, GateOutcome.SKIP, f"One message costs {format_aud(cost)}, more than a whole cap."
-                )
-            )
-            continue
-        if cost > left_day:
-            decision.stopped.append(
-                Verdict(
-                    job,
-                    Gate.BUDGET,
-                    GateOutcome.DEFER,
-                    f"Daily cap reached ({format_aud(tenant.daily_budget_cents)}).",
-                    local_midnight_after(day, zone),
-                )
-            )
-            continue
-        if cost > left_month:
-            decision.stopped.append(
-                Verdict(
-                    job,
-                    Gate.BUDGET,
-                    GateOutcome.DEFER,
-                    f"Monthly cap reached ({format_aud(tenant.monthly_budget_cents)}).",
-                    local_next_month(month, zone),
-                )
-            )
-            continue
-        verdict = verdict or later_verdict.get(job.id)
-        if verdict is not None:
-            decision.stopped.append(verdict)
+        stop = _budget_verdict(job, cost, left_day=left_day, left_month=left_month, facts=facts)
+        stop = stop or verdict or later_verdict.get(job.id)
+        if stop is not None:
+            decision.stopped.append(stop)
             continue
         left_day -= cost
         left_month -= cost
         sender, slot = slots[job.id]
-        message = Draft(
-            tenant_id=tenant.id,
-            contact_id=contact.id,
-            campaign_id=campaign.id,
-            sending_number_id=sender.id,
-            to_phone=contact.phone_e164,
-            from_sender=sender.sender,
-            body=body,
-            encoding=info.encoding,
-            segments=info.segments,
-            cost_cents=cost,
-            dedupe_key=f"campaign:{campaign.id}:{contact.id}",
-            links=links,
+        decision.going.append(
+            _going(job, contact, sender, slot, body=body, info=info, cost=cost, links=links, facts=facts)
         )
-        outbound = OutboundSMS(
-            reference=str(message.reference),
-            to=contact.phone_e164,
-            sender=sender.sender,
-            body=body,
-            account=sender.account.credentials,
-            status_callback=callback,
-            validity_period=_validity_period(),
+
+
+def _unpriced_verdict(
+    job: SendJob, contact: Contact, verdict: Verdict | None, *, facts: BatchFacts, later_verdict: dict[int, Verdict]
+) -> Verdict:
+    """Why a job whose country has no price for the active senders' providers does not go."""
+    if verdict is not None and verdict.outcome == GateOutcome.SKIP:
+        # Ruled out for good already (do-not-contact, consent, suppression): that reason
+        # stands, as the estimate counts it (launch_screen applies final_rule first).
+        return verdict
+    if not facts.senders:
+        # No usable sender at all (all paused or deregistered): tenant-wide and fixable at
+        # any time, so the job waits; the earlier gates' verdict, else gate 7's, says why.
+        return verdict or later_verdict[job.id]
+    country = messaging_selectors.country_of(contact.phone_e164)
+    if facts.reachable is None:  # read once, when needed
+        facts.reachable = providers_of_any_sender(facts.tenant)
+    if price_for(facts.prices, facts.reachable, country) is not None:
+        # Priced for the provider of a sender that is paused now: fixable, so it waits.
+        return Verdict(
+            job,
+            Gate.BUDGET,
+            GateOutcome.DEFER,
+            f"No price per segment set for {country} for {', '.join(sorted(facts.providers))}, the "
+            "provider of the active senders; waiting for a sender whose provider has one.",
+            facts.now + dt.timedelta(hours=1),
         )
-        decision.going.append(Going(job, contact, sender, message, outbound, slot))
-    return decision
+    rule = no_price_rule(country)
+    return Verdict(job, rule.gate, GateOutcome.SKIP, rule.reason)
+
+
+def _budget_verdict(job: SendJob, cost: int, *, left_day: int, left_month: int, facts: BatchFacts) -> Verdict | None:
+    """Gate 2 on a priced job: a message dearer than a whole cap never goes; one over what is
+    left today or this month waits for the next day or month. None: within budget."""
+    tenant, zone = facts.tenant, facts.zone
+    if cost > tenant.daily_budget_cents or cost > tenant.monthly_budget_cents:
+        return Verdict(
+            job, Gate.BUDGET, GateOutcome.SKIP, f"One message costs {format_aud(cost)}, more than a whole cap."
+        )
+    if cost > left_day:
+        return Verdict(
+            job,
+            Gate.BUDGET,
+            GateOutcome.DEFER,
+            f"Daily cap reached ({format_aud(tenant.daily_budget_cents)}).",
+            local_midnight_after(facts.day, zone),
+        )
+    if cost > left_month:
+        return Verdict(
+            job,
+            Gate.BUDGET,
+            GateOutcome.DEFER,
+            f"Monthly cap reached ({format_aud(tenant.monthly_budget_cents)}).",
+            local_next_month(facts.month, zone),
+        )
+    return None
+
+
+def _going(
+    job: SendJob,
+    contact: Contact,
+    sender: SendingNumber,
+    slot: float,
+    *,
+    body: str,
+    info: SegmentInfo,
+    cost: int,
+    links: list,
+    facts: BatchFacts,
+) -> Going:
+    """A job that goes: its message row to write and the request to hand to the provider."""
+    campaign = facts.campaign
+    message = Draft(
+        tenant_id=facts.tenant.id,
+        contact_id=contact.id,
+        campaign_id=campaign.id,
+        sending_number_id=sender.id,
+        to_phone=contact.phone_e164,
+        from_sender=sender.sender,
+        body=body,
+        encoding=info.encoding,
+        segments=info.segments,
+        cost_cents=cost,
+        dedupe_key=f"campaign:{campaign.id}:{contact.id}",
+        links=links,
+    )
+    outbound = OutboundSMS(
+        reference=str(message.reference),
+        to=contact.phone_e164,
+        sender=sender.sender,
+        body=body,
+        account=sender.account.credentials,
+        status_callback=facts.callback,
+        validity_period=_validity_period(),
+    )
+    return Going(job, contact, sender, message, outbound, slot)
 
 
 def _validity_period() -> int:
