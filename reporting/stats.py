@@ -139,14 +139,67 @@ def variant_verdicts(variants: list[dict]) -> dict[str, dict]:
 
 
 def campaign_stats_compute(campaign: Campaign) -> dict:
-    tenant = campaign.tenant
+    """The report's figures as plain JSON-able data, from a fixed number of aggregate queries.
+    Run it inside ``snapshot()`` (``campaign_stats_refresh`` does) so that the figures of the
+    parts below, each read by its own queries, agree with each other."""
     now = timezone.now()
     jobs = SendJob.objects.filter(campaign=campaign)
     messages = Message.objects.filter(campaign=campaign, kind=MessageKind.CAMPAIGN)
     live = messages.exclude(status=MessageStatus.REJECTED)
-    clicks = Click.objects.filter(tenant=tenant, campaign_id=campaign.pk)
+    clicks = Click.objects.filter(tenant=campaign.tenant, campaign_id=campaign.pk)
     inbound = Message.objects.filter(campaign=campaign, kind=MessageKind.INBOUND)
 
+    job_figures = _jobs_part(campaign, jobs)
+    by_status, errors, money = _messages_part(messages, live)
+    click_figures = _clicks_part(clicks)
+    intents = dict(inbound.values_list("intent").annotate(n=Count("id")).values_list("intent", "n"))
+    variants = _variants_part(campaign, jobs, inbound)
+    timeline = _hourly_part(messages=messages, live=live, clicks=clicks, inbound=inbound)
+    progress = _progress_part(campaign, jobs=jobs, live=live, job_status=job_figures["jobs"], now=now)
+
+    delivered = by_status.get(MessageStatus.DELIVERED, 0)
+    finals = sum(by_status.get(s, 0) for s in FINAL)
+    human_clickers = click_figures["human_clickers"]
+    # People who opted out (a second STOP from the same number is not a second person).
+    opt_outs = inbound.filter(intent__in=OPT_OUT_INTENTS).values("from_sender").distinct().count()
+    return {
+        "audience": progress["total"],
+        **job_figures,  # jobs, gates, decisions, reasons
+        "messages": by_status,
+        "errors": errors,
+        "handed_off": money["handed_off"],
+        "reported_sent": sum(
+            by_status.get(s, 0) for s in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
+        ),  # fmt: skip
+        "delivered": delivered,
+        "finals": finals,
+        "clicks": click_figures,
+        "inbound": intents,
+        "opt_outs": opt_outs,
+        "replies": intents.get("reply", 0),
+        "rates": {
+            "delivery": _rate(delivered, finals),
+            "human_ctr": _rate(human_clickers, delivered),
+            "opt_out": _rate(opt_outs, delivered),
+            "reply": _rate(intents.get("reply", 0), delivered),
+        },
+        "money": {
+            "estimated": campaign.estimated_cost_cents,
+            "reserved": money["reserved"],
+            "actual": money["actual"],
+            "priced": money["priced"],
+            "per_delivered": round(money["actual"] / delivered, 2) if delivered else None,
+            "per_human_click": round(money["actual"] / human_clickers, 2) if human_clickers else None,
+        },
+        "variants": variants,
+        "verdicts": variant_verdicts(variants),
+        "hourly": timeline,
+        "progress": progress,
+    }
+
+
+def _jobs_part(campaign: Campaign, jobs) -> dict:
+    """Jobs by status; by gate, outcome and status; every gate decision so far; the commonest reasons."""
     job_status = dict(jobs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     gates = [
         {"gate": gate, "outcome": outcome, "status": status, "n": n}
@@ -171,6 +224,11 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
         .annotate(n=Count("id"))
         .order_by("-n")[:40]
     ]
+    return {"jobs": job_status, "gates": gates, "decisions": decisions, "reasons": reasons}
+
+
+def _messages_part(messages, live) -> tuple[dict, list[dict], dict]:
+    """Campaign messages by status, failures by error code (commonest first), and their money."""
     by_status = {}
     errors = []
     for status, code, n in messages.values_list("status", "error_code").annotate(n=Count("id")):
@@ -184,11 +242,24 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
         priced=Count("provider_price_cents"),
         handed_off=Count("id", filter=Q(handed_off_at__isnull=False)),
     )
+    return by_status, errors, money
+
+
+def _clicks_part(clicks) -> dict:
+    """Clicks in all, by people, the people who clicked, and the rest by why they are not people's."""
     click_rows = list(clicks.values_list("is_human", "reason").annotate(n=Count("id")))
     human_clickers = clicks.filter(is_human=True).values("contact_id").distinct().count()
-    intents = dict(inbound.values_list("intent").annotate(n=Count("id")).values_list("intent", "n"))
+    return {
+        "raw": sum(n for _, _, n in click_rows),
+        "human": sum(n for human, _, n in click_rows if human),
+        "human_clickers": human_clickers,
+        "by_reason": {reason: n for human, reason, n in click_rows if not human},
+    }
 
-    # Per variant: sent, delivered, people who clicked, opt-outs (each traced through the job).
+
+def _variants_part(campaign: Campaign, jobs, inbound) -> list[dict]:
+    """Per variant: jobs, sent, delivered, people who clicked, opt-outs (each traced through the
+    job), and their rates."""
     per_variant: dict[int, dict] = {}
 
     def variant(index: int) -> dict:
@@ -222,24 +293,34 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
         row["delivery_rate"] = _rate(row["delivered"], row["finals"])
         row["ctr"] = _rate(row["clickers"], row["delivered"])
         row["opt_out_rate"] = _rate(row["opt_outs"], row["delivered"])
-    verdicts = variant_verdicts(variants)
+    return variants
 
-    def hourly(queryset, field: str) -> dict[str, int]:
-        rows = (
-            queryset.exclude(**{f"{field}__isnull": True})
-            .annotate(hour=TruncHour(field, tzinfo=UTC))  # never the zone active where this runs
-            .values_list("hour")
-            .annotate(n=Count("id"))
-            .order_by("hour")
-        )
-        return {hour.isoformat(): n for hour, n in rows}
 
-    timeline = {
-        "sends": hourly(live, "handed_off_at"),
-        "deliveries": hourly(messages.filter(status=MessageStatus.DELIVERED), "delivered_at"),
-        "clicks": hourly(clicks.filter(is_human=True), "at"),
-        "opt_outs": hourly(inbound.filter(intent__in=OPT_OUT_INTENTS), "created_at"),
+def _hourly(queryset, field: str) -> dict[str, int]:
+    rows = (
+        queryset.exclude(**{f"{field}__isnull": True})
+        .annotate(hour=TruncHour(field, tzinfo=UTC))  # never the zone active where this runs
+        .values_list("hour")
+        .annotate(n=Count("id"))
+        .order_by("hour")
+    )
+    return {hour.isoformat(): n for hour, n in rows}
+
+
+def _hourly_part(*, messages, live, clicks, inbound) -> dict[str, dict[str, int]]:
+    """Sends, deliveries, people's clicks and opt-outs per UTC hour."""
+    return {
+        "sends": _hourly(live, "handed_off_at"),
+        "deliveries": _hourly(messages.filter(status=MessageStatus.DELIVERED), "delivered_at"),
+        "clicks": _hourly(clicks.filter(is_human=True), "at"),
+        "opt_outs": _hourly(inbound.filter(intent__in=OPT_OUT_INTENTS), "created_at"),
     }
+
+
+def _progress_part(campaign: Campaign, *, jobs, live, job_status: dict, now: datetime) -> dict:
+    """How far the campaign is, its pace over the last PACE_WINDOW, what waits, and when it
+    should be through."""
+    tenant = campaign.tenant
     recent = live.filter(handed_off_at__gte=now - PACE_WINDOW).count()
     waiting = jobs.filter(status=JobStatus.PENDING).aggregate(
         n=Count("id"), due=Count("id", filter=Q(next_attempt_at__lte=now)), next=Min("next_attempt_at")
@@ -255,62 +336,15 @@ def campaign_stats_compute(campaign: Campaign) -> dict:
         start = max(now, campaign.starts_at or now)
         eta = finish_estimate(start, remaining, pace or float(tenant.messages_per_second), tenant)
     late = bool(eta and campaign.ends_at and eta > campaign.ends_at)
-
-    delivered = by_status.get(MessageStatus.DELIVERED, 0)
-    finals = sum(by_status.get(s, 0) for s in FINAL)
-    human_clicks = sum(n for human, _, n in click_rows if human)
-    # People who opted out (a second STOP from the same number is not a second person).
-    opt_outs = inbound.filter(intent__in=OPT_OUT_INTENTS).values("from_sender").distinct().count()
     return {
-        "audience": total,
-        "jobs": job_status,
-        "gates": gates,
-        "decisions": decisions,
-        "reasons": reasons,
-        "messages": by_status,
-        "errors": errors,
-        "handed_off": money["handed_off"],
-        "reported_sent": sum(
-            by_status.get(s, 0) for s in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
-        ),  # fmt: skip
-        "delivered": delivered,
-        "finals": finals,
-        "clicks": {
-            "raw": sum(n for _, _, n in click_rows),
-            "human": human_clicks,
-            "human_clickers": human_clickers,
-            "by_reason": {reason: n for human, reason, n in click_rows if not human},
-        },
-        "inbound": intents,
-        "opt_outs": opt_outs,
-        "replies": intents.get("reply", 0),
-        "rates": {
-            "delivery": _rate(delivered, finals),
-            "human_ctr": _rate(human_clickers, delivered),
-            "opt_out": _rate(opt_outs, delivered),
-            "reply": _rate(intents.get("reply", 0), delivered),
-        },
-        "money": {
-            "estimated": campaign.estimated_cost_cents,
-            "reserved": money["reserved"],
-            "actual": money["actual"],
-            "priced": money["priced"],
-            "per_delivered": round(money["actual"] / delivered, 2) if delivered else None,
-            "per_human_click": round(money["actual"] / human_clickers, 2) if human_clickers else None,
-        },
-        "variants": variants,
-        "verdicts": verdicts,
-        "hourly": timeline,
-        "progress": {
-            "total": total,
-            "done": done,
-            "pace_per_second": round(pace, 2),
-            "pending": waiting["n"],
-            "due_now": waiting["due"],
-            "next_attempt": waiting["next"].isoformat() if waiting["next"] else None,
-            "eta": eta.isoformat() if eta else None,
-            "eta_after_end": late,
-        },
+        "total": total,
+        "done": done,
+        "pace_per_second": round(pace, 2),
+        "pending": waiting["n"],
+        "due_now": waiting["due"],
+        "next_attempt": waiting["next"].isoformat() if waiting["next"] else None,
+        "eta": eta.isoformat() if eta else None,
+        "eta_after_end": late,
     }
 
 
