@@ -36,6 +36,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from types import SimpleNamespace
 
 from django.conf import settings
@@ -704,85 +705,158 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
+class HandOffOutcome(StrEnum):
+    """What a provider's answer means for its job (``_outcome``)."""
+
+    ACCEPTED = "accepted"  # the provider took it: the job is sent
+    OPTED_OUT = "opted_out"  # its number opted out just before hand-off: skipped, not sent
+    UNKNOWN = "unknown"  # timed out: it may have reached the provider, so a person decides
+    NOT_SENT = "not_sent"  # it never reached the provider (no room there, in time): again, not an attempt
+    RETRY = "retry"  # a temporary refusal with attempts left: again after a backoff
+    FAILED = "failed"  # refused for good, or out of attempts
+
+
+# Outcomes whose message never went: its reservation is given back.
+RELEASED = (HandOffOutcome.OPTED_OUT, HandOffOutcome.NOT_SENT, HandOffOutcome.RETRY, HandOffOutcome.FAILED)
+
+
+def _outcome(result: SendResult, attempts: int) -> HandOffOutcome:
+    """What ``result`` means for a job that has made ``attempts`` attempts (this one included)."""
+    if result.status == OPTED_OUT_MEANWHILE:
+        return HandOffOutcome.OPTED_OUT
+    if result.outcome == Outcome.ACCEPTED:
+        return HandOffOutcome.ACCEPTED
+    if result.outcome == Outcome.RETRY and result.error_message == "timeout":
+        # The request may have reached the provider: never guess, a person decides.
+        return HandOffOutcome.UNKNOWN
+    if result.error_message == handoff.NOT_STARTED or result.rate_limited:
+        return HandOffOutcome.NOT_SENT
+    if result.outcome == Outcome.RETRY and attempts < MAX_ATTEMPTS:
+        return HandOffOutcome.RETRY
+    return HandOffOutcome.FAILED
+
+
+def _mark_message(message, kind: HandOffOutcome, result: SendResult, now: datetime) -> None:
+    """Set the in-memory message to what ``kind`` makes of it (written by the writers below)."""
+    if kind == HandOffOutcome.ACCEPTED:
+        message.status, message.provider_id, message.handed_off_at = MessageStatus.QUEUED, result.provider_id, now
+    elif kind == HandOffOutcome.OPTED_OUT:
+        message.status, message.error_message = MessageStatus.REJECTED, result.error_message
+    elif kind == HandOffOutcome.UNKNOWN:
+        message.status, message.error_message = MessageStatus.UNKNOWN, "Timed out at hand-off."
+    else:
+        message.status = MessageStatus.REJECTED
+        message.error_code, message.error_message = result.error_code[:10], result.error_message[:300]
+
+
 def _record_results(*, campaign: Campaign, items: list, results: list[SendResult], decision, stats) -> int:
+    """Write what the provider's answers mean, set-wise: one writer per outcome (``_outcome``)."""
     now = timezone.now()
-    accepted, released, retry_jobs, failed_jobs, unknown, opted_out = [], [], [], [], [], []
+    accepted, opted_out, unknown, retries, failed, released = [], [], [], [], [], []
+    groups = {
+        HandOffOutcome.ACCEPTED: accepted,
+        HandOffOutcome.OPTED_OUT: opted_out,
+        HandOffOutcome.UNKNOWN: unknown,
+        HandOffOutcome.NOT_SENT: retries,  # in one statement with the retries, in their order
+        HandOffOutcome.RETRY: retries,
+        HandOffOutcome.FAILED: failed,
+    }
     for item, result in zip(items, results, strict=True):
-        message = item.message
-        if result.status == OPTED_OUT_MEANWHILE:
-            message.status, message.error_message = MessageStatus.REJECTED, result.error_message
+        kind = _outcome(result, item.job.attempts)
+        _mark_message(item.message, kind, result, now)
+        groups[kind].append((item, result, kind))
+        if kind in RELEASED:
             released.append(item)
-            opted_out.append(item)
-        elif result.outcome == Outcome.ACCEPTED:
-            message.status, message.provider_id, message.handed_off_at = MessageStatus.QUEUED, result.provider_id, now
-            accepted.append(item)
-            if result.price_cents is not None:
-                decision.price_reports.append((message, result.price_cents))
-        elif result.outcome == Outcome.RETRY and result.error_message == "timeout":
-            # The request may have reached the provider: never guess, a person decides.
-            message.status, message.error_message = MessageStatus.UNKNOWN, "Timed out at hand-off."
-            unknown.append(item)
-        else:
-            message.status = MessageStatus.REJECTED
-            message.error_code, message.error_message = result.error_code[:10], result.error_message[:300]
-            released.append(item)
-            if result.error_message == handoff.NOT_STARTED or result.rate_limited:
-                # It never reached the provider (no room there, in time): not an attempt.
-                item.job.attempts -= 1
-                retry_jobs.append((item, timedelta(seconds=min(result.retry_after or 5.0, 60.0))))
-            elif result.outcome == Outcome.RETRY and item.job.attempts < MAX_ATTEMPTS:
-                retry_jobs.append((item, _backoff(item.job.attempts, result.retry_after)))
-            else:
-                failed_jobs.append((item, result))
-    if accepted:
-        update_by_id(
-            Message,
-            [item.message.id for item in accepted],
-            {"provider_id": ("text", [item.message.provider_id for item in accepted])},
-            fixed={"status": MessageStatus.QUEUED, "handed_off_at": now},
-        )
-        update_by_id(SendJob, [item.job.id for item in accepted], {}, fixed={"status": JobStatus.SENT})
-        update_by_id(Contact, sorted({item.job.contact_id for item in accepted}), {}, fixed={"last_sent_at": now})
-        stats.count("sent", len(accepted))
-        # Status callbacks that beat us here waited for these provider ids.
-        events.events_apply_pending(sids=[item.message.provider_id for item in accepted])
-    SendJob.objects.filter(id__in=[item.job.id for item in opted_out]).update(
+    _write_accepted(accepted, decision=decision, stats=stats, now=now)
+    _write_opted_out([item for item, _, _ in opted_out], stats=stats, now=now)
+    _write_settled_messages(released + [item for item, _, _ in unknown])
+    _write_unknown([item for item, _, _ in unknown], stats=stats)
+    _write_retries(retries, stats=stats, now=now)
+    _write_failed([(item, result) for item, result, _ in failed], stats=stats, now=now)
+    if released:
+        _release(campaign=campaign, items=released, decision=decision)
+    return len(accepted)
+
+
+def _write_accepted(accepted: list[tuple], *, decision, stats, now: datetime) -> None:
+    """Messages the provider took: queued, their jobs sent, their contacts just sent to."""
+    for item, result, _ in accepted:
+        if result.price_cents is not None:
+            decision.price_reports.append((item.message, result.price_cents))
+    if not accepted:
+        return
+    items = [item for item, _, _ in accepted]
+    update_by_id(
+        Message,
+        [item.message.id for item in items],
+        {"provider_id": ("text", [item.message.provider_id for item in items])},
+        fixed={"status": MessageStatus.QUEUED, "handed_off_at": now},
+    )
+    update_by_id(SendJob, [item.job.id for item in items], {}, fixed={"status": JobStatus.SENT})
+    update_by_id(Contact, sorted({item.job.contact_id for item in items}), {}, fixed={"last_sent_at": now})
+    stats.count("sent", len(items))
+    # Status callbacks that beat us here waited for these provider ids.
+    events.events_apply_pending(sids=[item.message.provider_id for item in items])
+
+
+def _write_opted_out(items: list, *, stats, now: datetime) -> None:
+    """Jobs whose number opted out just before hand-off: skipped at the do-not-contact gate."""
+    SendJob.objects.filter(id__in=[item.job.id for item in items]).update(
         status=JobStatus.SKIPPED,
         gate=Gate.DNC,
         outcome=GateOutcome.SKIP,
         reason="Opted out just before hand-off.",
         decided_at=now,
     )
-    stats.count(f"{Gate.DNC}:{GateOutcome.SKIP}", len(opted_out))
-    if released or unknown:
-        settled = released + unknown
-        update_by_id(
-            Message,
-            [item.message.id for item in settled],
-            {
-                "status": ("text", [item.message.status for item in settled]),
-                "error_code": ("text", [item.message.error_code for item in settled]),
-                "error_message": ("text", [item.message.error_message for item in settled]),
-            },
-        )
-    # Set-wise even here: a 429 storm can send a whole batch back at once.
-    SendJob.objects.filter(id__in=[item.job.id for item in unknown]).update(
+    stats.count(f"{Gate.DNC}:{GateOutcome.SKIP}", len(items))
+
+
+def _write_settled_messages(items: list) -> None:
+    """The messages that did not go (or may not have): their status and error, in one statement."""
+    if not items:
+        return
+    update_by_id(
+        Message,
+        [item.message.id for item in items],
+        {
+            "status": ("text", [item.message.status for item in items]),
+            "error_code": ("text", [item.message.error_code for item in items]),
+            "error_message": ("text", [item.message.error_message for item in items]),
+        },
+    )
+
+
+def _write_unknown(items: list, *, stats) -> None:
+    """Jobs that timed out at hand-off: ``unknown`` until a person decides."""
+    SendJob.objects.filter(id__in=[item.job.id for item in items]).update(
         status=JobStatus.UNKNOWN, gate=Gate.PROVIDER, reason="Timed out at hand-off; check before resending."
     )
-    stats.count("unknown", len(unknown))
+    stats.count("unknown", len(items))
+
+
+def _write_retries(retries: list[tuple], *, stats, now: datetime) -> None:
+    """Jobs the provider asked to retry, or that never reached it: back to pending after a wait.
+    Set-wise even here: a 429 storm can send a whole batch back at once."""
+    waits = []
+    for item, result, kind in retries:
+        if kind == HandOffOutcome.NOT_SENT:
+            item.job.attempts -= 1  # it never reached the provider: not an attempt
+            waits.append(timedelta(seconds=min(result.retry_after or 5.0, 60.0)))
+        else:
+            waits.append(_backoff(item.job.attempts, result.retry_after))
     update_by_id(
         SendJob,
-        [item.job.id for item, _ in retry_jobs],
+        [item.job.id for item, _, _ in retries],
         {
             "reason": (
                 "text",
                 [
                     f"Provider asked to retry ({item.message.error_code or 'temporary error'})."
-                    for item, _ in retry_jobs
+                    for item, _, _ in retries
                 ],
             ),
-            "next_attempt_at": ("timestamptz", [now + wait for _, wait in retry_jobs]),
-            "attempts": ("integer", [item.job.attempts for item, _ in retry_jobs]),
+            "next_attempt_at": ("timestamptz", [now + wait for wait in waits]),
+            "attempts": ("integer", [item.job.attempts for item, _, _ in retries]),
         },
         fixed={
             "status": JobStatus.PENDING,
@@ -792,14 +866,19 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
             "decided_at": now,
         },
     )
-    stats.count("provider:retry", len(retry_jobs))
+    stats.count("provider:retry", len(retries))
+
+
+def _write_failed(failed: list[tuple], *, stats, now: datetime) -> None:
+    """Jobs the provider refused for good (or out of attempts): failed; a refusal with an error
+    code may tell something about the contact's number (``contact_consequence``)."""
     update_by_id(
         SendJob,
-        [item.job.id for item, _ in failed_jobs],
-        {"reason": ("text", [f"Provider refused: {r.error_code} {r.error_message}"[:200] for _, r in failed_jobs])},
+        [item.job.id for item, _ in failed],
+        {"reason": ("text", [f"Provider refused: {r.error_code} {r.error_message}"[:200] for _, r in failed])},
         fixed={"status": JobStatus.FAILED, "gate": Gate.PROVIDER, "outcome": GateOutcome.SKIP, "decided_at": now},
     )
-    refused = [(item, result) for item, result in failed_jobs if result.error_code]
+    refused = [(item, result) for item, result in failed if result.error_code]
     if refused:
         contacts = Contact.objects.select_related("tenant").in_bulk([item.job.contact_id for item, _ in refused])
         for item, result in refused:
@@ -808,10 +887,7 @@ def _record_results(*, campaign: Campaign, items: list, results: list[SendResult
                 error_code=result.error_code,
                 source=f"message {item.message.reference}",
             )
-    stats.count("provider:failed", len(failed_jobs))
-    if released:
-        _release(campaign=campaign, items=released, decision=decision)
-    return len(accepted)
+    stats.count("provider:failed", len(failed))
 
 
 def reconcile_sending(*, backend: SmsBackend | None = None, older_than: timedelta | None = None) -> dict[str, int]:
