@@ -338,11 +338,12 @@ def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now:
 
 
 def _insert_messages(going: list, *, now: datetime) -> None:
-    """Write the drafts' Message rows (status sending) and note their ids on the drafts."""
-    drafts = [item.message for item in going]
+    """Write the pending messages' Message rows (status sending) and note their ids on them
+    (``gates.PendingMessage``)."""
+    pending = [item.message for item in going]
 
     def column(kind: str, attribute: str):
-        return (kind, [getattr(draft, attribute) for draft in drafts])
+        return (kind, [getattr(message, attribute) for message in pending])
 
     ids = insert_returning_ids(
         Message,
@@ -352,7 +353,7 @@ def _insert_messages(going: list, *, now: datetime) -> None:
             "contact_id": column("bigint", "contact_id"),
             "campaign_id": column("bigint", "campaign_id"),
             "sending_number_id": column("bigint", "sending_number_id"),
-            "kind": ("text", [MessageKind.CAMPAIGN] * len(drafts)),
+            "kind": ("text", [MessageKind.CAMPAIGN] * len(pending)),
             "to_phone": column("text", "to_phone"),
             "from_sender": column("text", "from_sender"),
             "body": column("text", "body"),
@@ -364,12 +365,12 @@ def _insert_messages(going: list, *, now: datetime) -> None:
             "error_code": column("text", "error_code"),
             "error_message": column("text", "error_message"),
             "cost_cents": column("integer", "cost_cents"),
-            "created_at": ("timestamptz", [now] * len(drafts)),
+            "created_at": ("timestamptz", [now] * len(pending)),
         },
         key="reference",
     )
-    for draft in drafts:
-        draft.id = ids[draft.reference]
+    for message in pending:
+        message.id = ids[message.reference]
 
 
 def _drop_duplicates(going: list, *, now: datetime, stats) -> list:

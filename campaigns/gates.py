@@ -58,7 +58,7 @@ class Verdict:
 
 
 @dataclass
-class Draft:
+class PendingMessage:
     """A campaign Message row about to be written (a model instance costs more to build)."""
 
     tenant_id: int
@@ -90,7 +90,7 @@ class Going:
     job: SendJob
     contact: Contact
     sender: SendingNumber
-    message: Draft
+    message: PendingMessage
     outbound: OutboundSMS
     slot: float
 
@@ -624,7 +624,7 @@ def _going(
 ) -> Going:
     """A job that goes: its message row to write and the request to hand to the provider."""
     campaign = facts.campaign
-    message = Draft(
+    message = PendingMessage(
         tenant_id=facts.tenant.id,
         contact_id=contact.id,
         campaign_id=campaign.id,

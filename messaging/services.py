@@ -156,8 +156,8 @@ def reservation_release(*, tenant: Tenant, messages: Iterable, day: date, month:
     """Give back what sending ``messages`` reserved: their cents from the tenant's spend for ``day``
     and ``month``, and one each from their sender's warmup count for ``day``.
 
-    ``messages`` are Messages, or the dispatcher's drafts of them (``cost_cents`` and
-    ``sending_number_id`` are all that is read).
+    ``messages`` are Messages, or the dispatcher's in-memory copies of them (``PendingMessage``:
+    ``cost_cents`` and ``sending_number_id`` are all that is read).
 
     ``day`` and ``month`` are the tenant's local periods in which the reservation was made (the
     decision's), not today's. Every path that un-sends a reserved message uses this one function,
