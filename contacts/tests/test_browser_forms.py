@@ -45,10 +45,12 @@ def test_errors_are_summed_up_focused_and_linked_to_their_fields(page, live_serv
 
     summary = page.locator("[data-error-summary]")
     expect(summary).to_contain_text("Please fix 3 problems")
+    # The deferred script may run a moment after the summary is shown: wait (bounded) for the focus.
+    expect(summary).to_be_focused()
     assert focused(page) == "summary"
     assert describe_violations(axe_violations(page)) == ""
     summary.get_by_role("link", name="Kind of consent").click()
-    assert focused(page) == "id_kind"
+    expect(page.locator("#id_kind")).to_be_focused()
 
     page.get_by_label("Kind of consent").select_option("express")
     yesterday = timezone.localtime(timezone.now() - dt.timedelta(days=1), tenant.zone).strftime("%Y-%m-%dT%H:%M")

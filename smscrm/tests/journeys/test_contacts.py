@@ -27,11 +27,12 @@ def test_add_a_contact_with_consent_after_fixing_a_mistake(journey, owner, tenan
     journey.check()
     first_error = page.locator("main .error, main [role=alert]").first
     expect(first_error).to_be_in_viewport()  # above the fold, without scrolling
-    focused = page.evaluate(
+    # The deferred script moves the focus: wait for it, up to 5 s (raises on timeout).
+    page.wait_for_function(
         "() => { const el = document.activeElement;"
-        " return !!el && (el.id === 'id_phone' || !!el.closest('[role=alert], .error-summary, .errors')); }"
+        " return !!el && (el.id === 'id_phone' || !!el.closest('[role=alert], .error-summary, .errors')); }",
+        timeout=5_000,
     )
-    assert focused, "focus did not move to the error summary or the phone field"
     assert missing_described_by(page) == [], "aria-describedby names ids that are not on the page"
     assert not Contact.objects.filter(tenant=tenant).exists()
 
