@@ -210,19 +210,7 @@ def _save_failed_pages(item) -> list[str]:
 @pytest.fixture
 def dead_broker():
     """Celery publishing for real, to a broker that refuses connections (nothing listens on port 1)."""
-    from smscrm.celery import app
+    from smscrm.testing.celery import publishing_to
 
-    changes = {"task_always_eager": False, "broker_url": "redis://127.0.0.1:1/0", "task_publish_retry": False}
-    before = {key: app.conf.get(key) for key in changes}
-
-    def fresh_pool():  # connections are pooled per broker URL: start and end with new pools
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    app.conf.update(changes)
-    fresh_pool()
-    try:
+    with publishing_to("redis://127.0.0.1:1/0") as app:
         yield app
-    finally:
-        app.conf.update(before)
-        fresh_pool()

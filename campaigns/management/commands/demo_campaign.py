@@ -252,17 +252,7 @@ class Command(BaseCommand):
         for n in range(max(len(DEMO_SENDERS), -(-contacts // 25_000))):
             sender = f"+614851{account.pk % 1000:03d}{n:02d}"
             if not SendingNumber.objects.filter(tenant=tenant, sender=sender).exists():
-                messaging_services.sending_number_create(
-                    tenant=tenant,
-                    actor=None,
-                    account=account,
-                    sender=sender,
-                    kind=SenderKind.NUMBER,
-                    sender_id_status=SenderIdStatus.NOT_APPLICABLE,
-                    messages_per_second=10,
-                    warmup_curve=[2000],
-                    warmup_started_on=timezone.localdate() - timedelta(days=30),
-                )
+                self.create_sender(tenant, account, sender)
         # Other accounts' senders stay out of this run: only this account's numbers send.
         for number in SendingNumber.objects.filter(tenant=tenant):
             if number.is_active != (number.account_id == account.pk):
@@ -306,19 +296,22 @@ class Command(BaseCommand):
         )
         for sender in DEMO_SENDERS:
             if sender not in taken:
-                messaging_services.sending_number_create(
-                    tenant=tenant,
-                    actor=None,
-                    account=account,
-                    sender=sender,
-                    kind=SenderKind.NUMBER,
-                    sender_id_status=SenderIdStatus.NOT_APPLICABLE,
-                    messages_per_second=10,
-                    # Demo numbers count as warmed up: a fresh number would send 50 on day one.
-                    warmup_curve=[2000],
-                    warmup_started_on=timezone.localdate() - timedelta(days=30),
-                )
+                self.create_sender(tenant, account, sender)
         self.ensure_price(tenant, Provider.SIMULATOR)
+
+    def create_sender(self, tenant: Tenant, account: ProviderAccount, sender: str) -> None:
+        """A demo number through the service; it counts as warmed up (a fresh one sends 50 on day one)."""
+        messaging_services.sending_number_create(
+            tenant=tenant,
+            actor=None,
+            account=account,
+            sender=sender,
+            kind=SenderKind.NUMBER,
+            sender_id_status=SenderIdStatus.NOT_APPLICABLE,
+            messages_per_second=10,
+            warmup_curve=[2000],
+            warmup_started_on=timezone.localdate() - timedelta(days=30),
+        )
 
     def ensure_price(self, tenant: Tenant, provider: str) -> None:
         """5¢ a segment to Australia for a year back, unless the tenant has that price row already."""

@@ -179,24 +179,14 @@ class Worker:
 @pytest.fixture
 def worker():
     """Tasks queue (in memory) instead of running at once; ``worker.run()`` runs them."""
-    from smscrm.celery import app
+    from smscrm.testing.celery import publishing_to
 
-    changes = {"task_always_eager": False, "broker_url": "memory://", "task_publish_retry": False}
-    before = {key: app.conf.get(key) for key in changes}
-
-    def fresh_pool():  # connections are pooled per broker URL: start and end with new pools
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    app.conf.update(changes)
-    fresh_pool()
-    helper = Worker(app)
-    try:
-        yield helper
-    finally:
-        helper._take()  # nothing left queued for another test
-        app.conf.update(before)
-        fresh_pool()
+    with publishing_to("memory://") as app:
+        helper = Worker(app)
+        try:
+            yield helper
+        finally:
+            helper._take()  # nothing left queued for another test
 
 
 @pytest.fixture(params=list(VIEWPORTS))
