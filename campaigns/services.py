@@ -20,7 +20,7 @@ from tenants.models import Tenant
 from tenants.services import acting_user, audit_record
 
 
-class Action:
+class CampaignAction:
     TEMPLATE_SAVED = "template.saved"
     CAMPAIGN_CREATED = "campaign.created"
     CAMPAIGN_UPDATED = "campaign.updated"
@@ -68,7 +68,11 @@ def template_save(
             [Variant(template=template, position=position, body=body) for position, body in enumerate(bodies)]
         )
         audit_record(
-            tenant=tenant, actor=actor, action=Action.TEMPLATE_SAVED, target=name, data={"variants": len(bodies)}
+            tenant=tenant,
+            actor=actor,
+            action=CampaignAction.TEMPLATE_SAVED,
+            target=name,
+            data={"variants": len(bodies)},
         )
     return template
 
@@ -122,7 +126,7 @@ def campaign_create(
             ends_at=ends_at,
             created_by=acting_user(actor),
         )
-        audit_record(tenant=tenant, actor=actor, action=Action.CAMPAIGN_CREATED, target=name)
+        audit_record(tenant=tenant, actor=actor, action=CampaignAction.CAMPAIGN_CREATED, target=name)
     return campaign
 
 
@@ -152,7 +156,7 @@ def campaign_update(
         locked.starts_at = starts_at
         locked.ends_at = ends_at
         locked.save(update_fields=["name", "template", "tags", "link_url", "starts_at", "ends_at"])
-        audit_record(tenant=locked.tenant, actor=actor, action=Action.CAMPAIGN_UPDATED, target=name)
+        audit_record(tenant=locked.tenant, actor=actor, action=CampaignAction.CAMPAIGN_UPDATED, target=name)
     return locked
 
 
@@ -222,7 +226,7 @@ def campaign_launch(*, campaign: Campaign, actor) -> Campaign:
         audit_record(
             tenant=locked.tenant,
             actor=actor,
-            action=Action.CAMPAIGN_LAUNCHED,
+            action=CampaignAction.CAMPAIGN_LAUNCHED,
             target=locked.name,
             data={"status": locked.status},
         )
@@ -312,7 +316,7 @@ def campaign_pause(*, campaign: Campaign, actor) -> Campaign:
         actor=actor,
         allowed=(CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),
         to=CampaignStatus.PAUSED,
-        action=Action.CAMPAIGN_PAUSED,
+        action=CampaignAction.CAMPAIGN_PAUSED,
     )
 
 
@@ -324,7 +328,7 @@ def campaign_resume(*, campaign: Campaign, actor) -> Campaign:
         else CampaignStatus.RUNNING
     )
     return _transition(
-        campaign=campaign, actor=actor, allowed=(CampaignStatus.PAUSED,), to=to, action=Action.CAMPAIGN_RESUMED
+        campaign=campaign, actor=actor, allowed=(CampaignStatus.PAUSED,), to=to, action=CampaignAction.CAMPAIGN_RESUMED
     )
 
 
@@ -334,7 +338,7 @@ def campaign_cancel(*, campaign: Campaign, actor) -> Campaign:
         actor=actor,
         allowed=(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED),
         to=CampaignStatus.CANCELLED,
-        action=Action.CAMPAIGN_CANCELLED,
+        action=CampaignAction.CAMPAIGN_CANCELLED,
     )
 
 
@@ -369,7 +373,7 @@ def send_job_decide(*, job: SendJob, actor, decision: str) -> SendJob:
         audit_record(
             tenant=locked.campaign.tenant,
             actor=actor,
-            action=Action.JOB_DECIDED,
+            action=CampaignAction.JOB_DECIDED,
             target=f"{locked.campaign.name} / contact {locked.contact_id}",
             data={"decision": decision},
         )

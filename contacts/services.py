@@ -36,7 +36,7 @@ from tenants.models import Tenant
 from tenants.services import acting_user, audit_record
 
 
-class Action:
+class ContactAction:
     CONTACT_CREATED = "contact.created"
     CONTACT_UPDATED = "contact.updated"
     CONTACT_DELETED = "contact.deleted"
@@ -136,7 +136,7 @@ def consent_record_add(
             audit_record(
                 tenant=contact.tenant,
                 actor=actor,
-                action=Action.CONSENT_WITHDRAWN,
+                action=ContactAction.CONSENT_WITHDRAWN,
                 target=contact.phone_e164,
                 data={"source": source},
             )
@@ -146,7 +146,7 @@ def consent_record_add(
             audit_record(
                 tenant=contact.tenant,
                 actor=actor,
-                action=Action.CONSENT_RECORDED,
+                action=ContactAction.CONSENT_RECORDED,
                 target=contact.phone_e164,
                 data={"kind": record.kind, "source": record.source, "captured_at": captured_at.isoformat()},
             )
@@ -190,7 +190,7 @@ def contact_create(*, tenant: Tenant, actor, phone: str, consent: dict | None = 
         audit_record(
             tenant=tenant,
             actor=actor,
-            action=Action.CONTACT_CREATED,
+            action=ContactAction.CONTACT_CREATED,
             target=e164,
             data={"name": contact.display_name if contact.display_name != e164 else ""},
         )
@@ -223,7 +223,11 @@ def contact_update(*, contact: Contact, actor, phone: str | None = None, **field
         }
         if changed:
             audit_record(
-                tenant=locked.tenant, actor=actor, action=Action.CONTACT_UPDATED, target=locked.phone_e164, data=changed
+                tenant=locked.tenant,
+                actor=actor,
+                action=ContactAction.CONTACT_UPDATED,
+                target=locked.phone_e164,
+                data=changed,
             )
     return locked
 
@@ -234,7 +238,7 @@ def contact_delete(*, contact: Contact, actor) -> None:
         audit_record(
             tenant=contact.tenant,
             actor=actor,
-            action=Action.CONTACT_DELETED,
+            action=ContactAction.CONTACT_DELETED,
             target=contact.phone_e164,
             data={"name": contact.display_name},
         )
@@ -278,7 +282,7 @@ def _dnc_add(*, tenant, phone, reason, actor, note, source, lock: bool) -> tuple
             audit_record(
                 tenant=tenant,
                 actor=actor,
-                action=Action.DNC_ADDED,
+                action=ContactAction.DNC_ADDED,
                 target=parsed.e164,
                 data={"reason": reason, "note": note[:200]},
             )
@@ -325,7 +329,7 @@ def dnc_remove(*, entry: DoNotContact, actor, reason: str) -> None:
         audit_record(
             tenant=entry.tenant,
             actor=actor,
-            action=Action.DNC_REMOVED,
+            action=ContactAction.DNC_REMOVED,
             target=entry.phone_e164,
             data={"reason": reason.strip()[:500], "entry_reason": entry.reason, "added": entry.created_at.isoformat()},
         )
@@ -347,7 +351,7 @@ def dnc_opt_in(*, tenant: Tenant, phone: str, source: str) -> str:
         audit_record(
             tenant=tenant,
             actor=None,
-            action=Action.DNC_REMOVED,
+            action=ContactAction.DNC_REMOVED,
             target=entry.phone_e164,
             data={"reason": f"Opted back in ({source})"[:500], "entry_reason": entry.reason},
         )
@@ -361,7 +365,7 @@ def dnc_opt_in(*, tenant: Tenant, phone: str, source: str) -> str:
 def export_record(*, tenant: Tenant, actor, what: str) -> None:
     """Record in the audit log that ``actor`` downloaded ``what`` (every CSV export is audited,
     before its first byte leaves: contacts.downloads.csv_download)."""
-    audit_record(tenant=tenant, actor=actor, action=Action.EXPORTED, target=what)
+    audit_record(tenant=tenant, actor=actor, action=ContactAction.EXPORTED, target=what)
 
 
 # --- imports --------------------------------------------------------------------------------
@@ -603,7 +607,7 @@ def contact_import_discard(*, contact_import: ContactImport, actor) -> ContactIm
         audit_record(
             tenant=locked.tenant,
             actor=actor,
-            action=Action.IMPORT_DISCARDED,
+            action=ContactAction.IMPORT_DISCARDED,
             target=locked.original_name,
             data={"rows": locked.rows_total},
         )
@@ -629,7 +633,7 @@ def contact_import_run_commit(*, import_id: int) -> dict[str, int] | None:
     audit_record(
         tenant=contact_import.tenant,
         actor=contact_import.committed_by,
-        action=Action.IMPORT_COMMITTED,
+        action=ContactAction.IMPORT_COMMITTED,
         target=contact_import.original_name,
         data={k: v for k, v in counts.items() if v},
     )

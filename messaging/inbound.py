@@ -31,7 +31,7 @@ from tenants.services import audit_record
 logger = logging.getLogger(__name__)
 
 
-class Action:
+class InboundAction:
     OPTED_OUT = "inbound.opted_out"
     OPTED_IN = "inbound.opted_in"
 
@@ -208,7 +208,7 @@ def _act(*, tenant: Tenant, found: Classification, contact: Contact | None, phon
         audit_record(
             tenant=tenant,
             actor=None,
-            action=Action.OPTED_OUT,
+            action=InboundAction.OPTED_OUT,
             target=phone,
             data={"matched": found.matched, "intent": found.intent, "campaign": message.campaign_id},
         )
@@ -225,7 +225,7 @@ def _act(*, tenant: Tenant, found: Classification, contact: Contact | None, phon
                 evidence=evidence,
             )
         data = {"dnc": outcome, "contact": contact is not None}
-        audit_record(tenant=tenant, actor=None, action=Action.OPTED_IN, target=phone, data=data)
+        audit_record(tenant=tenant, actor=None, action=InboundAction.OPTED_IN, target=phone, data=data)
         return outcome
     return ""
 

@@ -214,7 +214,7 @@ def inbox_mark(*, tenant: Tenant, actor, message_ids: Iterable[int], read: bool)
     return texts.exclude(read_at__isnull=True).update(read_at=None)
 
 
-class Action:
+class MessagingAction:
     PROVIDER_ACCOUNT_SAVED = "messaging.provider_account_saved"
     PRICE_SAVED = "messaging.price_saved"
     SENDING_NUMBER_CREATED = "messaging.sending_number_created"
@@ -237,7 +237,7 @@ def provider_account_save(*, account: ProviderAccount, actor) -> ProviderAccount
         "active": account.is_active,
         "max_concurrent_requests": account.max_concurrent_requests,
     }
-    return _save_audited(account, actor=actor, action=Action.PROVIDER_ACCOUNT_SAVED, data=data)
+    return _save_audited(account, actor=actor, action=MessagingAction.PROVIDER_ACCOUNT_SAVED, data=data)
 
 
 def sending_number_save(*, number: SendingNumber, actor) -> SendingNumber:
@@ -248,13 +248,13 @@ def sending_number_save(*, number: SendingNumber, actor) -> SendingNumber:
         "messages_per_second": number.messages_per_second,
         "warmup_curve": number.warmup_curve,
     }
-    return _save_audited(number, actor=actor, action=Action.SENDING_NUMBER_SAVED, data=data)
+    return _save_audited(number, actor=actor, action=MessagingAction.SENDING_NUMBER_SAVED, data=data)
 
 
 def price_save(*, price: Price, actor) -> Price:
     """Set what a segment costs from a date on (integer cents)."""
     data = {"provider": price.provider, "country": price.country, "cents": price.cents_per_segment}
-    return _save_audited(price, actor=actor, action=Action.PRICE_SAVED, data=data)
+    return _save_audited(price, actor=actor, action=MessagingAction.PRICE_SAVED, data=data)
 
 
 # --- sending numbers -------------------------------------------------------------------------
@@ -297,7 +297,7 @@ def sending_number_create(
         audit_record(
             tenant=tenant,
             actor=actor,
-            action=Action.SENDING_NUMBER_CREATED,
+            action=MessagingAction.SENDING_NUMBER_CREATED,
             target=number.sender,
             data={
                 "kind": number.kind,

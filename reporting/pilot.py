@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from contacts.models import DoNotContact
-from contacts.services import Action as ContactAction
+from contacts.services import ContactAction
 from contacts.timezones import recipient_zones
 from links.models import Click, ShortLink
 from messaging.keywords import OPT_OUT_INTENTS

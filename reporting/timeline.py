@@ -21,7 +21,7 @@ from django.db.models import Prefetch
 
 from campaigns.models import Campaign, Gate, GateOutcome, JobStatus, SendJob
 from contacts.models import ConsentKind, ConsentRecord, Contact, DncReason, DoNotContact
-from contacts.services import Action as ContactAction
+from contacts.services import ContactAction
 from links.models import Click, ClickReason
 from messaging.keywords import Intent
 from messaging.models import EventKind, Message, MessageKind, MessageStatus, ProviderEvent

@@ -28,7 +28,7 @@ from tenants.selectors import default_membership, memberships_of
 User = get_user_model()
 
 
-class Action:
+class TenantAction:
     """Audit action names, one vocabulary for the whole product."""
 
     LOGIN = "auth.login"
@@ -142,7 +142,9 @@ def _begin_session(*, request, user) -> Membership | None:
         Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
     else:
         request.session.pop(SESSION_KEY, None)
-    audit_record(tenant=membership.tenant if membership else None, actor=user, action=Action.LOGIN, target=user.email)
+    audit_record(
+        tenant=membership.tenant if membership else None, actor=user, action=TenantAction.LOGIN, target=user.email
+    )
     return membership
 
 
@@ -150,7 +152,7 @@ def logout_complete(*, request) -> None:
     """Log the user out, recording it in the business they were working in."""
     if request.user.is_authenticated:
         tenant = getattr(request, "tenant", None)
-        audit_record(tenant=tenant, actor=request.user, action=Action.LOGOUT, target=request.user.email)
+        audit_record(tenant=tenant, actor=request.user, action=TenantAction.LOGOUT, target=request.user.email)
     logout(request)
 
 
@@ -178,7 +180,7 @@ def tenant_create(*, name: str, slug: str, business_name: str, owner_email: str,
         owner = user_get_or_create(email=owner_email)
         Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
         audit_record(
-            tenant=tenant, actor=None, action=Action.MEMBER_ADDED, target=owner.email, data={"role": Role.OWNER}
+            tenant=tenant, actor=None, action=TenantAction.MEMBER_ADDED, target=owner.email, data={"role": Role.OWNER}
         )
     return tenant
 
@@ -198,7 +200,7 @@ def tenant_set_paused(*, tenant: Tenant, actor, paused: bool, reason: str = "") 
             audit_record(
                 tenant=locked,
                 actor=actor,
-                action=Action.TENANT_PAUSED if paused else Action.TENANT_RESUMED,
+                action=TenantAction.TENANT_PAUSED if paused else TenantAction.TENANT_RESUMED,
                 target=locked.name,
                 data={"reason": reason} if reason else {},
             )
@@ -261,10 +263,12 @@ def tenant_update_settings(*, tenant: Tenant, actor, **changes) -> Tenant:
         budget = {f: v for f, v in changed.items() if f in BUDGET_FIELDS}
         other = {f: v for f, v in changed.items() if f not in BUDGET_FIELDS}
         if budget:
-            audit_record(tenant=locked, actor=actor, action=Action.BUDGET_CHANGED, target=locked.name, data=budget)
+            audit_record(
+                tenant=locked, actor=actor, action=TenantAction.BUDGET_CHANGED, target=locked.name, data=budget
+            )
         if other:
             audit_record(
-                tenant=locked, actor=actor, action=Action.TENANT_SETTINGS_CHANGED, target=locked.name, data=other
+                tenant=locked, actor=actor, action=TenantAction.TENANT_SETTINGS_CHANGED, target=locked.name, data=other
             )
     return locked
 
@@ -300,7 +304,9 @@ def membership_add(*, tenant: Tenant, actor, email: str, role: str) -> Membershi
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise ValidationError(f"{user.email} is already a member of {tenant.name}.")
         membership = Membership.objects.create(tenant=tenant, user=user, role=role)
-        audit_record(tenant=tenant, actor=actor, action=Action.MEMBER_ADDED, target=user.email, data={"role": role})
+        audit_record(
+            tenant=tenant, actor=actor, action=TenantAction.MEMBER_ADDED, target=user.email, data={"role": role}
+        )
     return membership
 
 
@@ -341,7 +347,7 @@ def invitation_create(*, tenant: Tenant, actor, email: str, role: str) -> tuple[
             token_hash=_token_hash(token),
             expires_at=now + dt.timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
         )
-        audit_record(tenant=tenant, actor=actor, action=Action.MEMBER_INVITED, target=email, data={"role": role})
+        audit_record(tenant=tenant, actor=actor, action=TenantAction.MEMBER_INVITED, target=email, data={"role": role})
         transaction.on_commit(lambda: _send_invitation(invitation.pk, token))
     return invitation, token
 
@@ -435,7 +441,7 @@ def invitation_accept(*, request, token: str) -> Membership:
         audit_record(
             tenant=invitation.tenant,
             actor=user,
-            action=Action.MEMBER_ADDED,
+            action=TenantAction.MEMBER_ADDED,
             target=user.email,
             data={
                 "role": invitation.role,
@@ -445,7 +451,7 @@ def invitation_accept(*, request, token: str) -> Membership:
         )
         if signed_in is None:
             login(request, user, backend="sesame.backends.ModelBackend")
-            audit_record(tenant=invitation.tenant, actor=user, action=Action.LOGIN, target=user.email)
+            audit_record(tenant=invitation.tenant, actor=user, action=TenantAction.LOGIN, target=user.email)
         request.session[SESSION_KEY] = membership.tenant_id
         Membership.objects.filter(pk=membership.pk).update(last_used_at=timezone.now())
     return membership
@@ -457,7 +463,9 @@ def invitation_decline(*, token: str) -> Invitation:
         invitation = _open_invitation(token)
         invitation.declined_at = timezone.now()
         invitation.save(update_fields=["declined_at"])
-        audit_record(tenant=invitation.tenant, actor=None, action=Action.INVITATION_DECLINED, target=invitation.email)
+        audit_record(
+            tenant=invitation.tenant, actor=None, action=TenantAction.INVITATION_DECLINED, target=invitation.email
+        )
     return invitation
 
 
@@ -469,7 +477,7 @@ def invitation_revoke(*, invitation: Invitation, actor) -> None:
         ).update(revoked_at=timezone.now())
         if updated:
             audit_record(
-                tenant=invitation.tenant, actor=actor, action=Action.INVITATION_REVOKED, target=invitation.email
+                tenant=invitation.tenant, actor=actor, action=TenantAction.INVITATION_REVOKED, target=invitation.email
             )
 
 
@@ -488,7 +496,7 @@ def membership_change_role(*, membership: Membership, actor, role: str) -> Membe
         audit_record(
             tenant=locked.tenant,
             actor=actor,
-            action=Action.MEMBER_ROLE_CHANGED,
+            action=TenantAction.MEMBER_ROLE_CHANGED,
             target=locked.user.email,
             data={"from": before, "to": role},
         )
@@ -505,7 +513,7 @@ def membership_remove(*, membership: Membership, actor) -> None:
         audit_record(
             tenant=locked.tenant,
             actor=actor,
-            action=Action.MEMBER_REMOVED,
+            action=TenantAction.MEMBER_REMOVED,
             target=locked.user.email,
             data={"role": locked.role},
         )

@@ -168,7 +168,7 @@ def test_the_demos_account_senders_and_price_are_made_by_the_services(tenant):
     """Issue 17, item 3: the command wrote them around the services, so nothing validated them
     and the activity log never showed them. A second run leaves what exists as it is."""
     from campaigns.management.commands.demo_campaign import DEMO_SENDERS, Command
-    from messaging.services import Action
+    from messaging.services import MessagingAction
     from tenants.models import AuditEvent
 
     Command().ensure_sending_setup(tenant)
@@ -176,7 +176,9 @@ def test_the_demos_account_senders_and_price_are_made_by_the_services(tenant):
     logged = sorted(
         AuditEvent.objects.filter(tenant=tenant, action__startswith="messaging.").values_list("action", "target")
     )
-    assert [action for action, _ in logged].count(Action.PROVIDER_ACCOUNT_SAVED) == 1
-    assert sorted(target for action, target in logged if action == Action.SENDING_NUMBER_CREATED) == DEMO_SENDERS
-    assert [action for action, _ in logged].count(Action.PRICE_SAVED) == 1
+    assert [action for action, _ in logged].count(MessagingAction.PROVIDER_ACCOUNT_SAVED) == 1
+    assert (
+        sorted(target for action, target in logged if action == MessagingAction.SENDING_NUMBER_CREATED) == DEMO_SENDERS
+    )
+    assert [action for action, _ in logged].count(MessagingAction.PRICE_SAVED) == 1
     assert len(logged) == 1 + len(DEMO_SENDERS) + 1

@@ -123,7 +123,7 @@ def test_a_draft_has_an_edit_button_and_its_form_saves(tenant, owner, link_templ
     assert saved.status_code == 302 and saved["Location"] == detail
     campaign.refresh_from_db()
     assert (campaign.name, campaign.link_url) == ("Autumn sale", "https://acme.example/sale")
-    assert AuditEvent.objects.filter(action=services.Action.CAMPAIGN_UPDATED, target="Autumn sale").exists()
+    assert AuditEvent.objects.filter(action=services.CampaignAction.CAMPAIGN_UPDATED, target="Autumn sale").exists()
 
 
 def test_edit_roles_and_tenancy(tenant, members, link_template, other_owner):

@@ -134,7 +134,7 @@ def test_a_previewed_import_is_discarded_with_its_file_and_rows(
     assert (imp.preview_rows, imp.sample_rows, imp.rejected_path) == ([], [], "")
     assert not upload.exists() and not rejected.exists()
     assert not Contact.objects.filter(tenant=tenant).exists()
-    event = AuditEvent.objects.get(tenant=tenant, action=services.Action.IMPORT_DISCARDED)
+    event = AuditEvent.objects.get(tenant=tenant, action=services.ContactAction.IMPORT_DISCARDED)
     assert (event.actor, event.target) == (members["staff"], "people.csv")
 
     shown = page(staff, url)
@@ -206,5 +206,5 @@ def test_the_audit_log_names_who_committed_the_import_not_who_uploaded_it(tenant
     imp = previewed(tenant, members["staff"], tmp_path)
     services.contact_import_commit(contact_import=imp, actor=members["owner"])
     services.contact_import_run_commit(import_id=imp.pk)
-    event = AuditEvent.objects.get(tenant=tenant, action=services.Action.IMPORT_COMMITTED)
+    event = AuditEvent.objects.get(tenant=tenant, action=services.ContactAction.IMPORT_COMMITTED)
     assert event.actor == members["owner"]

@@ -569,7 +569,7 @@ def test_contact_export_is_safe_csv_and_audited(tenant, members):
         consent="express",
     )
     assert client_for(members["staff"]).get(reverse("contacts:export")).status_code == 403
-    assert not AuditEvent.objects.filter(action=services.Action.EXPORTED).exists()
+    assert not AuditEvent.objects.filter(action=services.ContactAction.EXPORTED).exists()
 
     response = client_for(members["admin"]).get(reverse("contacts:export"))
     assert 'filename="contacts-acme.csv"' in response["Content-Disposition"]
@@ -584,7 +584,7 @@ def test_contact_export_is_safe_csv_and_audited(tenant, members):
     assert (row["email"], row["state"], row["consent"]) == ("olivia@example.com", "NSW", "express")
     assert timezone.datetime.fromisoformat(row["consent_at"]) == contact.consent_at
 
-    event = AuditEvent.objects.get(tenant=tenant, action=services.Action.EXPORTED)
+    event = AuditEvent.objects.get(tenant=tenant, action=services.ContactAction.EXPORTED)
     assert (event.actor, event.target) == (members["admin"], "contacts")
 
 
@@ -599,7 +599,7 @@ def test_dnc_export_is_safe_csv_and_audited(tenant, members):
     header, *rows = streamed_csv(response)
     assert header == ["phone", "reason", "note", "source", "added_at"]
     assert [row[:3] for row in rows] == [["+61412345678", "complaint", "'=1+1 rang to complain"]]
-    event = AuditEvent.objects.get(tenant=tenant, action=services.Action.EXPORTED)
+    event = AuditEvent.objects.get(tenant=tenant, action=services.ContactAction.EXPORTED)
     assert (event.actor, event.target) == (members["admin"], "do-not-contact list")
 
 
@@ -617,7 +617,9 @@ def test_add_one_number_to_the_do_not_contact_list(tenant, members):
     assert shows(page, "+61412345678") and "asked in store" in page
     entry = DoNotContact.objects.get(tenant=tenant)
     assert (entry.phone_e164, entry.reason, entry.added_by) == ("+61412345678", DncReason.MANUAL, members["admin"])
-    assert AuditEvent.objects.filter(tenant=tenant, action=services.Action.DNC_ADDED, target="+61412345678").exists()
+    assert AuditEvent.objects.filter(
+        tenant=tenant, action=services.ContactAction.DNC_ADDED, target="+61412345678"
+    ).exists()
 
     # Everyone may read the list; only admins see the form.
     assert "Add to the list" not in text(client_for(members["viewer"]).get(reverse("contacts:dnc")))
@@ -654,13 +656,13 @@ def test_removing_a_number_needs_a_reason_which_is_audited(tenant, members):
         assert response.status_code == 400
         assert "This field is required." in text(response)
     assert DoNotContact.objects.filter(pk=entry.pk).exists()
-    assert not AuditEvent.objects.filter(action=services.Action.DNC_REMOVED).exists()
+    assert not AuditEvent.objects.filter(action=services.ContactAction.DNC_REMOVED).exists()
 
     response = admin.post(url, {"reason": "Signed up again in store, form on file"}, follow=True)
     assert response.redirect_chain == [(reverse("contacts:dnc"), 302)]
     assert shows(text(response), "+61412345678", "{} removed from the do-not-contact list.")
     assert not DoNotContact.objects.filter(pk=entry.pk).exists()
-    event = AuditEvent.objects.get(tenant=tenant, action=services.Action.DNC_REMOVED)
+    event = AuditEvent.objects.get(tenant=tenant, action=services.ContactAction.DNC_REMOVED)
     assert (event.actor, event.target) == (members["admin"], "+61412345678")
     assert event.data["reason"] == "Signed up again in store, form on file"
     assert event.data["entry_reason"] == "complaint"
@@ -682,7 +684,7 @@ def test_the_do_not_contact_entry_outlives_the_contact(tenant, members):
     assert not ConsentRecord.objects.filter(contact_id=contact.pk).exists()
     assert AuditEvent.objects.filter(action="contact.deleted", target=contact.phone_e164).exists()
     assert DoNotContact.objects.filter(tenant=tenant, phone_e164="+61412345678").exists()
-    assert AuditEvent.objects.filter(tenant=tenant, action=services.Action.CONTACT_DELETED).exists()
+    assert AuditEvent.objects.filter(tenant=tenant, action=services.ContactAction.CONTACT_DELETED).exists()
 
     admin.post(reverse("contacts:create"), {"phone": "+61 412 345 678", "first_name": "Olivia", "last_name": "Again"})
     again = Contact.objects.get(tenant=tenant)
@@ -732,7 +734,7 @@ def test_consent_is_recorded_then_withdrawn_and_never_edited(tenant, members):
     assert (records[1]["withdrawn"], records[1]["recorded_by"]) == (True, members["staff"].pk)
     contact.refresh_from_db()
     assert contact.consent_status == ConsentStatus.WITHDRAWN
-    assert AuditEvent.objects.filter(tenant=tenant, action=services.Action.CONSENT_WITHDRAWN).exists()
+    assert AuditEvent.objects.filter(tenant=tenant, action=services.ContactAction.CONSENT_WITHDRAWN).exists()
 
 
 def test_consent_dated_in_the_future_or_incomplete_is_refused(tenant, members):
@@ -867,7 +869,7 @@ def test_import_upload_preview_and_commit_through_the_pages(tenant, members, dja
         "Alan Turing",
         "Olga Updated",
     }
-    assert AuditEvent.objects.filter(tenant=tenant, action=services.Action.IMPORT_COMMITTED).exists()
+    assert AuditEvent.objects.filter(tenant=tenant, action=services.ContactAction.IMPORT_COMMITTED).exists()
 
 
 def test_a_declaration_without_its_date_is_refused_naming_the_field(tenant, members, tmp_path):

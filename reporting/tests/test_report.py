@@ -16,7 +16,7 @@ from django.utils import timezone
 from campaigns import dispatch
 from campaigns.tests.test_dispatch import launched, sending_setup, sydney_contacts
 from contacts.models import DoNotContact
-from contacts.services import Action as ContactAction
+from contacts.services import ContactAction
 from links import clicks
 from links.models import ShortLink
 from messaging import events, inbound

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from tenants.models import AuditEvent, Membership, Tenant
 from tenants.roles import Role
-from tenants.services import Action
+from tenants.services import TenantAction
 from tenants.testing import client_for
 from tenants.tests.factories import UserFactory
 
@@ -58,7 +58,7 @@ def test_staff_cannot_move_a_row_to_another_tenant(staff_owner, tenant, other_te
     client.post(url, {"tenant": other_tenant.pk, "role": "admin"})
     membership.refresh_from_db()
     assert membership.tenant == tenant and membership.role == Role.ADMIN  # role change through the service
-    assert AuditEvent.objects.filter(action=Action.MEMBER_ROLE_CHANGED, target=membership.user.email).exists()
+    assert AuditEvent.objects.filter(action=TenantAction.MEMBER_ROLE_CHANGED, target=membership.user.email).exists()
 
 
 def test_staff_cannot_add_a_row_to_another_tenant(staff_owner, tenant, other_tenant):
@@ -97,7 +97,7 @@ def test_admin_kill_switch_goes_through_the_service(staff_owner, tenant):
     assert response.status_code == 302, response.content.decode()[:2000]
     tenant.refresh_from_db()
     assert tenant.is_paused
-    assert AuditEvent.objects.filter(tenant=tenant, action=Action.TENANT_PAUSED, actor=staff_owner).exists()
+    assert AuditEvent.objects.filter(tenant=tenant, action=TenantAction.TENANT_PAUSED, actor=staff_owner).exists()
 
 
 def test_roles_below_the_permission_only_read(tenant, members):
@@ -146,7 +146,7 @@ def test_admin_deletes_go_through_the_service_and_keep_the_last_owner(staff_owne
     assert response.status_code == 302
     assert not Membership.objects.filter(pk=viewer.pk).exists()
     assert Membership.objects.filter(pk=owner.pk).exists()  # a business keeps at least one owner
-    assert AuditEvent.objects.filter(action=Action.MEMBER_REMOVED, target=viewer.user.email).exists()
+    assert AuditEvent.objects.filter(action=TenantAction.MEMBER_REMOVED, target=viewer.user.email).exists()
 
 
 def tenant_admin_form(client, tenant) -> dict:
@@ -183,7 +183,7 @@ def test_every_tenant_change_in_the_admin_is_audited(staff_owner, tenant):
     url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
     data = {**tenant_admin_form(client, tenant), "opt_out_line": "Txt STOP to opt out", "link_ttl_days": 30}
     assert client.post(url, data).status_code == 302
-    event = AuditEvent.objects.get(tenant=tenant, action=Action.TENANT_SETTINGS_CHANGED, actor=staff_owner)
+    event = AuditEvent.objects.get(tenant=tenant, action=TenantAction.TENANT_SETTINGS_CHANGED, actor=staff_owner)
     assert event.data == {
         "opt_out_line": {"from": "Reply STOP to opt out", "to": "Txt STOP to opt out"},
         "link_ttl_days": {"from": 60, "to": 30},
@@ -197,7 +197,7 @@ def test_the_operator_changes_the_sending_rate_audited(tenant):
     assert client.post(url, {**tenant_admin_form(client, tenant), "messages_per_second": 100}).status_code == 302
     tenant.refresh_from_db()
     assert tenant.messages_per_second == 100
-    event = AuditEvent.objects.get(tenant=tenant, action=Action.TENANT_SETTINGS_CHANGED)
+    event = AuditEvent.objects.get(tenant=tenant, action=TenantAction.TENANT_SETTINGS_CHANGED)
     assert event.data == {"messages_per_second": {"from": 50, "to": 100}} and event.actor == root
 
 

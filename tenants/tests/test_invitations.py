@@ -21,7 +21,7 @@ from django.utils import timezone
 from tenants import services
 from tenants.models import AuditEvent, Invitation, Membership
 from tenants.roles import Role
-from tenants.services import Action
+from tenants.services import TenantAction
 from tenants.testing import assert_hidden_from, assert_roles, client_for
 from tenants.tests.factories import MembershipFactory, UserFactory
 
@@ -52,7 +52,7 @@ def test_inviting_an_existing_user_enrols_nobody_until_they_accept(tenant, membe
     assert "Acme Bakery" in mail.outbox[0].subject
     invitation = Invitation.objects.get(tenant=tenant)
     assert invitation.token_hash not in mail.outbox[0].body  # only the hash is kept, the link carries the token
-    assert AuditEvent.objects.filter(tenant=tenant, action=Action.MEMBER_INVITED, target=victim.email).exists()
+    assert AuditEvent.objects.filter(tenant=tenant, action=TenantAction.MEMBER_INVITED, target=victim.email).exists()
 
 
 def test_the_invitee_accepts_by_the_link_and_lands_in_that_business(
@@ -70,7 +70,7 @@ def test_the_invitee_accepts_by_the_link_and_lands_in_that_business(
     membership = Membership.objects.get(tenant=tenant, user__email="new.person@example.test")
     assert membership.role == Role.STAFF
     assert browser.get(reverse("reporting:dashboard")).status_code == 200  # signed in, working in Acme
-    event = AuditEvent.objects.get(tenant=tenant, action=Action.MEMBER_ADDED, target="new.person@example.test")
+    event = AuditEvent.objects.get(tenant=tenant, action=TenantAction.MEMBER_ADDED, target="new.person@example.test")
     assert event.actor == membership.user and event.data["invited_by"] == members["owner"].email
     # The link works once.
     again = Client().post(path, {"answer": "accept"})
@@ -93,7 +93,7 @@ def test_a_declined_revoked_or_expired_invitation_enrols_nobody(tenant, members)
             Client().post(reverse("tenants:invitation", args=[token]), {"answer": "accept"})
     assert not Membership.objects.filter(user__email__in=["a@x.test", "b@x.test", "c@x.test"]).exists()
     actions = set(AuditEvent.objects.filter(tenant=tenant).values_list("action", flat=True))
-    assert {Action.INVITATION_DECLINED, Action.INVITATION_REVOKED} <= actions
+    assert {TenantAction.INVITATION_DECLINED, TenantAction.INVITATION_REVOKED} <= actions
 
 
 def test_inviting_again_replaces_the_old_link(tenant, members):
@@ -145,11 +145,11 @@ def test_a_sign_in_is_recorded_only_in_the_business_worked_in(tenant, other_tena
     browser = Client()
     token = re.search(r"sesame=([\w-]+)", services.login_link_build(user=user)).group(1)
     browser.post(reverse("tenants:login_confirm"), {"sesame": token})
-    assert AuditEvent.objects.filter(action=Action.LOGIN, tenant=other_tenant, actor=user).count() == 1
-    assert not AuditEvent.objects.filter(action=Action.LOGIN, tenant=tenant).exists()
+    assert AuditEvent.objects.filter(action=TenantAction.LOGIN, tenant=other_tenant, actor=user).count() == 1
+    assert not AuditEvent.objects.filter(action=TenantAction.LOGIN, tenant=tenant).exists()
     browser.post(reverse("tenants:logout"))
-    assert AuditEvent.objects.filter(action=Action.LOGOUT, tenant=other_tenant, actor=user).count() == 1
-    assert not AuditEvent.objects.filter(action=Action.LOGOUT, tenant=tenant).exists()
+    assert AuditEvent.objects.filter(action=TenantAction.LOGOUT, tenant=other_tenant, actor=user).count() == 1
+    assert not AuditEvent.objects.filter(action=TenantAction.LOGOUT, tenant=tenant).exists()
 
 
 def sign_in(user) -> Client:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tenants.models import AuditEvent
-from tenants.services import Action, login_link_build
+from tenants.services import TenantAction, login_link_build
 from tenants.tests.factories import UserFactory
 
 LOGIN = reverse("tenants:login")
@@ -51,7 +51,7 @@ def test_emailed_link_logs_in_once_and_not_twice(client, owner, django_capture_o
     response = client.post(CONFIRM, {"sesame": token})
     assert response.status_code == 302 and response["Location"] == reverse("reporting:dashboard")
     assert client.get(reverse("reporting:dashboard")).status_code == 200
-    assert AuditEvent.objects.filter(action=Action.LOGIN, actor=owner).count() == 1
+    assert AuditEvent.objects.filter(action=TenantAction.LOGIN, actor=owner).count() == 1
 
     second = client.__class__()
     assert second.post(CONFIRM, {"sesame": token}).status_code == 400
@@ -164,7 +164,7 @@ def test_logout_ends_the_session_and_is_audited(client, owner):
     response = client.post(reverse("tenants:logout"))
     assert response.status_code == 302
     assert client.get(reverse("reporting:dashboard")).status_code == 302
-    assert AuditEvent.objects.filter(action=Action.LOGOUT, actor=owner).exists()
+    assert AuditEvent.objects.filter(action=TenantAction.LOGOUT, actor=owner).exists()
 
 
 def test_tokens_are_redacted_from_log_lines():

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from tenants.models import AuditEvent, Membership, Tenant
 from tenants.roles import Role
-from tenants.services import Action
+from tenants.services import TenantAction
 from tenants.testing import ALL_ROLES, assert_hidden_from, assert_login_required, assert_roles, client_for
 from tenants.tests.factories import MembershipFactory, UserFactory
 
@@ -47,8 +47,8 @@ def test_pause_and_resume_take_effect_at_once_and_are_audited(tenant, members):
     tenant.refresh_from_db()
     assert not tenant.is_paused
     actions = list(AuditEvent.objects.filter(tenant=tenant).values_list("action", "data"))
-    assert (Action.TENANT_RESUMED, {}) in actions
-    assert (Action.TENANT_PAUSED, {"reason": "wrong list"}) in actions
+    assert (TenantAction.TENANT_RESUMED, {}) in actions
+    assert (TenantAction.TENANT_PAUSED, {"reason": "wrong list"}) in actions
 
 
 def test_kill_switch_post_refused_for_staff_and_changes_nothing(tenant, members):
@@ -56,7 +56,7 @@ def test_kill_switch_post_refused_for_staff_and_changes_nothing(tenant, members)
     assert response.status_code == 403
     tenant.refresh_from_db()
     assert not tenant.is_paused
-    assert not AuditEvent.objects.filter(action=Action.TENANT_PAUSED).exists()
+    assert not AuditEvent.objects.filter(action=TenantAction.TENANT_PAUSED).exists()
 
 
 def test_kill_switch_only_touches_the_current_tenant(tenant, other_tenant, members):
@@ -88,7 +88,7 @@ def test_budget_change_is_validated_and_audited(tenant, members):
     assert client.post(reverse("tenants:settings"), data).status_code == 302
     tenant.refresh_from_db()
     assert (tenant.daily_budget_cents, tenant.timezone, tenant.quiet_hours_start) == (5_000, "Australia/Perth", 20)
-    budget = AuditEvent.objects.get(action=Action.BUDGET_CHANGED)
+    budget = AuditEvent.objects.get(action=TenantAction.BUDGET_CHANGED)
     assert budget.data["daily_budget_cents"] == {"from": 10_000, "to": 5_000}
 
     # Quiet hours may be narrowed, never widened; the daily cap may not exceed the monthly one.
@@ -128,7 +128,7 @@ def test_owner_manages_members_and_the_last_owner_stays(tenant, members):
     owner.post(reverse("tenants:member_remove", args=[new.pk]))
     assert not Membership.objects.filter(pk=new.pk).exists()
     actions = set(AuditEvent.objects.filter(tenant=tenant).values_list("action", flat=True))
-    assert {Action.MEMBER_ROLE_CHANGED, Action.MEMBER_REMOVED} <= actions
+    assert {TenantAction.MEMBER_ROLE_CHANGED, TenantAction.MEMBER_REMOVED} <= actions
 
 
 def test_member_change_by_role(tenant, members):
