@@ -11,6 +11,7 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("health/live", health.liveness, name="health_live"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("smscrm.api_urls")),
     path("contacts/", include("contacts.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("", include("reporting.urls")),

@@ -2,10 +2,11 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from tenants.models import DEFAULT_OPT_OUT_PHRASES, Tenant
+from tenants.models import DEFAULT_OPT_OUT_PHRASES, ApiKey, Tenant
 from tenants.money import DollarsField
 from tenants.roles import Role
 from tenants.services import SETTINGS_FIELDS
+from tenants.widgets import DateInput
 
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -99,3 +100,16 @@ class MemberRoleForm(forms.Form):
 
 class TenantSwitchForm(forms.Form):
     tenant = forms.IntegerField()
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="What uses the key, e.g. “Website sign-up form”.")
+    role = forms.ChoiceField(
+        choices=ApiKey.ROLES,
+        initial="staff",
+        help_text="Viewer reads; staff also adds contacts and consent and drafts campaigns; admin also launches "
+        "campaigns and manages the do-not-contact list and webhooks.",
+    )
+    expires_on = forms.DateField(
+        required=False, widget=DateInput(), help_text="Optional. The key stops working at the start of this day."
+    )

@@ -336,3 +336,66 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("The audit log is append-only.")
+
+
+class ApiKey(models.Model):
+    """A tenant's key for the REST API, carrying one role of the matrix (never owner).
+
+    The key is shown once, at creation; only its SHA-256 is stored, with a short public
+    ``prefix`` (part of the key) to find the row without scanning. A key is usable while it is
+    neither revoked nor past ``expires_at``. ``last_used_at`` is updated at most once a minute.
+    """
+
+    ROLES = [(r.value, r.label) for r in (Role.VIEWER, Role.STAFF, Role.ADMIN)]
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    role = models.CharField(max_length=16, choices=ROLES)
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=["viewer", "staff", "admin"]), name="api_key_role_below_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…, {self.role})"
+
+    def is_usable(self, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST made with an ``Idempotency-Key`` header, kept 24 hours.
+
+    ``scope`` is whose key it is (an API key, or a signed-in user in a tenant), so two clients
+    never share keys. ``fingerprint`` is a hash of the method, path and body: the same key with
+    another body is refused. The row is inserted in the transaction that does the work, so a
+    second request with the same key waits on the unique index until the first commits.
+    """
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_one_per_scope_and_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]

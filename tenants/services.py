@@ -43,6 +43,8 @@ class TenantAction:
     MEMBER_INVITED = "membership.invited"
     INVITATION_REVOKED = "membership.invitation_revoked"
     INVITATION_DECLINED = "membership.invitation_declined"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
 
 
 def acting_user(actor):

@@ -15,6 +15,8 @@ urlpatterns = [
     path("tenant/pause/", views.KillSwitchView.as_view(pause=True), name="pause"),
     path("tenant/resume/", views.KillSwitchView.as_view(pause=False), name="resume"),
     path("settings/", views.SettingsView.as_view(), name="settings"),
+    path("settings/api-keys/", views.ApiKeysView.as_view(), name="api_keys"),
+    path("settings/api-keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
     path("members/", views.MembersView.as_view(), name="members"),
     path("members/<int:pk>/role/", views.MemberChangeView.as_view(), name="member_role"),
     path("members/<int:pk>/remove/", views.MemberChangeView.as_view(remove=True), name="member_remove"),

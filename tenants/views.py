@@ -1,7 +1,8 @@
-"""Login, switcher, kill switch, settings, members and activity pages."""
+"""Login, switcher, kill switch, settings, API keys, members and activity pages."""
 
 import hashlib
 import math
+from datetime import datetime, time
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,8 +21,9 @@ from django_ratelimit.core import get_usage
 from sesame.utils import get_user
 
 from smscrm.queueing import enqueue_after_commit
-from tenants import services
+from tenants import apikeys, services
 from tenants.forms import (
+    ApiKeyForm,
     LoginForm,
     MemberAddForm,
     MemberRoleForm,
@@ -31,7 +33,7 @@ from tenants.forms import (
     add_service_errors,
 )
 from tenants.mixins import TenantScopedMixin
-from tenants.models import AuditEvent, Invitation, Membership
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership
 from tenants.roles import Perm, Role
 from tenants.selectors import ACTIVITY_KINDS, SYSTEM_PERSON, audit_events_for, members_of, open_invitations
 from tenants.tasks import send_login_link
@@ -329,3 +331,58 @@ class ActivityView(TenantScopedMixin, ListView):
             system_person=SYSTEM_PERSON,
             **kwargs,
         )
+
+
+class ApiKeysView(TenantScopedMixin, View):
+    """Settings › API keys: the tenant's keys, a form for a new one (shown once) and revoking."""
+
+    permission = Perm.SETTINGS_MANAGE
+
+    def get(self, request):
+        return self._page(request, ApiKeyForm())
+
+    def post(self, request):
+        form = ApiKeyForm(request.POST)
+        if form.is_valid():
+            expires_on = form.cleaned_data["expires_on"]
+            expires_at = datetime.combine(expires_on, time.min, tzinfo=request.tenant.zone) if expires_on else None
+            try:
+                api_key, key = apikeys.api_key_create(
+                    tenant=request.tenant,
+                    actor=request.user,
+                    name=form.cleaned_data["name"],
+                    role=form.cleaned_data["role"],
+                    expires_at=expires_at,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                # The key is in this one response and nowhere else: not in a redirect, the
+                # session, a message or a log.
+                return self._page(request, ApiKeyForm(), new_key=key, new_api_key=api_key)
+        return self._page(request, form, status=400)
+
+    def _page(self, request, form, status=200, **extra):
+        response = render(
+            request,
+            "tenants/api_keys.html",
+            {
+                "form": form,
+                "api_keys": self.scoped(ApiKey).select_related("created_by", "revoked_by"),
+                "now": timezone.now(),
+                **extra,
+            },
+            status=status,
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiKeyRevokeView(TenantScopedMixin, View):
+    permission = Perm.SETTINGS_MANAGE
+
+    def post(self, request, pk):
+        api_key = self.get_scoped_or_404(ApiKey, pk=pk)
+        apikeys.api_key_revoke(api_key=api_key, actor=request.user)
+        messages.success(request, f"The key “{api_key.name}” is revoked: requests with it now answer 401.")
+        return redirect("tenants:api_keys")
