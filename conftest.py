@@ -100,6 +100,22 @@ def other_owner(other_tenant):
     return MembershipFactory(tenant=other_tenant, role=Role.OWNER, user=UserFactory(email="owner@rival.test")).user
 
 
+@pytest.fixture
+def api_keys(tenant):
+    """One API key per key role of ``tenant``: {"viewer": "smk_…", "staff": …, "admin": …}."""
+    from tenants.testing import API_ROLES, api_key_for
+
+    return {role: api_key_for(tenant, role) for role in API_ROLES}
+
+
+@pytest.fixture
+def other_api_key(other_tenant):
+    """An admin key of another tenant: every object of ``tenant`` must be a 404 for it."""
+    from tenants.testing import api_key_for
+
+    return api_key_for(other_tenant, "admin")
+
+
 # 14:00 in Sydney (daylight saving, UTC+11) and 11:00 in Perth: inside the sending window everywhere.
 NOON_SYDNEY = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
 
