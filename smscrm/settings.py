@@ -323,6 +323,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "tenants-idempotency-purge": {
+        "task": "tenants.idempotency_purge",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     "reporting-refresh-stats": {
         "task": "reporting.refresh_stats",
         "schedule": 30.0,

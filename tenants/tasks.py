@@ -25,3 +25,11 @@ def send_invitation(invitation_id: int, sealed_token: str) -> None:
         invitation_send(invitation_id=invitation_id, token=crypto.decrypt(sealed_token))
     except OSError as exc:  # SMTP unreachable: try again shortly
         raise send_invitation.retry(exc=exc) from exc
+
+
+@shared_task(name="tenants.idempotency_purge", ignore_result=True)
+def idempotency_purge() -> int:
+    """Forget API Idempotency-Keys older than 24 hours (beat, hourly; safe to run twice)."""
+    from tenants.api.idempotency import idempotency_purge as purge
+
+    return purge()

@@ -303,3 +303,18 @@ def test_the_schema_is_valid_openapi_and_its_docs_page_needs_no_cdn():
     page = docs.content.decode()
     assert "swagger-ui" in page
     assert "cdn" not in page.lower() and "https://" not in page
+
+
+@probe_urls
+def test_the_hourly_purge_forgets_keys_older_than_a_day(tenant, api_keys):
+    from tenants.tasks import idempotency_purge
+
+    client = api_client(api_keys["staff"])
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        client.post(PROBES, {"target": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    with time_machine.travel(start + timedelta(hours=12), tick=False):
+        client.post(PROBES, {"target": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="new")
+    with time_machine.travel(start + timedelta(hours=24, seconds=1), tick=False):
+        assert idempotency_purge() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
