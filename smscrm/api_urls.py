@@ -1,10 +1,17 @@
 """/api/v1/: every app's API views on one router, the OpenAPI document and its docs page."""
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 router = SimpleRouter()
+
+
+def not_found(request, rest=""):
+    """Any other /api/v1/ path: a 404 in the API's error body, never the HTML page."""
+    return JsonResponse({"code": "not_found", "message": "Not found.", "fields": {}}, status=404)
+
 
 app_name = "api"
 urlpatterns = [
@@ -15,4 +22,5 @@ urlpatterns = [
         name="docs",
     ),
     path("", include(router.urls)),
+    re_path(r"^(?P<rest>.*)$", not_found),
 ]

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 
 NUL = "\x00"
+NUL_REFUSED = "The request contains a NUL character, which no field accepts."
 _DB_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -39,6 +40,17 @@ def nul_free(params: dict[str, str]) -> dict[str, str]:
     return {key.replace(NUL, ""): value.replace(NUL, "") for key, value in params.items()}
 
 
+def contains_nul(value) -> bool:
+    """True when a NUL is anywhere in ``value``: a string, or the keys and values of parsed JSON."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
 def _has_nul(querydict) -> bool:
     return any(NUL in key or any(NUL in value for value in values) for key, values in querydict.lists())
 
@@ -56,8 +68,9 @@ class RefuseNulMiddleware:
         found = NUL in request.path or _has_nul(request.GET)
         if not found and request.method == "POST":
             found = _has_nul(request.POST)
+        if found and request.path.startswith("/api/"):
+            # The API answers in its one error body (tenants/api/errors.py).
+            return JsonResponse({"code": "parse_error", "message": NUL_REFUSED, "fields": {}}, status=400)
         if found:
-            return HttpResponseBadRequest(
-                "The request contains a NUL character, which no field accepts.", content_type="text/plain"
-            )
+            return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain")
         return None

@@ -462,8 +462,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "tenants.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
+        "tenants.api.parsers.NulRefusingJSONParser",
+        "tenants.api.parsers.NulRefusingMultiPartParser",
     ],
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -34,3 +34,4 @@ class ProbeViewSet(TenantScopedAPIMixin, IdempotentCreateMixin, mixins.CreateMod
 router = SimpleRouter()
 router.register("probes", ProbeViewSet, basename="probe")
 urlpatterns = [path("api/v1/", include(router.urls)), path("", include("smscrm.urls"))]
+# The real API's catch-all answers the probe's unmatched paths (ids that are not numbers).

@@ -318,3 +318,21 @@ def test_the_hourly_purge_forgets_keys_older_than_a_day(tenant, api_keys):
     with time_machine.travel(start + timedelta(hours=24, seconds=1), tick=False):
         assert idempotency_purge() == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+@probe_urls
+def test_a_nul_anywhere_is_refused_at_the_edge_in_the_api_error_shape(tenant, api_keys):
+    client = api_client(api_keys["staff"])
+    for response in (
+        client.get(PROBES, {"q": "a\x00b"}),
+        client.post(PROBES, {"target": "a\x00b"}, format="json"),
+        client.post(PROBES, {"ta\x00rget": "ab"}, format="json"),
+        client.post(PROBES, {"target": "a\x00b"}, format="multipart"),
+    ):
+        assert response.status_code == 400
+        assert response.json() == {
+            "code": "parse_error",
+            "message": "The request contains a NUL character, which no field accepts.",
+            "fields": {},
+        }
+    assert probes_made(tenant) == 0
