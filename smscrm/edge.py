@@ -6,7 +6,7 @@ form fields contain one, before the view runs. The provider's webhooks are the e
 are signed, and refusing them would lose the text (a ``STOP\\x00`` is still an opt-out), so their
 views are marked ``strips_nul`` and take ``nul_free(params)`` after the signature check. Form
 fields are covered twice: Django's form CharFields refuse NUL too. CSV cells are cleaned where
-files are read (contacts/csvfiles.py).
+files are read (contacts/csvfiles/streaming.py).
 
 ``db_id`` is the one reading of a database id from a query string or form value: ASCII digits
 only (``"²"`` is a digit to ``str.isdigit`` but not to ``int``) and at most 18 of them (a

@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from contacts import csvfiles, uploads
+from contacts.csvfiles import inspection, streaming
 from contacts.models import ContactImport
 from smscrm.wsgi import RequestSizeLimit
 from tenants.testing import client_for
@@ -47,7 +48,7 @@ def test_forty_thousand_duplicate_headers_are_refused_with_the_column_count(tena
 
 
 def test_duplicate_header_names_are_numbered_in_one_pass():
-    headers = csvfiles._clean_headers(["a"] * 40_000 + ["a (3)", "", "Column 40002"])
+    headers = inspection._clean_headers(["a"] * 40_000 + ["a (3)", "", "Column 40002"])
     assert headers[:4] == ["a", "a (2)", "a (4)", "a (5)"]  # a real "a (3)" column keeps its name
     assert headers[-3:] == ["a (3)", "Column 40002 (2)", "Column 40002"]
     assert len(set(headers)) == len(headers)
@@ -61,7 +62,7 @@ def test_a_hundred_thousand_columns_never_reach_the_mapping_page(tenant, members
 
 
 def test_a_single_endless_line_is_refused_without_reading_it_whole(tenant, members, settings, monkeypatch):
-    monkeypatch.setattr(csvfiles, "MAX_LINE_CHARS", 64 * 1024)
+    monkeypatch.setattr(streaming, "MAX_LINE_CHARS", 64 * 1024)
     line = b"Mobile," + b"x," * 200_000  # 400 KB with no line break
     response = upload(client_for(members["staff"]), line)
     assert response.status_code == 400
@@ -70,7 +71,7 @@ def test_a_single_endless_line_is_refused_without_reading_it_whole(tenant, membe
 
 
 def test_a_long_line_after_the_header_stops_the_import_with_its_line_number(tmp_path, monkeypatch):
-    monkeypatch.setattr(csvfiles, "MAX_LINE_CHARS", 1024)
+    monkeypatch.setattr(streaming, "MAX_LINE_CHARS", 1024)
     path = tmp_path / "x.csv"
     path.write_text("Mobile,Name\n0412345678,Ann\n" + "0412345679," + "y" * 5000 + "\n")
     with pytest.raises(csvfiles.CsvFileError, match="Line 3 of the file is longer"):  # noqa: SIM117
