@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from contacts import imports, services
 from contacts.decisions import ExistingContact, decide_row
+from contacts.imports.commit import _write_batch
 from contacts.models import (
     ConsentMode,
     ConsentRecord,
@@ -418,7 +419,7 @@ def test_a_contact_created_between_lookup_and_write_is_updated_not_duplicated(te
     decided = imports.decide_batch(tenant.pk, batch)
     assert decided[0].decision.outcome == ImportOutcome.CREATE
     services.contact_create(tenant=tenant, actor=None, phone="0412345678", first_name="Annie")  # meanwhile
-    imports._write_batch(contact_import, decided)
+    _write_batch(contact_import, decided)
     contact = Contact.objects.get(tenant=tenant)
     assert (contact.first_name, contact.email, contact.consent_status) == ("Ann", "ann@example.com", "express")
     assert contact.consent_records.get().source_import == contact_import
@@ -534,7 +535,7 @@ def test_a_growing_import_refreshes_the_planners_statistics_after_batches_1_2_4_
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from contacts.imports import _refresh_statistics
+    from contacts.imports.planner import _refresh_statistics
 
     with CaptureQueriesContext(connection) as captured:
         for number in range(1, 11):
