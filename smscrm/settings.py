@@ -280,6 +280,7 @@ CELERY_TASK_ROUTES = {
             "links.flush_clicks",
             "tenants.send_login_link",
             "tenants.send_invitation",
+            "tenants.idempotency_purge",
             "smscrm.tasks.worker_heartbeat",  # beat sends one to each queue (CELERY_BEAT_SCHEDULE)
         ],
     }.items()

@@ -389,6 +389,7 @@ class IdempotencyRecord(models.Model):
     second request with the same key waits on the unique index until the first commits.
     """
 
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     scope = models.CharField(max_length=64)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)

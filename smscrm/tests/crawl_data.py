@@ -54,7 +54,8 @@ from smscrm.heartbeats import BEAT, heartbeat_record, worker_components
 from smscrm.tests.crawl import tenant_rows
 from tenants import services as tenant_services
 from tenants.admin import TenantScopedAdmin
-from tenants.models import Invitation, Tenant
+from tenants.apikeys import api_key_create
+from tenants.models import ApiKey, IdempotencyRecord, Invitation, Tenant
 from tenants.roles import Role
 from tenants.services import audit_record
 from tenants.tests.factories import MembershipFactory, UserFactory
@@ -180,6 +181,7 @@ class TenantData:
     invitation_token: str  # the e-mailed link's (only its hash is stored)
     secret_token: str
     phones: list[str] = field(default_factory=list)  # every number of the tenant, E.164
+    api_key: object = None
 
     @property
     def contact(self):
@@ -290,6 +292,17 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
     )
     Price.objects.create(
         tenant=tenant, provider="twilio", country="AU", cents_per_segment=5, effective_from=dt.date(2020, 1, 1)
+    )
+    api_key, _ = api_key_create(
+        tenant=tenant, name=fit(ApiKey, "name", texts.html("api key")), role="staff", actor=owner
+    )
+    IdempotencyRecord.objects.create(
+        tenant=tenant,
+        scope=f"key:{api_key.pk}",
+        key=texts.html("idempotency key")[:255],
+        fingerprint="0" * 64,
+        status_code=201,
+        body={"note": texts.html("idempotent body")},
     )
     spare_account = ProviderAccount.objects.create(
         tenant=tenant, provider="twilio", label=fit(ProviderAccount, "label", texts.html("spare account")),
@@ -452,6 +465,7 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
         invitation_token=invitation_token,
         secret_token=secret_token,
         phones=phones,
+        api_key=api_key,
     )
 
 
@@ -521,6 +535,8 @@ URL_FILLERS = {
     "tenants:member_remove": lambda d: [{"pk": d.extra_membership.pk}],
     "tenants:invitation": lambda d: [{"token": d.invitation_token}],
     "tenants:invitation_revoke": lambda d: [{"pk": d.invitation.pk}],
+    "tenants:api_key_revoke": lambda d: [{"pk": d.api_key.pk}],
+    "api/v1/^(?P<rest>.*)$": lambda d: [{"rest": "zz-no-such-endpoint/"}],
     "links:follow": lambda d: [{"token": d.short_link.token}],
     "admin:app_list": lambda d: [{"app_label": label} for label in admin_app_labels()],
     "admin:view_on_site": lambda d: [

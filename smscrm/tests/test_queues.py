@@ -44,6 +44,7 @@ EXPECTED = {
         "links.flush_clicks",
         "tenants.send_login_link",
         "tenants.send_invitation",
+        "tenants.idempotency_purge",
         "smscrm.tasks.worker_heartbeat",
     },
 }

@@ -304,7 +304,14 @@ PAGES = {
     "reporting:campaign_jobs_csv": Perms(Perm.CONTACTS_EXPORT, Perm.CONTACTS_EXPORT),
     "reporting:pilot_check": Perms(Perm.AUDIT_VIEW, Perm.AUDIT_VIEW),
     "messaging:inbox": Perms(Perm.VIEW, Perm.INBOX_MANAGE),
+    "tenants:api_keys": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "tenants:api_key_revoke": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
 }
+
+# The REST API (/api/v1/), reached here with the browser's session: what GET and POST need on
+# each route (a method a route does not have is a 405 for every member). Keys are covered per
+# endpoint and role by each app's API tests (assert_api_roles).
+API_VIEWS: dict[str, Perms] = {}
 
 # Views outside the mixin, and the admin site's own pages: the same answer for every role (all
 # signed in, all staff). Webhooks are signature-checked, not session-based: unsigned POSTs get 403.
@@ -331,6 +338,9 @@ OTHER_VIEWS = {
     "admin:view_on_site": Fixed(404, 404),  # no model has get_absolute_url
     "admin/(?P<url>.*)$": Fixed(404, 404),
     "admin:auth_user_password_change": Fixed(403, 403),
+    "api:schema": Fixed(200, 405),
+    "api:docs": Fixed(200, 405),
+    "api/v1/^(?P<rest>.*)$": Fixed(404, 404),
 }
 
 # What each registered admin lets a role do.
@@ -432,6 +442,9 @@ def expected(target: Target, role: str, method: str) -> Expected:
     if route.key in PAGES:
         assert route.view_class and issubclass(route.view_class, TenantScopedMixin), f"{route.key} is not scoped"
         perms = PAGES[route.key]
+        return Expected(ALLOWED if role_allows(role, perms.get if method == "GET" else perms.post) else 403)
+    if route.key in API_VIEWS:
+        perms = API_VIEWS[route.key]
         return Expected(ALLOWED if role_allows(role, perms.get if method == "GET" else perms.post) else 403)
     if route.key in OTHER_VIEWS:
         fixed = OTHER_VIEWS[route.key]

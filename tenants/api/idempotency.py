@@ -70,7 +70,7 @@ def idempotent(method):
             raise ValidationError({HEADER: [f"At most {MAX_KEY_LENGTH} printable characters."]})
         scope, fingerprint = _scope(request), _fingerprint(request)
         with transaction.atomic():
-            record = _claim(scope=scope, key=key, fingerprint=fingerprint)
+            record = _claim(tenant=request._request.tenant, scope=scope, key=key, fingerprint=fingerprint)
             if record.status_code is not None:
                 if record.fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
@@ -87,13 +87,13 @@ def idempotent(method):
     return wrapper
 
 
-def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
+def _claim(*, tenant, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
     """The record for the key: a new, unfinished one (ours to finish), or the finished one."""
     cutoff = timezone.now() - KEEP_FOR
     IdempotencyRecord.objects.filter(scope=scope, key=key, created_at__lt=cutoff).delete()
     try:
         with transaction.atomic():
-            return IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
+            return IdempotencyRecord.objects.create(tenant=tenant, scope=scope, key=key, fingerprint=fingerprint)
     except IntegrityError:
         # Another request with the key committed first (we waited for it on the unique index).
         return IdempotencyRecord.objects.get(scope=scope, key=key)
