@@ -46,6 +46,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from campaigns import gates
+from campaigns.gates.verdicts import BatchDecision
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, GateTally, JobStatus, SendJob
 from contacts import guard
 from contacts.models import Contact
@@ -264,7 +265,7 @@ def _tally(campaign_id: int, stats: DispatchStats) -> None:
         )
 
 
-def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now: datetime, stats) -> list:
+def _record_decisions(*, campaign: Campaign, decision: BatchDecision, now: datetime, stats) -> list:
     """Write the gates' verdicts: messages for jobs that go, new states for those that don't."""
     for verdict in decision.stopped:
         stats.count(f"{verdict.gate}:{verdict.outcome}")
@@ -339,7 +340,7 @@ def _record_decisions(*, campaign: Campaign, decision: gates.BatchDecision, now:
 
 def _insert_messages(going: list, *, now: datetime) -> None:
     """Write the pending messages' Message rows (status sending) and note their ids on them
-    (``gates.PendingMessage``)."""
+    (``campaigns.gates.verdicts.PendingMessage``)."""
     pending = [item.message for item in going]
 
     def column(kind: str, attribute: str):
