@@ -11,11 +11,13 @@ from itertools import count
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns import dispatch, services
+from campaigns import dispatch, gates, services
+from campaigns.dispatch import batch, chunks
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
+from contacts import guard
 from contacts.models import Contact, DoNotContact
 from contacts.tests.factories import ContactFactory, mobile
 from messaging.backends import locmem
@@ -422,12 +424,12 @@ def test_reconciler_settles_jobs_a_dead_worker_left_sending(tenant, clock):
     # Decide (step 1) and "die" before hand-off: simulate by running step 1 alone.
     backend = get_backend()
     stats = dispatch.DispatchStats()
-    with dispatch.transaction.atomic():
+    with transaction.atomic():
         campaign = Campaign.objects.select_related("tenant", "template").get(pk=campaign.pk)
         jobs = list(SendJob.objects.filter(campaign=campaign).order_by("id"))
         by_id = {c.id: c for c in Contact.objects.filter(id__in=[j.contact_id for j in jobs])}
-        decision = dispatch.gates.evaluate(campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now())
-        going = dispatch._record_decisions(campaign=campaign, decision=decision, now=timezone.now(), stats=stats)
+        decision = gates.evaluate(campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now())
+        going = batch._record_decisions(campaign=campaign, decision=decision, now=timezone.now(), stats=stats)
     assert len(going) == 3 and set(campaign.jobs.values_list("status", flat=True)) == {JobStatus.SENDING}
     # The provider did get the first one before the crash.
     backend.send([going[0].outbound])
@@ -444,10 +446,10 @@ def test_reconciler_settles_jobs_a_dead_worker_left_sending(tenant, clock):
 def test_a_dispatcher_batch_costs_a_fixed_number_of_queries(tenant, clock, django_assert_max_num_queries, monkeypatch):
     """Not one query per job: 120 jobs cost what 5 do (plus SQLite splitting a long INSERT, and
     the do-not-contact re-check of each provider call, whose count the rate limiter decides)."""
-    monkeypatch.setattr(dispatch, "HANDOFF_CHUNK", 1000)  # one hand-off chunk for both sizes
+    monkeypatch.setattr(chunks, "HANDOFF_CHUNK", 1000)  # one hand-off chunk for both sizes
     calls = []
-    real_held = dispatch.guard.numbers_held
-    monkeypatch.setattr(dispatch.guard, "numbers_held", lambda *a, **kw: calls.append(1) or real_held(*a, **kw))
+    real_held = guard.numbers_held
+    monkeypatch.setattr(guard, "numbers_held", lambda *a, **kw: calls.append(1) or real_held(*a, **kw))
     sending_setup(tenant)
     small = launched(tenant, contacts=sydney_contacts(tenant, 5))
     with django_assert_max_num_queries(60) as captured:

@@ -23,6 +23,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import dispatch
+from campaigns.dispatch import chunks
 from campaigns.models import GateOutcome, JobStatus, SendJob
 from campaigns.tests.test_dispatch import launched, sending_setup
 from conftest import require_service
@@ -145,7 +146,7 @@ class PausingBackend(LocmemBackend):
 
 def test_kill_switch_stops_a_running_campaign_within_one_batch(tenant, monkeypatch):
     require_postgresql()
-    monkeypatch.setattr(dispatch, "HANDOFF_CHUNK", 100)  # several chunks in one batch
+    monkeypatch.setattr(chunks, "HANDOFF_CHUNK", 100)  # several chunks in one batch
     locmem.reset()
     with daytime():
         sending_setup(tenant)
@@ -157,7 +158,7 @@ def test_kill_switch_stops_a_running_campaign_within_one_batch(tenant, monkeypat
     # The pause waited for the chunk in flight (at most one more could slip in before it took
     # the lock); no provider call started after it committed, and the rest of the batch is held.
     assert backend.paused_at is not None and max(backend.starts) < backend.paused_at
-    assert stats.sent == len(locmem.outbox) and stats.sent in (dispatch.HANDOFF_CHUNK, 2 * dispatch.HANDOFF_CHUNK)
+    assert stats.sent == len(locmem.outbox) and stats.sent in (chunks.HANDOFF_CHUNK, 2 * chunks.HANDOFF_CHUNK)
     held = campaign.jobs.filter(status=JobStatus.PENDING)
     assert held.count() == 450 - stats.sent
     assert set(held.values_list("gate", "outcome").distinct()) == {("kill_switch", GateOutcome.HOLD)}

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from campaigns import dispatch
+from campaigns import dispatch, gates
+from campaigns.dispatch import batch
 from campaigns.models import JobStatus, SendJob
 from campaigns.tests.test_dispatch import launched, sending_setup, sydney_contacts
 from messaging.backends import locmem
@@ -23,7 +24,7 @@ def test_a_worker_stalled_past_the_reconciler_never_hands_over_its_old_decision(
     [contact] = sydney_contacts(tenant, 1)
     campaign = launched(tenant, contacts=[contact])
     backend = get_backend()
-    real = dispatch.hand_off
+    real = batch.hand_off
     calls: list[dict] = []
     stale: list[int] = []
 
@@ -38,7 +39,7 @@ def test_a_worker_stalled_past_the_reconciler_never_hands_over_its_old_decision(
             stale.append(real(**calls[0]))
         return real(**kwargs)
 
-    monkeypatch.setattr(dispatch, "hand_off", hand_off)
+    monkeypatch.setattr(batch, "hand_off", hand_off)
     dispatch.process_batch(campaign_id=campaign.pk, backend=backend, batch_size=10)
     assert stale == [0]  # A handed over nothing
     assert [sms.to for sms in locmem.outbox] == [contact.phone_e164]  # B's message, once
@@ -50,6 +51,7 @@ def test_a_worker_stalled_past_the_reconciler_never_hands_over_its_old_decision(
 
 def decided_and_dead(tenant, n=2):
     """A campaign whose first batch was decided by a worker that then died before hand-off."""
+    from django.db import transaction
     from django.utils import timezone
 
     from campaigns.models import Campaign
@@ -59,12 +61,12 @@ def decided_and_dead(tenant, n=2):
     contacts = sydney_contacts(tenant, n)
     campaign = launched(tenant, contacts=contacts)
     stats = dispatch.DispatchStats()
-    with dispatch.transaction.atomic():
+    with transaction.atomic():
         campaign = Campaign.objects.select_related("tenant", "template").get(pk=campaign.pk)
         jobs = list(SendJob.objects.filter(campaign=campaign).order_by("id"))
         by_id = {c.id: c for c in Contact.objects.filter(id__in=[j.contact_id for j in jobs])}
-        decision = dispatch.gates.evaluate(campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now())
-        going = dispatch._record_decisions(campaign=campaign, decision=decision, now=timezone.now(), stats=stats)
+        decision = gates.evaluate(campaign=campaign, jobs=jobs, contacts=by_id, now=timezone.now())
+        going = batch._record_decisions(campaign=campaign, decision=decision, now=timezone.now(), stats=stats)
     return campaign, going
 
 

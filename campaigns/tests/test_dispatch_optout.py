@@ -11,6 +11,7 @@ from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
 from campaigns import dispatch
+from campaigns.dispatch import batch
 from campaigns.models import Gate, JobStatus
 from campaigns.tests.test_dispatch import job_of, launched, sending_setup, sydney_contacts
 from conftest import require_service
@@ -42,7 +43,7 @@ def test_a_stop_between_decision_and_hand_off_stops_that_message(client, tenant,
     contacts = sydney_contacts(tenant, 3)
     campaign = launched(tenant, contacts=contacts)
     quitter = contacts[1]
-    real_hand_off = dispatch.hand_off
+    real_hand_off = batch.hand_off
 
     def stop_arrives_first(**kwargs):
         # The batch is decided (all three passed the DNC gate); the STOP webhook lands now.
@@ -52,7 +53,7 @@ def test_a_stop_between_decision_and_hand_off_stops_that_message(client, tenant,
         )
         return real_hand_off(**kwargs)
 
-    monkeypatch.setattr(dispatch, "hand_off", stop_arrives_first)
+    monkeypatch.setattr(batch, "hand_off", stop_arrives_first)
     stats = dispatch.process_batch(campaign_id=campaign.pk, backend=get_backend(), batch_size=500)
     assert stats.sent == 2
     assert quitter.phone_e164 not in {sms.to for sms in locmem.outbox}

@@ -17,6 +17,8 @@ import pytest
 from django.db import connection, connections, transaction
 
 from campaigns import dispatch
+from campaigns.dispatch import batch, flights
+from campaigns.dispatch import chunks as dispatch_chunks
 from campaigns.models import Gate, JobStatus, SendJob
 from campaigns.tests.test_dispatch import launched, sending_setup, sydney_contacts
 from conftest import require_service
@@ -207,13 +209,13 @@ def test_a_stop_between_decision_and_hand_off_keeps_that_message_back(tenant, ap
     contacts = sydney_contacts(tenant, 3)
     campaign = launched(tenant, contacts=contacts)
     quitter = contacts[1]
-    real_hand_off = dispatch.hand_off
+    real_hand_off = batch.hand_off
 
     def stop_arrives_first(**kwargs):
         contact_services.dnc_add(tenant=tenant, phone=quitter.phone_e164, reason=DncReason.STOP_KEYWORD, source="t")
         return real_hand_off(**kwargs)
 
-    monkeypatch.setattr(dispatch, "hand_off", stop_arrives_first)
+    monkeypatch.setattr(batch, "hand_off", stop_arrives_first)
     stats = dispatch.dispatch(backend=TwilioBackend())
 
     assert stats.sent == 2
@@ -259,7 +261,7 @@ def test_a_pause_is_not_starved_by_chunks_that_overlap_without_end(tenant):
         time.sleep(n * 0.05)  # staggered, so that some chunk always holds the lock
         while not stop.is_set():
             with transaction.atomic():
-                running = dispatch._share_lock_running(campaign)
+                running = dispatch_chunks._share_lock_running(campaign)
                 holding[n].set()
                 time.sleep(0.15)  # a chunk's calls starting
             if not running:
@@ -319,7 +321,7 @@ def test_calls_that_found_no_room_before_their_chunk_closed_go_back_to_the_queue
     )
     granted = asyncio.run(other.exchange(account.account_sid, 2, handoff.Exchange(want=2)))[0]
     assert granted == 2  # the account is full
-    monkeypatch.setattr(dispatch, "START_WITHIN", 0.5)
+    monkeypatch.setattr(flights, "START_WITHIN", 0.5)
     backend = TwilioBackend()
 
     dispatch.dispatch(backend=backend, max_seconds=2)

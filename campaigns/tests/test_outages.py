@@ -20,6 +20,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import dispatch
+from campaigns.dispatch import chunks
 from campaigns.models import JobStatus, SendJob
 from campaigns.tests.test_dispatch import launched, sending_setup
 from campaigns.tests.test_dispatch_concurrency import _open_window_now, daytime, quick_contacts, require_postgresql
@@ -101,7 +102,7 @@ def test_the_dispatch_loop_outlives_a_database_outage_and_finishes(tenant, proxy
         cut_at = accepted(log)
         time.sleep(4)
         assert worker.poll() is None, "the loop exited during the outage"
-        assert accepted(log) <= cut_at + dispatch.HANDOFF_CHUNK  # nothing new started without the database
+        assert accepted(log) <= cut_at + chunks.HANDOFF_CHUNK  # nothing new started without the database
         proxy.restore()
         out, err = worker.communicate(timeout=120)
     finally:
