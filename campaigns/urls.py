@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns import views
+from campaigns import template_views, views
 
 app_name = "campaigns"
 
@@ -14,9 +14,9 @@ urlpatterns = [
     path("<int:pk>/resume/", views.CampaignResumeView.as_view(), name="resume"),
     path("<int:pk>/cancel/", views.CampaignCancelView.as_view(), name="cancel"),
     path("<int:pk>/jobs/<int:job_pk>/decide/", views.SendJobDecideView.as_view(), name="job_decide"),
-    path("templates/", views.TemplateListView.as_view(), name="templates"),
-    path("templates/new/", views.TemplateCreateView.as_view(), name="template_create"),
-    path("templates/<int:pk>/", views.TemplateDetailView.as_view(), name="template"),
-    path("templates/<int:pk>/gsm/", views.TemplateGsmReplaceView.as_view(), name="template_gsm"),
+    path("templates/", template_views.TemplateListView.as_view(), name="templates"),
+    path("templates/new/", template_views.TemplateCreateView.as_view(), name="template_create"),
+    path("templates/<int:pk>/", template_views.TemplateDetailView.as_view(), name="template"),
+    path("templates/<int:pk>/gsm/", template_views.TemplateGsmReplaceView.as_view(), name="template_gsm"),
     path("numbers/", views.SendingNumberListView.as_view(), name="numbers"),
 ]

@@ -291,7 +291,8 @@ def test_the_web_process_never_sends():
     web_modules = [
         path
         for path in root.glob("*/*.py")
-        if path.name in {"views.py", "urls.py", "forms.py", "middleware.py", "api.py", "serializers.py"}
+        if path.name.endswith(("views.py", "urls.py"))  # pilot_views.py, template_views.py too
+        or path.name in {"forms.py", "middleware.py", "api.py", "serializers.py"}
     ]
     assert len(web_modules) > 10
     senders = ("campaigns.dispatch", "messaging.handoff", "messaging.backends")
