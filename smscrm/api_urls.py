@@ -5,7 +5,12 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from contacts import api as contacts_api
+
 router = SimpleRouter()
+router.register("contacts", contacts_api.ContactViewSet, basename="contact")
+router.register(r"contacts/(?P<contact_pk>[0-9]+)/consent", contacts_api.ConsentViewSet, basename="contact-consent")
+router.register("do-not-contact", contacts_api.DncViewSet, basename="dnc")
 
 
 def not_found(request, rest=""):
