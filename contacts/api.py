@@ -25,7 +25,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -46,6 +52,7 @@ from contacts.serializers import (
     DncAddSerializer,
     DncBulkResultSerializer,
     DncEntrySerializer,
+    DncRemoveSerializer,
 )
 from tenants.api.idempotency import idempotent
 from tenants.api.views import TenantScopedAPIMixin
@@ -54,6 +61,36 @@ from tenants.roles import Perm
 CONSENT_REQUIRED = (
     "Consent evidence is required for a contact without current consent: give consent with kind "
     "(express or inferred), source and captured_at (evidence is optional)."
+)
+EVIDENCE = {
+    "kind": "express",
+    "source": "web form",
+    "captured_at": "2026-01-31T10:00:00+11:00",
+    "evidence": "signup form #12",
+}
+CREATE_EXAMPLE = OpenApiExample(
+    "A new contact with consent",
+    request_only=True,
+    value={"phone": "0412 345 678", "first_name": "Ann", "tags": ["web"], "consent": EVIDENCE},
+)
+UPSERT_EXAMPLE = OpenApiExample(
+    "A form submission", request_only=True, value={"first_name": "Ann", "email": "ann@example.com", "consent": EVIDENCE}
+)
+WITHDRAWAL_EXAMPLE = OpenApiExample(
+    "A withdrawal",
+    request_only=True,
+    value={
+        "kind": "express",
+        "source": "asked at the counter",
+        "captured_at": "2026-02-03T09:30:00+11:00",
+        "withdrawn": True,
+    },
+)
+DNC_ONE_EXAMPLE = OpenApiExample("One number", request_only=True, value={"phone": "0412 345 679"})
+DNC_LIST_EXAMPLE = OpenApiExample(
+    "A list, all or nothing",
+    request_only=True,
+    value={"phones": ["0412 345 679", "+61 412 345 680"], "reason": "complaint", "note": "rang the shop"},
 )
 PHONE_IN_PATH = OpenApiParameter(
     "phone", str, OpenApiParameter.PATH, description="A number in any format, URL-encoded: %2B61412345678."
@@ -124,7 +161,7 @@ class ContactViewSet(
             queryset = queryset.filter(updated_at__gte=values["updated_since"])
         return queryset
 
-    @extend_schema(request=ContactWriteSerializer, responses={201: ContactSerializer})
+    @extend_schema(request=ContactWriteSerializer, responses={201: ContactSerializer}, examples=[CREATE_EXAMPLE])
     @idempotent
     def create(self, request, *args, **kwargs):
         """A new contact; ``consent`` is required. A number that is already a contact is a 400
@@ -179,6 +216,7 @@ class ContactViewSet(
         parameters=[PHONE_IN_PATH],
         request=ContactFieldsSerializer,
         responses={200: ContactSerializer, 201: ContactSerializer},
+        examples=[UPSERT_EXAMPLE],
     )
     @action(detail=False, methods=["put"], url_path=r"by-phone/(?P<phone>[^/]+)", url_name="by-phone")
     def by_phone(self, request, phone: str):
@@ -224,7 +262,11 @@ class ConsentViewSet(BusinessTimeMixin, TenantScopedAPIMixin, mixins.ListModelMi
         """The contact's consent records (evidence and withdrawals), in cursor pages."""
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=ConsentRecordInputSerializer, responses={201: ConsentRecordSerializer})
+    @extend_schema(
+        request=ConsentRecordInputSerializer,
+        responses={201: ConsentRecordSerializer},
+        examples=[OpenApiExample("Consent", request_only=True, value=EVIDENCE), WITHDRAWAL_EXAMPLE],
+    )
     @idempotent
     def create(self, request, *args, **kwargs):
         contact = self._contact()
@@ -290,7 +332,11 @@ class DncViewSet(
         """Whether a number is on the list: 200 with its entry, 404 when it is not."""
         return super().retrieve(request, *args, **kwargs)
 
-    @extend_schema(request=DncAddSerializer, responses={201: DNC_ADDED, 200: DNC_ADDED})
+    @extend_schema(
+        request=DncAddSerializer,
+        responses={201: DNC_ADDED, 200: DNC_ADDED},
+        examples=[DNC_ONE_EXAMPLE, DNC_LIST_EXAMPLE],
+    )
     @idempotent
     def create(self, request, *args, **kwargs):
         """``{"phone": …}``: 201 with the entry, or 200 with it when the number was listed already.
@@ -317,14 +363,13 @@ class DncViewSet(
         body = DncBulkResultSerializer({"added": result.added, "already_listed": result.already}).data
         return Response(body, status=status.HTTP_201_CREATED if result.added else status.HTTP_200_OK)
 
-    @extend_schema(parameters=[PHONE_IN_PATH, REMOVAL_REASON], responses={204: None})
+    @extend_schema(parameters=[PHONE_IN_PATH, REMOVAL_REASON], request=DncRemoveSerializer, responses={204: None})
     def destroy(self, request, *args, **kwargs):
         """Lift a number from the list (admin). ``reason`` is required, in a JSON body
         (``{"reason": "…"}``) or the query string (``?reason=…``); it goes into the activity log."""
         entry = self.get_object()
-        body = request.data if isinstance(request.data, dict) else {}
-        reason = body.get("reason") or request.query_params.get("reason") or ""
-        if not isinstance(reason, str) or not reason.strip():
-            raise ValidationError({"reason": ["Say why this number may be contacted again."]})
-        services.dnc_remove(entry=entry, actor=self.actor, reason=reason)
+        given = request.data if isinstance(request.data, dict) and "reason" in request.data else request.query_params
+        serializer = DncRemoveSerializer(data={"reason": given.get("reason", "")})
+        serializer.is_valid(raise_exception=True)
+        services.dnc_remove(entry=entry, actor=self.actor, reason=serializer.validated_data["reason"])
         return Response(status=status.HTTP_204_NO_CONTENT)

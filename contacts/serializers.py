@@ -144,6 +144,7 @@ class ContactFieldsSerializer(serializers.Serializer):
     def validate_custom_fields(self, value: dict) -> dict:
         problems = [problem for name in value if (problem := reserved_custom_field_problem(str(name)))]
         problems += [f"“{name[:60]}…”: a name has at most 60 characters." for name in value if len(name) > 60]
+        problems += [f"{name!r}: a name is printable text only." for name in value if not name.isprintable()]
         if problems:
             raise serializers.ValidationError(problems)
         return value
@@ -191,6 +192,7 @@ DNC_ADD_REASONS = [
     (DncReason.COMPLAINT.value, DncReason.COMPLAINT.label),
 ]
 LIST_SEPARATORS = ",;\r\n"
+LIFT_REASON_MISSING = "Say why this number may be contacted again."
 
 
 class DncEntrySerializer(serializers.ModelSerializer):
@@ -242,6 +244,13 @@ class DncAddSerializer(serializers.Serializer):
         if ("phone" in attrs) == ("phones" in attrs):
             raise serializers.ValidationError({"phone": ["Give one number as phone, or a list as phones (not both)."]})
         return attrs
+
+
+class DncRemoveSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        error_messages={"blank": LIFT_REASON_MISSING, "required": LIFT_REASON_MISSING},
+        help_text="Why the number may be messaged again; kept in the activity log.",
+    )
 
 
 class DncBulkResultSerializer(serializers.Serializer):

@@ -197,6 +197,34 @@ def test_create_is_idempotent_with_a_key(staff, tenant):
     assert Contact.objects.filter(tenant=tenant).count() == 1
 
 
+def test_an_idempotency_key_reused_with_another_body_is_refused(staff, tenant):
+    staff.post(LIST, ANN, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+
+    response = staff.post(LIST, {**ANN, "phone": "0412 345 999"}, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+
+    assert (response.status_code, response.json()["code"]) == (422, "idempotency_key_reused")
+    assert Contact.objects.filter(tenant=tenant).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", "Ann\x00"),
+        ("tags", ["a\x00b"]),
+        ("custom_fields", {"cake\x00": "sponge"}),
+        ("custom_fields", {"cake": "spo\x00nge"}),
+        ("consent", {**CONSENT, "evidence": "form\x00"}),
+    ],
+)
+def test_a_nul_character_is_refused_by_field(staff, tenant, field, value):
+    """PostgreSQL cannot store NUL: refused at the edge with the field's name, never a 500."""
+    response = staff.post(LIST, {**ANN, field: value}, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert not Contact.objects.filter(tenant=tenant).exists()
+
+
 # --- list and retrieve ------------------------------------------------------------------------
 
 
@@ -260,6 +288,22 @@ def test_list_is_the_tenants_own_in_cursor_pages(viewer, tenant, other_tenant):
 
     assert [c["id"] for c in first["results"] + second["results"]] == [c.pk for c in reversed(own)]
     assert second["next"] is None
+
+
+def test_a_list_page_costs_the_same_queries_for_many_rows(viewer, tenant, django_assert_max_num_queries):
+    for n in range(30):
+        contact = ContactFactory(tenant=tenant, consent="express" if n % 2 else None)
+        if n % 3 == 0:
+            DoNotContactFactory(tenant=tenant, phone_e164=contact.phone_e164)
+
+    with django_assert_max_num_queries(8):
+        response = viewer.get(LIST, {"consent": "current", "tag": ""})
+    with django_assert_max_num_queries(8):
+        history = viewer.get(consent_url(contact))
+
+    assert len(response.json()["results"]) == 15
+    assert sum(c["on_do_not_contact"] for c in response.json()["results"]) == 5
+    assert history.status_code == 200
 
 
 def test_retrieve_shows_consent_and_the_do_not_contact_list(viewer, tenant):

@@ -140,6 +140,24 @@ def test_adding_is_idempotent_with_a_key(admin, tenant):
     assert again["Idempotent-Replayed"] == "true"
 
 
+def test_a_note_with_a_nul_character_is_refused(admin, tenant):
+    response = admin.post(LIST, {"phone": "0412345679", "note": "rang\x00"}, format="json")
+
+    assert response.status_code == 400 and list(response.json()["fields"]) == ["note"]
+    assert listed(tenant) == []
+
+
+def test_the_list_costs_the_same_queries_for_many_rows(viewer, tenant, members, django_assert_max_num_queries):
+    for n in range(40):
+        DoNotContactFactory(tenant=tenant, added_by=members["admin" if n % 2 else "staff"])
+
+    with django_assert_max_num_queries(6):
+        response = viewer.get(LIST)
+
+    assert len(response.json()["results"]) == 40
+    assert {e["added_by"] for e in response.json()["results"]} == {"admin@acme.test", "staff@acme.test"}
+
+
 def test_only_admins_add_numbers_as_on_the_page(api_keys, numbers, tenant):
     """Perm.DNC_MANAGE: the page's own permission for adding numbers."""
     assert_api_roles(LIST, keys=api_keys, allowed={"admin"}, method="post", data=lambda: {"phone": numbers()})
@@ -223,7 +241,7 @@ def test_lift_with_a_reason_in_the_query_string(admin, tenant):
     assert listed(tenant) == []
 
 
-@pytest.mark.parametrize("body", [None, {}, {"reason": "   "}, {"reason": 5}])
+@pytest.mark.parametrize("body", [None, {}, {"reason": "   "}, {"reason": None}, {"reason": "rejoined\x00"}])
 def test_lifting_needs_a_reason(admin, tenant, body):
     DoNotContactFactory(tenant=tenant, phone_e164="+61412345679")
 
