@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import Count, Max, Q, QuerySet
@@ -9,14 +11,14 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from campaigns.models import Campaign, JobStatus, SendJob
-from campaigns.rendering import compile_body, render_message
+from campaigns.rendering import TemplateError, compile_body, render_message
 from contacts.models import RESERVED_CUSTOM_FIELDS, ConsentStatus, Contact
 from contacts.selectors import tag_filter
 from links import services as links_services
 from messaging import selectors as messaging_selectors
 from messaging.keywords import OPT_OUT_INTENTS, Intent
 from messaging.models import Message, MessageKind
-from messaging.segments import SegmentInfo, segment_info
+from messaging.segments import SegmentInfo, gsm_replace, segment_info
 from messaging.services import CONTENT_FILTERED_CODE
 from tenants.models import Tenant
 
@@ -134,6 +136,48 @@ def preview_values(*, tenant: Tenant, custom: list[str], link: str | None) -> Pr
     if link is not None:
         worst["link"] = link
     return PreviewValues(tenant, typical, worst)
+
+
+@dataclass(frozen=True)
+class VariantPreview:
+    """One variant as a recipient sees it, and what it costs in segments (``errors`` when it
+    cannot be rendered: then no preview)."""
+
+    number: int
+    body: str
+    preview: str
+    typical: SegmentInfo | None
+    worst: SegmentInfo | None
+    errors: list[str]
+
+    @property
+    def replaceable(self) -> bool:
+        """True when "Replace with GSM characters" would change this body."""
+        return gsm_replace(self.body) != self.body
+
+    @property
+    def non_gsm(self) -> list[tuple[str, str]]:
+        """(character, its Unicode name) of each character that forces UCS-2, for people to find it."""
+        chars = self.typical.non_gsm if self.typical else ()
+        return [(char, unicodedata.name(char, f"U+{ord(char):04X}").title()) for char in chars]
+
+
+def variant_previews(*, tenant: Tenant, bodies: Sequence[str], custom: list[str] | None = None) -> list[VariantPreview]:
+    """Each body (a saved template's variants, or bodies being written) as the template page shows
+    it: rendered with typical and longest plausible values, the business name and opt-out line
+    added, every URL as a short link, with its encoding and segments (as the estimate does)."""
+    custom = custom_field_names(tenant=tenant) if custom is None else custom
+    values = preview_values(tenant=tenant, custom=custom, link=None)
+    previews = []
+    for number, body in enumerate(bodies, start=1):
+        try:
+            compiled = compile_body(body, custom_fields=custom)
+        except TemplateError as exc:
+            previews.append(VariantPreview(number, body, "", None, None, exc.errors))
+            continue
+        preview, worst = values.as_sent(compiled)
+        previews.append(VariantPreview(number, body, preview, segment_info(preview), segment_info(worst), []))
+    return previews
 
 
 def estimate(*, campaign: Campaign) -> Estimate:

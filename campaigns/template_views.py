@@ -3,8 +3,6 @@ previewed as recipients see it, and what it costs in segments; staff and up edit
 replacing look-alike characters with GSM-7 ones. Thin: parse, call a service or selector, render."""
 
 import re
-import unicodedata
-from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -15,8 +13,8 @@ from django.views import View
 from campaigns import selectors, services
 from campaigns.forms import TemplateForm
 from campaigns.models import CampaignStatus, Template
-from campaigns.rendering import BUILTIN_FIELDS, TemplateError, compile_body
-from messaging.segments import SegmentInfo, gsm_replace, segment_info
+from campaigns.rendering import BUILTIN_FIELDS, TemplateError
+from messaging.segments import gsm_replace, segment_info
 from tenants.forms import add_service_errors
 from tenants.mixins import TenantScopedMixin
 from tenants.roles import Perm
@@ -25,47 +23,9 @@ from tenants.roles import Perm
 _VARIANT_PROBLEM = re.compile(r"^Variant (\d+): (.*)$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class VariantPreview:
-    """One saved variant as a recipient sees it, and what it costs in segments."""
-
-    number: int
-    body: str
-    preview: str
-    typical: SegmentInfo | None
-    worst: SegmentInfo | None
-    errors: list[str]
-
-    @property
-    def replaceable(self) -> bool:
-        """True when "Replace with GSM characters" would change this body."""
-        return gsm_replace(self.body) != self.body
-
-    @property
-    def non_gsm(self) -> list[tuple[str, str]]:
-        """(character, its Unicode name) of each character that forces UCS-2, for people to find it."""
-        chars = self.typical.non_gsm if self.typical else ()
-        return [(char, unicodedata.name(char, f"U+{ord(char):04X}").title()) for char in chars]
-
-
 def _placeholders(custom: list[str]) -> list[str]:
     """Every name a placeholder may use: the built-in fields, then the tenant's custom fields."""
     return [*BUILTIN_FIELDS, *(name for name in custom if name not in BUILTIN_FIELDS)]
-
-
-def _previews(template: Template, *, custom: list[str]) -> list[VariantPreview]:
-    """Render each saved variant with typical and longest plausible values (as the estimate does)."""
-    values = selectors.preview_values(tenant=template.tenant, custom=custom, link=None)
-    previews = []
-    for number, variant in enumerate(template.variants.all(), start=1):
-        try:
-            compiled = compile_body(variant.body, custom_fields=custom)
-        except TemplateError as exc:
-            previews.append(VariantPreview(number, variant.body, "", None, None, exc.errors))
-            continue
-        preview, worst = values.as_sent(compiled)
-        previews.append(VariantPreview(number, variant.body, preview, segment_info(preview), segment_info(worst), []))
-    return previews
 
 
 def _template_save_errors(form: TemplateForm, exc: ValidationError, fields: list[str]) -> None:
@@ -135,7 +95,9 @@ class TemplateDetailView(TenantScopedMixin, View):
 
     def _render(self, request, template, form=None, status=200):
         custom = selectors.custom_field_names(tenant=request.tenant)
-        previews = _previews(template, custom=custom)
+        previews = selectors.variant_previews(
+            tenant=template.tenant, bodies=[variant.body for variant in template.variants.all()], custom=custom
+        )
         return render(
             request,
             "campaigns/template_form.html",
