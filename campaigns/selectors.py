@@ -6,11 +6,11 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from campaigns.models import Campaign, JobStatus, SendJob
+from campaigns.models import Campaign, CampaignStatus, JobStatus, SendJob, Template
 from campaigns.rendering import TemplateError, compile_body, render_message
 from contacts.models import RESERVED_CUSTOM_FIELDS, ConsentStatus, Contact
 from contacts.selectors import tag_filter
@@ -34,6 +34,26 @@ def custom_field_names(*, tenant: Tenant) -> list[str]:
     ):
         names.update(key for key in fields if key.isidentifier() and key.islower())
     return sorted(names - RESERVED_CUSTOM_FIELDS)  # older rows may carry one: the built-in always wins
+
+
+# A campaign past its draft (its messages are being, or were, sent) fixes its template's text.
+_LAUNCHED = ~Q(status=CampaignStatus.DRAFT)
+
+
+def template_locked(template: Template) -> bool:
+    """A launched campaign uses ``template``: its text can no longer change."""
+    return template.campaigns.filter(_LAUNCHED).exists()
+
+
+def templates_for(*, tenant: Tenant) -> QuerySet[Template]:
+    """The tenant's templates, each with ``campaign_count`` and ``locked`` (``template_locked``),
+    their variants prefetched: a list of them is three queries, however long."""
+    launched = Campaign.objects.filter(_LAUNCHED, template=OuterRef("pk"))
+    return (
+        Template.objects.filter(tenant=tenant)
+        .annotate(campaign_count=Count("campaigns"), locked=Exists(launched))
+        .prefetch_related("variants")
+    )
 
 
 def audience(*, campaign: Campaign, consenting_only: bool = True) -> QuerySet[Contact]:

@@ -22,6 +22,7 @@ from tenants.services import acting_user, audit_record
 
 class CampaignAction:
     TEMPLATE_SAVED = "template.saved"
+    TEMPLATE_DELETED = "template.deleted"
     CAMPAIGN_CREATED = "campaign.created"
     CAMPAIGN_UPDATED = "campaign.updated"
     CAMPAIGN_LAUNCHED = "campaign.launched"
@@ -46,6 +47,11 @@ def _check_bodies(tenant: Tenant, bodies: Sequence[str]) -> list[str]:
     return bodies
 
 
+# The code of a refusal that is about the template's state, not the request (the API answers 409).
+TEMPLATE_LOCKED = "template_locked"
+TEMPLATE_IN_USE = "template_in_use"
+
+
 def template_save(
     *, tenant: Tenant, actor, name: str, bodies: Sequence[str], template: Template | None = None
 ) -> Template:
@@ -59,8 +65,10 @@ def template_save(
         else:
             if Template.objects.filter(tenant=tenant, name=name).exclude(pk=template.pk).exists():
                 raise ValidationError({"name": f"A template called {name!r} exists already."})
-            if template.campaigns.exclude(status=CampaignStatus.DRAFT).exists():
-                raise ValidationError("This template belongs to a launched campaign; copy it to change it.")
+            if selectors.template_locked(template):
+                raise ValidationError(
+                    "This template belongs to a launched campaign; copy it to change it.", code=TEMPLATE_LOCKED
+                )
             template.name = name
             template.save(update_fields=["name", "updated_at"])
             template.variants.all().delete()
@@ -75,6 +83,29 @@ def template_save(
             data={"variants": len(bodies)},
         )
     return template
+
+
+def template_delete(*, template: Template, actor) -> None:
+    """Delete a template and its variants. Refused while any campaign, a draft included, uses it:
+    a campaign keeps the template it was written with (the key is protected), so the person
+    deletes or re-points those campaigns first."""
+    with transaction.atomic():
+        locked = Template.objects.select_for_update().get(pk=template.pk)
+        names = list(locked.campaigns.order_by("name").values_list("name", flat=True)[:6])
+        if names:
+            shown = ", ".join(repr(name) for name in names[:5]) + (" and others" if len(names) > 5 else "")
+            raise ValidationError(
+                f"Campaigns use this template ({shown}): delete them or give them another template first.",
+                code=TEMPLATE_IN_USE,
+            )
+        audit_record(
+            tenant=locked.tenant,
+            actor=actor,
+            action=CampaignAction.TEMPLATE_DELETED,
+            target=locked.name,
+            data={"variants": locked.variants.count()},
+        )
+        locked.delete()
 
 
 LINK_URL_REQUIRED = "The template uses {{ link }}: give the Link URL it points to (or remove {{ link }})."

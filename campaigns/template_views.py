@@ -12,8 +12,8 @@ from django.views import View
 
 from campaigns import selectors, services
 from campaigns.forms import TemplateForm
-from campaigns.models import CampaignStatus, Template
-from campaigns.rendering import BUILTIN_FIELDS, TemplateError
+from campaigns.models import Template
+from campaigns.rendering import BUILTIN_FIELDS
 from messaging.segments import gsm_replace, segment_info
 from tenants.forms import add_service_errors
 from tenants.mixins import TenantScopedMixin
@@ -107,7 +107,7 @@ class TemplateDetailView(TenantScopedMixin, View):
                 "previews": previews,
                 "replaceable": any(preview.replaceable for preview in previews),
                 "placeholders": _placeholders(custom),
-                "locked": template.campaigns.exclude(status=CampaignStatus.DRAFT).exists(),
+                "locked": selectors.template_locked(template),
             },
             status=status,
         )

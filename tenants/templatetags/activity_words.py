@@ -50,6 +50,7 @@ ACTION_PHRASES = {
     "inbound.opted_out": "Opted out by text",
     "inbound.opted_in": "Opted back in by text",
     "template.saved": "Saved a message template",
+    "template.deleted": "Deleted a message template",
     "campaign.created": "Created a campaign",
     "campaign.updated": "Edited a campaign",
     "campaign.launched": "Launched a campaign",
