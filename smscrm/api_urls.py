@@ -5,12 +5,14 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from campaigns.api_templates import TemplateViewSet
 from contacts import api as contacts_api
 
 router = SimpleRouter()
 router.register("contacts", contacts_api.ContactViewSet, basename="contact")
 router.register(r"contacts/(?P<contact_pk>[0-9]+)/consent", contacts_api.ConsentViewSet, basename="contact-consent")
 router.register("do-not-contact", contacts_api.DncViewSet, basename="dnc")
+router.register("templates", TemplateViewSet, basename="template")
 
 
 def not_found(request, rest=""):
