@@ -181,6 +181,20 @@ def contact_import_configure(
     return locked
 
 
+def contact_import_upload_configured(*, tenant: Tenant, actor, upload, settings_for) -> ContactImport:
+    """Upload a file and save its settings at once, so the dry run starts (the API's upload with
+    settings). ``settings_for(contact_import)`` gives ``contact_import_configure``'s settings for
+    the file just read (its headers, its automatic mapping). Settings that are refused keep
+    neither the import nor its file: the caller fixes the request and sends it again."""
+    with transaction.atomic():
+        contact_import = contact_import_upload_file(tenant=tenant, actor=actor, upload=upload)
+        try:
+            return contact_import_configure(contact_import=contact_import, actor=actor, **settings_for(contact_import))
+        except BaseException:
+            imports.media_path(contact_import.file_path).unlink(missing_ok=True)
+            raise
+
+
 def contact_import_run_preview(*, import_id: int) -> dict[str, int] | None:
     """The dry run (called by the task). None when another run holds it or it is not due."""
     claimed = imports.acquire_lease(import_id, status=ContactImport.Status.PREVIEWING)
