@@ -204,6 +204,33 @@ def import_summaries_for(*, tenant: Tenant) -> QuerySet[ContactImport]:
     return imports_for(tenant=tenant).only(*_IMPORT_SUMMARY, "created_by__email")
 
 
+# What the API's list of imports shows beside the summary: counts and progress, never the stored
+# headers, mapping, samples and preview rows.
+_IMPORT_LISTED = (
+    *_IMPORT_SUMMARY,
+    "error",
+    "size_bytes",
+    "add_tags",
+    "preview_counts",
+    "outside_au",
+    "previewed_at",
+    "rejected_path",
+    "commit_counts",
+    "committed_rows",
+    "committed_at",
+    "data_changed",
+    "rows_done",
+    "bytes_done",
+    "phase_started_at",
+    "progress_at",
+)
+
+
+def import_list_for(*, tenant: Tenant) -> QuerySet[ContactImport]:
+    """The tenant's imports with their counts and progress (the API's list)."""
+    return imports_for(tenant=tenant).only(*_IMPORT_LISTED, "created_by__email")
+
+
 def same_file_imports(*, contact_import: ContactImport) -> QuerySet[ContactImport]:
     """Earlier imports of the same file (same SHA-256) into the same tenant."""
     return (

@@ -1,17 +1,14 @@
 """Contact pages, the do-not-contact list and imports. Thin: parse, call a service, render."""
 
-from pathlib import Path
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
 from contacts import selectors, services
-from contacts.downloads import csv_download
+from contacts.downloads import csv_download, rejected_rows_download
 from contacts.forms import ConsentForm, ContactForm, DncAddForm, DncRemoveForm, ImportSettingsForm, UploadForm
-from contacts.imports import media_path
 from contacts.models import ConsentMode, ConsentStatus, Contact, ContactImport, DoNotContact, ImportOutcome
 from smscrm.edge import db_id
 from tenants.forms import add_service_errors
@@ -429,11 +426,4 @@ class ImportRejectedView(TenantScopedMixin, View):
     permission = Perm.CONTACTS_IMPORT
 
     def get(self, request, pk):
-        contact_import = _import(self, pk)
-        path = media_path(contact_import.rejected_path) if contact_import.rejected_path else None
-        if path is None or not path.exists():
-            raise Http404("No rejected rows file.")
-        stem = Path(contact_import.original_name).stem
-        return FileResponse(
-            open(path, "rb"), as_attachment=True, filename=f"{stem}-rejected-rows.csv", content_type="text/csv"
-        )
+        return rejected_rows_download(_import(self, pk))
