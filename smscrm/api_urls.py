@@ -7,11 +7,13 @@ from rest_framework.routers import SimpleRouter
 
 from campaigns.api_templates import TemplateViewSet
 from contacts import api as contacts_api
+from contacts.api_imports import ImportViewSet
 
 router = SimpleRouter()
 router.register("contacts", contacts_api.ContactViewSet, basename="contact")
 router.register(r"contacts/(?P<contact_pk>[0-9]+)/consent", contacts_api.ConsentViewSet, basename="contact-consent")
 router.register("do-not-contact", contacts_api.DncViewSet, basename="dnc")
+router.register("imports", ImportViewSet, basename="import")
 router.register("templates", TemplateViewSet, basename="template")
 
 
