@@ -239,6 +239,7 @@ class ImportViewSet(TenantScopedAPIMixin, mixins.ListModelMixin, mixins.Retrieve
     )
     @idempotent
     def create(self, request, *args, **kwargs):
+        _ = request.data  # parse the body now: the upload handler marks a file it stopped reading
         refused = getattr(request._request, "upload_refused", "")
         if refused:  # the upload handler stopped reading it (over the size limit)
             raise serializers.ValidationError({"file": [refused]})

@@ -61,7 +61,7 @@ class ConsentRecordInputSerializer(ConsentEvidenceSerializer):
 
 class ConsentRecordSerializer(serializers.ModelSerializer):
     source_import = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The import that recorded it.")
-    recorded_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    recorded_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = ConsentRecord
@@ -82,6 +82,8 @@ class ContactSerializer(serializers.ModelSerializer):
         help_text="express or inferred while consent is current, else null."
     )
     on_do_not_contact = serializers.SerializerMethodField(help_text="The number is on the do-not-contact list.")
+    state = serializers.ChoiceField(choices=AustralianState.choices, allow_blank=True, read_only=True)
+    email = serializers.CharField(read_only=True, help_text="An e-mail address, or empty.")
 
     class Meta:
         model = Contact
@@ -196,7 +198,7 @@ LIFT_REASON_MISSING = "Say why this number may be contacted again."
 
 
 class DncEntrySerializer(serializers.ModelSerializer):
-    added_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    added_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = DoNotContact

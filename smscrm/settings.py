@@ -467,6 +467,8 @@ REST_FRAMEWORK = {
         "tenants.api.parsers.NulRefusingMultiPartParser",
     ],
     "PAGE_SIZE": 100,
+    # OPTIONS is a 405: REST framework's metadata would describe a route by building its object.
+    "DEFAULT_METADATA_CLASS": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -480,6 +482,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ConsentKindEnum": "contacts.models.ConsentKind"},
 }
 
 # Security. Production sits behind a TLS-terminating proxy that sets X-Forwarded-Proto.

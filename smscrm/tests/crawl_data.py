@@ -537,6 +537,16 @@ URL_FILLERS = {
     "tenants:invitation_revoke": lambda d: [{"pk": d.invitation.pk}],
     "tenants:api_key_revoke": lambda d: [{"pk": d.api_key.pk}],
     "api/v1/^(?P<rest>.*)$": lambda d: [{"rest": "zz-no-such-endpoint/"}],
+    "api:contact-by-phone": lambda d: [{"phone": d.contacts[0].phone_e164}],
+    "api:contact-detail": lambda d: [{"pk": d.contact.pk}],
+    "api:contact-consent-list": lambda d: [{"contact_pk": d.contact.pk}],
+    "api:dnc-detail": lambda d: [{"phone": d.dnc.phone_e164}],
+    **{
+        f"api:import-{name}": lambda d: [{"pk": d.contact_import.pk}]
+        for name in ("detail", "commit", "configure", "discard", "rejected")
+    },
+    "api:template-detail": lambda d: [{"pk": d.draft_template.pk}, {"pk": d.template.pk}],
+    "api:template-preview": lambda d: [{"pk": d.draft_template.pk}],
     "links:follow": lambda d: [{"token": d.short_link.token}],
     "admin:app_list": lambda d: [{"app_label": label} for label in admin_app_labels()],
     "admin:view_on_site": lambda d: [

@@ -311,7 +311,24 @@ PAGES = {
 # The REST API (/api/v1/), reached here with the browser's session: what GET and POST need on
 # each route (a method a route does not have is a 405 for every member). Keys are covered per
 # endpoint and role by each app's API tests (assert_api_roles).
-API_VIEWS: dict[str, Perms] = {}
+API_VIEWS: dict[str, Perms] = {
+    "api:contact-list": Perms(Perm.VIEW, Perm.CONTACTS_EDIT),
+    "api:contact-by-phone": Perms(Perm.VIEW, Perm.VIEW),  # PUT only: GET and POST are 405
+    "api:contact-detail": Perms(Perm.VIEW, Perm.VIEW),
+    "api:contact-consent-list": Perms(Perm.VIEW, Perm.CONTACTS_EDIT),
+    "api:dnc-list": Perms(Perm.VIEW, Perm.DNC_MANAGE),
+    "api:dnc-detail": Perms(Perm.VIEW, Perm.VIEW),
+    "api:import-list": Perms(Perm.VIEW, Perm.CONTACTS_IMPORT),
+    "api:import-detail": Perms(Perm.VIEW, Perm.VIEW),
+    "api:import-commit": Perms(Perm.VIEW, Perm.CONTACTS_IMPORT),
+    "api:import-configure": Perms(Perm.VIEW, Perm.CONTACTS_IMPORT),
+    "api:import-discard": Perms(Perm.VIEW, Perm.CONTACTS_IMPORT),
+    "api:import-rejected": Perms(Perm.CONTACTS_IMPORT, Perm.VIEW),
+    "api:template-list": Perms(Perm.VIEW, Perm.CAMPAIGNS_DRAFT),
+    "api:template-preview-unsaved": Perms(Perm.VIEW, Perm.VIEW),
+    "api:template-detail": Perms(Perm.VIEW, Perm.VIEW),
+    "api:template-preview": Perms(Perm.VIEW, Perm.VIEW),
+}
 
 # Views outside the mixin, and the admin site's own pages: the same answer for every role (all
 # signed in, all staff). Webhooks are signature-checked, not session-based: unsigned POSTs get 403.

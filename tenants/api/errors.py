@@ -11,6 +11,7 @@ rules that live in models and services answer the API in the same words as the p
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -63,6 +64,9 @@ def api_exception_handler(exc, context):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many fields or files, a body over DATA_UPLOAD_MAX_MEMORY_SIZE: refused at the edge.
+        exc = exceptions.ParseError(f"The request is refused: {exc}")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     response = exception_handler(exc, context)

@@ -323,16 +323,30 @@ def test_the_hourly_purge_forgets_keys_older_than_a_day(tenant, api_keys):
 @probe_urls
 def test_a_nul_anywhere_is_refused_at_the_edge_in_the_api_error_shape(tenant, api_keys):
     client = api_client(api_keys["staff"])
+    response = client.get(PROBES, {"q": "a\x00b"})
+    assert (response.status_code, response.json()["code"]) == (400, "parse_error")
+    assert response.json()["message"] == "The request contains a NUL character, which no field accepts."
     for response in (
-        client.get(PROBES, {"q": "a\x00b"}),
         client.post(PROBES, {"target": "a\x00b"}, format="json"),
-        client.post(PROBES, {"ta\x00rget": "ab"}, format="json"),
+        client.post(PROBES, {"target": {"deep": ["x\x00"]}}, format="json"),
+        client.post(PROBES, {"tar\x00get": "ab"}, format="json"),
         client.post(PROBES, {"target": "a\x00b"}, format="multipart"),
     ):
         assert response.status_code == 400
         assert response.json() == {
-            "code": "parse_error",
-            "message": "The request contains a NUL character, which no field accepts.",
-            "fields": {},
+            "code": "validation_error",
+            "message": "Some fields are not valid: target.",
+            "fields": {"target": ["Null characters are not allowed."]},
         }
+    assert probes_made(tenant) == 0
+
+
+@probe_urls
+def test_a_body_with_too_many_fields_is_a_json_400(tenant, api_keys):
+    fields = {f"field{n}": "x" for n in range(1200)}
+    response = api_client(api_keys["staff"]).post(PROBES, fields, format="multipart")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "parse_error"
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in body["message"]
     assert probes_made(tenant) == 0
