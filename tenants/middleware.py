@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from tenants.acting import acting_api_key
 from tenants.selectors import choose_membership, memberships_of
 
 SESSION_KEY = "tenant_id"
@@ -34,3 +35,4 @@ class TenantMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+            acting_api_key.set(None)  # an API key acts for one request only

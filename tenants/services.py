@@ -20,6 +20,7 @@ from sesame.utils import get_query_string
 from smscrm import crypto
 from smscrm.queueing import enqueue
 from tenants import killswitch
+from tenants.acting import acting_api_key
 from tenants.middleware import SESSION_KEY
 from tenants.models import AuditEvent, Invitation, Membership, Tenant
 from tenants.roles import Role
@@ -56,13 +57,18 @@ def acting_user(actor):
 def audit_record(
     *, tenant: Tenant | None, actor=None, action: str, target: str = "", data: dict[str, Any] | None = None
 ) -> AuditEvent:
-    """Append one event to the audit log."""
+    """Append one event to the audit log. Done through an API key, the event names the key (its
+    name and public prefix) beside the person who made it, who may be nobody (``manage.py``)."""
+    data = dict(data or {})
+    via = acting_api_key.get()
+    if via is not None:
+        data.setdefault("api_key", via)
     return AuditEvent.objects.create(
         tenant=tenant,
         actor=acting_user(actor),
         action=action,
         target=target[:200],
-        data=data or {},
+        data=data,
     )
 
 

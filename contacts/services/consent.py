@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from contacts.models import ConsentKind, ConsentRecord, ConsentStatus, Contact
 from contacts.services.audit import ContactAction
+from tenants.acting import acting_api_key
 from tenants.services import acting_user, audit_record
 
 
@@ -83,9 +84,10 @@ def consent_record_add(
                 target=contact.phone_e164,
                 data={"source": source},
             )
-        elif actor is not None and actor.is_authenticated:
-            # Consent a person typed in. A START by text is logged by messaging as an opt-in,
-            # and an import's records by the import: neither is logged twice.
+        elif (actor is not None and actor.is_authenticated) or acting_api_key.get() is not None:
+            # Consent a person typed in, or a system sent with an API key. A START by text is
+            # logged by messaging as an opt-in, and an import's records by the import: neither is
+            # logged twice.
             audit_record(
                 tenant=contact.tenant,
                 actor=actor,

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from tenants.acting import acting_api_key
 from tenants.apikeys import api_key_find
 from tenants.models import ApiKey, Tenant
 
@@ -46,6 +47,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         django_request.tenant = api_key.tenant
         django_request.membership = KeyMembership(tenant=api_key.tenant, role=api_key.role, user=user, api_key=api_key)
         django_request.api_key = api_key
+        acting_api_key.set(f"{api_key.name} (smk_{api_key.prefix}…)")
         return user, api_key
 
     def authenticate_header(self, request) -> str:

@@ -350,3 +350,26 @@ def test_a_body_with_too_many_fields_is_a_json_400(tenant, api_keys):
     assert body["code"] == "parse_error"
     assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in body["message"]
     assert probes_made(tenant) == 0
+
+
+def test_what_a_key_does_is_audited_with_the_key_even_without_a_person(tenant):
+    from contacts.services import ContactAction
+
+    api_key, key = api_key_create(tenant=tenant, name="Website form", role="staff")  # as manage.py makes it
+    response = api_client(key).post(
+        "/api/v1/contacts/",
+        {
+            "phone": "0412 345 678",
+            "consent": {"kind": "express", "source": "web form", "captured_at": "2026-01-31T10:00:00+11:00"},
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    events = AuditEvent.objects.filter(tenant=tenant, target="+61412345678")
+    assert {event.action for event in events} == {ContactAction.CONTACT_CREATED, ContactAction.CONSENT_RECORDED}
+    assert {event.data["api_key"] for event in events} == {f"Website form (smk_{api_key.prefix}…)"}
+    assert {event.actor for event in events} == {None}
+    # The next request, signed in as a person, is not attributed to the key.
+    from tenants.acting import acting_api_key
+
+    assert acting_api_key.get() is None
