@@ -37,6 +37,12 @@ STAGE_COLUMNS = (
 )
 
 
+def recorder_id(imp) -> int | None:
+    """Who an import's consent records name as having recorded them: the person who committed
+    the import (who decided the rows go in), else its uploader (an import committed by a task)."""
+    return imp.committed_by_id or imp.created_by_id
+
+
 def _stage_row(row: DecidedRow, adapt_datetime) -> tuple:
     v = row.values
     tags = merge_tags(row.existing.tags if row.existing else (), v.tags)
@@ -154,7 +160,7 @@ def _copy_creates(cursor, imp: ContactImport, rows: list[DecidedRow], stamp: dat
     contact, consent = Contact._meta.db_table, ConsentRecord._meta.db_table
     cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [contact, len(rows)])
     ids = [pk for (pk,) in cursor.fetchall()]
-    tenant_id, import_id, actor_id = imp.tenant_id, imp.pk, imp.created_by_id
+    tenant_id, import_id, actor_id = imp.tenant_id, imp.pk, recorder_id(imp)
     with cursor.copy(
         f"COPY {contact} (id, tenant_id, phone_e164, first_name, last_name, email, timezone, state, postcode, tags,"
         " custom_fields, consent_status, consent_at, undeliverable, undeliverable_reason, created_at, updated_at,"
@@ -196,7 +202,7 @@ def _upsert(cursor, imp: ContactImport, rows: list[DecidedRow], stamp: datetime)
     _load_stage(cursor, [_stage_row(row, adapt_datetime) for row in rows])
     stamp = adapt_datetime(stamp)
     if records_sql is None:
-        cursor.execute(upsert_sql, [imp.tenant_id, stamp, stamp, imp.tenant_id, imp.pk, imp.created_by_id, stamp])
+        cursor.execute(upsert_sql, [imp.tenant_id, stamp, stamp, imp.tenant_id, imp.pk, recorder_id(imp), stamp])
     else:
         cursor.execute(upsert_sql, [imp.tenant_id, stamp, stamp])
-        cursor.execute(records_sql, [imp.tenant_id, imp.pk, imp.created_by_id, stamp, imp.tenant_id])
+        cursor.execute(records_sql, [imp.tenant_id, imp.pk, recorder_id(imp), stamp, imp.tenant_id])

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from contacts import services
 from contacts.imports import media_path
-from contacts.models import Contact, ContactImport
+from contacts.models import ConsentRecord, Contact, ContactImport
 from contacts.tests.factories import ContactFactory
 from tenants.models import AuditEvent
 from tenants.testing import assert_hidden_from, assert_roles, client_for
@@ -208,3 +208,6 @@ def test_the_audit_log_names_who_committed_the_import_not_who_uploaded_it(tenant
     services.contact_import_run_commit(import_id=imp.pk)
     event = AuditEvent.objects.get(tenant=tenant, action=services.ContactAction.IMPORT_COMMITTED)
     assert event.actor == members["owner"]
+    # The consent records it wrote name the same person (who decided the rows go in).
+    recorders = set(ConsentRecord.objects.filter(source_import=imp).values_list("recorded_by", flat=True))
+    assert recorders == {members["owner"].pk}
