@@ -10,6 +10,10 @@ import re
 
 import pytest
 import time_machine
+from celery import Celery
+from celery.app.task import Task
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,11 +23,12 @@ from messaging import events
 from messaging.models import Message
 from reporting import stats, tasks
 from reporting.dashboard import tenant_stats_refresh
-from reporting.models import TenantStats
+from reporting.models import CampaignStats, TenantStats
 from reporting.views import hourly_chart
 from tenants.testing import client_for
 
 PERTH = dt.timezone(dt.timedelta(hours=8))
+WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM)\b", re.IGNORECASE)
 
 
 def page(client, url) -> str:
@@ -146,10 +151,37 @@ def test_the_campaign_pages_job_table_does_not_call_a_handed_off_job_failed(tena
     dispatch.dispatch()
     for message in Message.objects.filter(campaign=campaign):
         callback(message, "failed", "30005")
+    tasks.refresh_stats()  # beat: the page only reads the stored figures
     shown = page(client_for(owner), reverse("campaigns:detail", args=[campaign.pk]))
     jobs = shown.split('id="jobs"')[1].split("</section>")[0]
     assert ">Handed to the provider</th><td>2<" in jobs and ">Failed<" not in jobs
     assert figure("Failed", shown) == [2]  # the carriers' verdict, as the report has it
+
+
+@pytest.mark.django_db
+def test_rendering_the_campaign_page_writes_nothing_and_queues_nothing(tenant, owner, clock, monkeypatch):
+    """Issue 17, writes outside services: the results card computed the stored figures on the
+    first view and queued a refresh when they were stale, while the page rendered. It reads the
+    stored figures and says how old they are; beat's sweep (reporting.refresh_stats) refreshes them."""
+    sending_setup(tenant)
+    contacts = sydney_contacts(tenant, 2)
+    stale = launched(tenant, contacts=contacts)
+    never = launched(tenant, contacts=contacts)
+    dispatch.dispatch()
+    stats.campaign_stats_refresh(stale)
+    CampaignStats.objects.filter(campaign=stale).update(computed_at=timezone.now() - dt.timedelta(hours=1))
+    sent = []
+    monkeypatch.setattr(Task, "apply_async", lambda task, *args, **kwargs: sent.append(task.name))
+    monkeypatch.setattr(Celery, "send_task", lambda app, name, *args, **kwargs: sent.append(name))
+    client = client_for(owner)
+    for campaign in (stale, never):
+        with CaptureQueriesContext(connection) as captured:
+            shown = page(client, reverse("campaigns:detail", args=[campaign.pk]))
+        writes = [query["sql"] for query in captured if WRITE.search(query["sql"])]
+        assert (writes, sent) == ([], []), campaign.pk
+        assert 'id="responses"' in shown
+    assert "as of" in page(client, reverse("campaigns:detail", args=[stale.pk]))
+    assert "not computed yet" in shown and not CampaignStats.objects.filter(campaign=never).exists()
 
 
 # --- the chart and the verdicts ------------------------------------------------------------
