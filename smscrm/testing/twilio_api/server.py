@@ -1,132 +1,41 @@
-"""A cheap, realistic local Twilio Messages API (2010-04-01) on aiohttp, for the throughput
-benchmark and the concurrency tests: latency, a per-account concurrency cap (429, code 20429),
-5xx errors and hung requests (the message is created, the answer never comes).
-
-Same wire format as ``messaging/tests/fake_twilio.py`` (paths, basic auth, error JSON, resource).
-Never imports Django: the benchmark runs it as a bare process, with its own GIL.
-
-In process (its own event loop in a daemon thread)::
-
-    with TwilioApiFake(latency=0.01, concurrency=5, seed=1) as fake:
-        settings.TWILIO_API_BASE_URL = fake.url
-        ...
-        fake.stats()["created"], fake.log(), fake.created_to(), fake.configure(error_share=0.1)
-
-As a process::
-
-    python -m smscrm.testing.twilio_api --port 0 --latency 0.2 --concurrency 100 [--account SID:TOKEN ...]
-    # prints "listening http://127.0.0.1:PORT", serves until SIGTERM/SIGINT, exits 0
-    remote_stats(url), remote_reset(url), remote_configure(url, latency=0.5)   # or FakeProcess(...)
-
-Control endpoints (no auth): ``GET /_fake/stats``, ``POST /_fake/reset``, ``POST /_fake/config``
-(a JSON object of any of CONFIG_KEYS, applied live).
-
-In flight: an account's request counts from its arrival until its answer is written, or until the
-fake drops the connection of a hung request. A client that gives up early does not free its slot:
-like Twilio, the fake finishes the request (and creates the message) anyway.
-"""
+"""The aiohttp fake of Twilio's Messages API (TwilioApiFake): its state, the create and fetch
+handlers with their latency, concurrency cap and faults, the control endpoints, and serving
+in process (a daemon thread) or on a running loop (smscrm.testing.twilio_api)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
 import concurrent.futures
 import contextlib
 import hmac
-import json
-import os
 import random
 import secrets
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from messaging.tests.fake_twilio import API_VERSION, E164, ERROR_MESSAGES, error_body, num_segments
-
-CONFIG_KEYS = (
-    "latency",
-    "latency_jitter",
-    "concurrency",
-    "error_share",
-    "timeout_share",
-    "hang_seconds",
-    "deliver_after",
+from messaging.tests.fake_twilio import API_VERSION, error_body, num_segments
+from smscrm.testing.twilio_api.wire import (
+    CONFIG_KEYS,
+    COUNTERS,
+    JSON_TYPE,
+    MESSAGE_ROUTE,
+    MESSAGES_ROUTE,
+    SERVER_ERRORS,
+    TOO_MANY,
+    UNAUTHORIZED,
+    UNAUTHORIZED_HEADERS,
+    check_config,
+    dumps,
+    validate,
 )
-COUNTERS = (
-    "requests",  # message-create POSTs received (401s included)
-    "unauthorized",
-    "created",
-    "answered_201",
-    "rejected_429",
-    "errors_5xx",
-    "timeouts",  # created, then hung and dropped without an answer
-    "invalid_4xx",
-    "client_gone",  # answers (201, 4xx, 5xx) whose client had already hung up
-    "duplicates",  # created again: same (account, To, Body) as an earlier created message
-    "duplicate_to",  # created again: same (account, To) as an earlier created message, any Body
-)
-
-JSON_TYPE = "application/json; charset=utf-8"
-MESSAGES_ROUTE = f"/{API_VERSION}/Accounts/{{account}}/Messages.json"
-MESSAGE_ROUTE = f"/{API_VERSION}/Accounts/{{account}}/Messages/{{sid}}.json"
-LISTENING = "listening "
-
-
-def _dumps(payload) -> bytes:
-    return json.dumps(payload).encode()
-
-
-TOO_MANY = _dumps(error_body(429, 20429, ERROR_MESSAGES[20429]))
-SERVER_ERRORS = {status: _dumps(error_body(status, 20500, ERROR_MESSAGES[20500])) for status in (500, 503)}
-UNAUTHORIZED = _dumps(
-    error_body(401, 20003, ERROR_MESSAGES[20003]) | {"detail": "Your AccountSid or AuthToken was incorrect."}
-)
-UNAUTHORIZED_HEADERS = {"Content-Type": JSON_TYPE, "WWW-Authenticate": 'Basic realm="Twilio API"'}
-
-
-def _validate(form: dict[str, str]) -> tuple[int, str] | None:
-    """The existing fake's checks: (code, message) of the 400, or None when the form is fine."""
-    to = form.get("To", "")
-    if not to:
-        return 21604, ERROR_MESSAGES[21604]
-    if not form.get("From") and not form.get("MessagingServiceSid"):
-        return 21603, ERROR_MESSAGES[21603]
-    if not form.get("Body") and not form.get("MediaUrl") and not form.get("ContentSid"):
-        return 21602, ERROR_MESSAGES[21602]
-    if not E164.match(to):
-        return 21211, f"Invalid 'To' Phone Number: {to}"
-    if len(form.get("Body", "")) > 1600:
-        return 21617, ERROR_MESSAGES[21617]
-    return None
-
-
-def _check_config(values: dict) -> dict:
-    """Validated, typed config values; ValueError on an unknown key or a bad value."""
-    checked = {}
-    for key, value in values.items():
-        if key not in CONFIG_KEYS:
-            raise ValueError(f"unknown setting {key!r} (known: {', '.join(CONFIG_KEYS)})")
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"{key}: a number, not {value!r}")
-        number = int(value) if key == "concurrency" else float(value)
-        if not number >= 0:  # negative, or NaN
-            raise ValueError(f"{key}: must be >= 0, not {value!r}")
-        if key.endswith("_share") and number > 1:
-            raise ValueError(f"{key}: a share in [0, 1], not {value!r}")
-        checked[key] = number
-    return checked
 
 
 class TwilioApiFake:
@@ -155,7 +64,7 @@ class TwilioApiFake:
         self.hang_seconds = self.deliver_after = 0.0
         self.concurrency = 0
         self._apply(
-            _check_config(
+            check_config(
                 {
                     "latency": latency,
                     "latency_jitter": latency_jitter,
@@ -258,7 +167,7 @@ class TwilioApiFake:
 
     def configure(self, **values) -> dict:
         """Change any of CONFIG_KEYS live; returns the whole config."""
-        return self._call(self._apply, _check_config(values))
+        return self._call(self._apply, check_config(values))
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -389,10 +298,10 @@ class TwilioApiFake:
                 response = web.Response(status=status, body=SERVER_ERRORS[status], headers=headers)
             else:
                 form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-                invalid = _validate(form)
+                invalid = validate(form)
                 if invalid is not None:
                     counters["invalid_4xx"] += 1
-                    body = _dumps(error_body(400, invalid[0], invalid[1]))
+                    body = dumps(error_body(400, invalid[0], invalid[1]))
                     response = web.Response(status=400, body=body, headers=headers)
                 elif draw < self.error_share + self.timeout_share:
                     self._create(account, form, arrived)
@@ -401,7 +310,7 @@ class TwilioApiFake:
                 else:
                     entry = self._create(account, form, arrived)
                     counters["answered_201"] += 1
-                    body = _dumps(self._resource(entry, "queued"))
+                    body = dumps(self._resource(entry, "queued"))
                     response = web.Response(status=201, body=body, headers=headers)
             transport = request.transport
             if transport is None or transport.is_closing():
@@ -441,9 +350,9 @@ class TwilioApiFake:
         entry = self._by_sid.get(request.match_info["sid"])
         if entry is None or entry[0] != account:
             body = error_body(404, 20404, f"The requested resource {request.path} was not found")
-            return web.Response(status=404, body=_dumps(body), headers=headers)
+            return web.Response(status=404, body=dumps(body), headers=headers)
         status = "delivered" if time.time() - entry[5] >= self.deliver_after else "sent"
-        return web.Response(status=200, body=_dumps(self._resource(entry, status)), headers=headers)
+        return web.Response(status=200, body=dumps(self._resource(entry, status)), headers=headers)
 
     async def _handle_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self._snapshot())
@@ -457,7 +366,7 @@ class TwilioApiFake:
             values = await request.json() if request.can_read_body else {}
             if not isinstance(values, dict):
                 raise ValueError("a JSON object, please")
-            return web.json_response({"config": self._apply(_check_config(values))})
+            return web.json_response({"config": self._apply(check_config(values))})
         except ValueError as exc:  # json.JSONDecodeError included
             return web.json_response({"error": str(exc)}, status=400)
 
@@ -539,161 +448,3 @@ class TwilioApiFake:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-# -- client side, for the benchmark (stdlib only) -------------------------------------------------
-
-
-def _control(url: str, path: str, payload: dict | None = None, method: str = "POST", timeout: float = 10) -> dict:
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"not an http URL: {url!r}")
-    data = json.dumps(payload).encode() if payload is not None else b""
-    request = urllib.request.Request(  # noqa: S310 (http only, checked above)
-        url.rstrip("/") + path,
-        data=data if method == "POST" else None,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http only, checked above)
-        return json.loads(response.read())
-
-
-def remote_stats(url: str, timeout: float = 10) -> dict:
-    return _control(url, "/_fake/stats", method="GET", timeout=timeout)
-
-
-def remote_reset(url: str, timeout: float = 10) -> dict:
-    return _control(url, "/_fake/reset", timeout=timeout)
-
-
-def remote_configure(url: str, timeout: float = 10, **values) -> dict:
-    """Change settings live (any of CONFIG_KEYS); returns the whole config."""
-    return _control(url, "/_fake/config", values, timeout=timeout)["config"]
-
-
-class FakeProcess:
-    """``python -m smscrm.testing.twilio_api`` as a child process: url, cpu_seconds(), stop().
-
-    FakeProcess(latency=0.2, concurrency=100, accounts={"AC..": "token"}) takes the CLI's options."""
-
-    def __init__(self, accounts: dict[str, str] | None = None, *, startup_timeout: float = 30, **options):
-        argv = [sys.executable, "-m", "smscrm.testing.twilio_api"]
-        options.setdefault("port", 0)
-        for key, value in options.items():
-            argv += [f"--{key.replace('_', '-')}", str(value)]
-        for sid, token in (accounts or {}).items():
-            argv += ["--account", f"{sid}:{token}"]
-        root = Path(__file__).resolve().parents[2]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-        self.process = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE, text=True)
-        self.url = self._await_listening(startup_timeout)
-
-    def _await_listening(self, timeout: float) -> str:
-        result: list[str] = []
-        reader = threading.Thread(target=lambda: result.append(self.process.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        line = result[0] if result else ""
-        if not line.startswith(LISTENING):
-            self.process.kill()
-            self.process.wait()
-            raise RuntimeError(f"the fake did not start: {line!r} (exit code {self.process.returncode})")
-        return line[len(LISTENING) :].strip()
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU the fake has used so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stats(self) -> dict:
-        return remote_stats(self.url)
-
-    def reset(self) -> dict:
-        return remote_reset(self.url)
-
-    def configure(self, **values) -> dict:
-        return remote_configure(self.url, **values)
-
-    def stop(self, timeout: float = 15) -> int:
-        """SIGTERM, then wait; returns the exit code (0 on a clean stop)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return self.process.returncode
-
-    def __enter__(self) -> FakeProcess:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-# -- as a process ----------------------------------------------------------------------------------
-
-
-def _account(value: str) -> tuple[str, str]:
-    sid, sep, token = value.partition(":")
-    if not sep or not sid or not token:
-        raise argparse.ArgumentTypeError("expected SID:TOKEN")
-    return sid, token
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m smscrm.testing.twilio_api", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--latency-jitter", type=float, default=0.0)
-    parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--error-share", type=float, default=0.0)
-    parser.add_argument("--timeout-share", type=float, default=0.0)
-    parser.add_argument("--hang-seconds", type=float, default=30.0)
-    parser.add_argument("--deliver-after", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--account", type=_account, action="append", help="SID:TOKEN (repeatable; none: any)")
-    args = parser.parse_args(argv)
-    try:
-        fake = TwilioApiFake(
-            dict(args.account) if args.account else None,
-            latency=args.latency,
-            latency_jitter=args.latency_jitter,
-            concurrency=args.concurrency,
-            error_share=args.error_share,
-            timeout_share=args.timeout_share,
-            hang_seconds=args.hang_seconds,
-            deliver_after=args.deliver_after,
-            seed=args.seed,
-            host=args.host,
-            port=args.port,
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        url = await fake.serve()
-        print(LISTENING + url, flush=True)
-        try:
-            await stop.wait()
-        finally:
-            await fake.shutdown()
-
-    asyncio.run(run())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
