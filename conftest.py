@@ -35,9 +35,9 @@ def _fresh_cache():
         from messaging import ratelimit
 
         ratelimit.reset()  # the send rate limiter's keys (the database store goes with the test's rows)
-        from messaging import handoff
+        from messaging import handoff_permits
 
-        handoff.reset()  # the provider accounts' permits and adapted caps
+        handoff_permits.reset()  # the provider accounts' permits and adapted caps
     from messaging import webhooks
 
     webhooks.signers_forget()  # accounts the webhooks remembered, for rows rolled back since

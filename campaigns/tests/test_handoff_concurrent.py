@@ -24,7 +24,7 @@ from campaigns.tests.test_dispatch import launched, sending_setup, sydney_contac
 from conftest import require_service
 from contacts import services as contact_services
 from contacts.models import DncReason
-from messaging import handoff
+from messaging import handoff, handoff_permits
 from messaging.backends.twilio import TwilioBackend
 from messaging.models import Message, MessageStatus, ProviderAccount
 from smscrm.testing.twilio_api import TwilioApiFake
@@ -317,10 +317,10 @@ def test_calls_that_found_no_room_before_their_chunk_closed_go_back_to_the_queue
     require_service("PostgreSQL", connection.vendor == "postgresql", "holds are PostgreSQL's")
     account = capped(tenant, 2)
     campaign = launched(tenant, contacts=sydney_contacts(tenant, 3))
-    other = handoff.RedisPermits(
-        settings.REDIS_URL, prefix=handoff.permits_key_prefix(), token="another-worker", lease=30
+    other = handoff_permits.RedisPermits(
+        settings.REDIS_URL, prefix=handoff_permits.permits_key_prefix(), token="another-worker", lease=30
     )
-    granted = asyncio.run(other.exchange(account.account_sid, 2, handoff.Exchange(want=2)))[0]
+    granted = asyncio.run(other.exchange(account.account_sid, 2, handoff_permits.Exchange(want=2)))[0]
     assert granted == 2  # the account is full
     monkeypatch.setattr(flights, "START_WITHIN", 0.5)
     backend = TwilioBackend()

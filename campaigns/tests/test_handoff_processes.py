@@ -33,7 +33,7 @@ from campaigns.tests.test_dispatch import launched, sending_setup
 from conftest import require_service
 from contacts.models import Contact
 from contacts.tests.factories import mobile
-from messaging import handoff
+from messaging import handoff_permits
 from messaging.backends.twilio import TwilioBackend
 from messaging.models import Message, MessageStatus, ProviderAccount
 from smscrm.testing.twilio_api import TwilioApiFake
@@ -246,8 +246,8 @@ def test_a_worker_killed_with_calls_in_flight_gives_its_permits_back_and_nothing
     account = capped(tenant, 50)
     sid = account.account_sid
     campaign = launched(tenant, contacts=daytime_contacts(tenant, 200))
-    holders_key = f"{handoff.permits_key_prefix()}{sid}:holders"
-    leases_key = f"{handoff.permits_key_prefix()}{sid}:leases"
+    holders_key = f"{handoff_permits.permits_key_prefix()}{sid}:holders"
+    leases_key = f"{handoff_permits.permits_key_prefix()}{sid}:leases"
     # Twilio takes each message as it arrives and never answers: the calls hang in flight, and
     # every one of them was received (the worst case for a resend).
     api.configure(latency=0.0, timeout_share=1.0, hang_seconds=120)
