@@ -45,7 +45,7 @@ class PilotRunStatus(models.TextChoices):
 
 
 class PilotRun(models.Model):
-    """One run of the pilot check (reporting.pilot), from the page or the command: its progress
+    """One run of the pilot check (reporting.pilot_runs), from the page or the command: its progress
     while it runs, then every criterion's verdict and figure, kept as the record of the launch."""
 
     ACTIVE = (PilotRunStatus.QUEUED, PilotRunStatus.RUNNING)

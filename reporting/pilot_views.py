@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views import View
 
 from campaigns.models import Campaign
-from reporting import pilot
+from reporting import pilot_runs
 from reporting.models import PilotRun
 from reporting.tasks import pilot_check_run
 from smscrm.edge import db_id
@@ -43,9 +43,11 @@ class PilotCheckView(TenantScopedMixin, View):
     def get(self, request):
         chosen = self._chosen(request, request.GET.get("campaign", ""))
         runs = self.scoped(PilotRun)
-        latest = runs.filter(scope=pilot.scope_of(chosen)).select_related("requested_by").order_by("-id").first()
+        latest = runs.filter(scope=pilot_runs.scope_of(chosen)).select_related("requested_by").order_by("-id").first()
         active = latest is not None and latest.status in PilotRun.ACTIVE
-        waiting = active and latest.status == "queued" and timezone.now() - latest.created_at > pilot.WAITING_FOR_WORKER
+        waiting = (
+            active and latest.status == "queued" and timezone.now() - latest.created_at > pilot_runs.WAITING_FOR_WORKER
+        )
         campaigns = self.scoped(Campaign).exclude(jobs_created_at=None).order_by("-id")
         return render(
             request,
@@ -65,7 +67,7 @@ class PilotCheckView(TenantScopedMixin, View):
 
     def post(self, request):
         chosen = self._chosen(request, request.POST.get("campaign", ""))
-        run, created = pilot.run_request(tenant=request.tenant, campaign=chosen, actor=request.user)
+        run, created = pilot_runs.run_request(tenant=request.tenant, campaign=chosen, actor=request.user)
         if created:
             enqueue_after_commit(pilot_check_run, run.pk)  # swept by reporting.pilot_runs_resume
         return redirect(self._url(chosen))

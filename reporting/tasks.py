@@ -57,7 +57,7 @@ def refresh_tenant(tenant_id: int) -> None:
 @shared_task(name="reporting.pilot_check", ignore_result=True)
 def pilot_check_run(run_id: int) -> None:
     """Run a pilot check requested on its page; its progress and verdicts are stored on the run."""
-    from reporting.pilot import run_execute
+    from reporting.pilot_runs import run_execute
 
     run_execute(run_id)
 
@@ -66,6 +66,6 @@ def pilot_check_run(run_id: int) -> None:
 @single_run("reporting.pilot_runs_resume", timeout=settings.CELERY_TASK_TIME_LIMIT)
 def pilot_runs_resume() -> None:
     """Periodic: pilot checks asked for whose task was lost (the broker was down)."""
-    from reporting.pilot import runs_resume
+    from reporting.pilot_runs import runs_resume
 
     runs_resume()

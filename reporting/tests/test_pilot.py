@@ -22,7 +22,7 @@ from messaging import inbound
 from messaging.keywords import Intent
 from messaging.models import Message, MessageKind, MessageStatus, Spend, SpendPeriod
 from messaging.services import message_price_reconcile
-from reporting import pilot
+from reporting import pilot, pilot_runs
 from reporting.models import PilotRun, PilotRunStatus
 from reporting.tests.test_report import IPHONE, PREVIEW, click
 from reporting.tests.test_report import callback as deliver
@@ -400,15 +400,15 @@ def test_asking_twice_starts_one_run_and_shows_its_progress(tenant, campaign, ow
     shown = client.get(f"{url}?campaign={campaign.pk}").content.decode()
     assert "4 of 6 criteria checked; now: Nothing handed off in quiet hours" in shown
     assert 'max="6" value="4"' in shown and 'data-refresh-seconds="2"' in shown and "http-equiv" not in shown
-    assert pilot.run_execute(run.pk) is None  # running elsewhere: not run again
+    assert pilot_runs.run_execute(run.pk) is None  # running elsewhere: not run again
     # A worker that died: after the task's time limit the run is marked stopped, a new one may start.
-    PilotRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - pilot.STALE_RUNNING - dt.timedelta(1))
-    fresh, created = pilot.run_request(tenant=tenant, campaign=campaign)
+    PilotRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - pilot_runs.STALE_RUNNING - dt.timedelta(1))
+    fresh, created = pilot_runs.run_request(tenant=tenant, campaign=campaign)
     assert created and fresh.pk != run.pk
     assert PilotRun.objects.get(pk=run.pk).error == "No worker finished this run."
-    done = pilot.run_execute(fresh.pk)
+    done = pilot_runs.run_execute(fresh.pk)
     assert done.status == PilotRunStatus.DONE and done.passed
-    assert pilot.run_execute(fresh.pk) is None  # safe twice
+    assert pilot_runs.run_execute(fresh.pk) is None  # safe twice
 
 
 @pytest.mark.django_db
@@ -417,8 +417,8 @@ def test_a_run_that_raises_says_why_on_the_page(tenant, campaign, owner, monkeyp
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(pilot, "pilot_check", broken)
-    run, _ = pilot.run_request(tenant=tenant, campaign=campaign)
-    assert pilot.run_execute(run.pk).status == PilotRunStatus.ERROR
+    run, _ = pilot_runs.run_request(tenant=tenant, campaign=campaign)
+    assert pilot_runs.run_execute(run.pk).status == PilotRunStatus.ERROR
     shown = client_for(owner).get(f"{reverse('reporting:pilot_check')}?campaign={campaign.pk}").content.decode()
     assert "stopped: RuntimeError: database went away" in shown
 
@@ -440,29 +440,29 @@ def test_a_run_whose_task_was_lost_is_run_by_the_sweep(tenant, owner):
     import time_machine
     from django.utils import timezone
 
-    from reporting import pilot
+    from reporting import pilot_runs
     from reporting.models import PilotRun, PilotRunStatus
 
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        run, created = pilot.run_request(tenant=tenant, campaign=None, actor=owner)
+        run, created = pilot_runs.run_request(tenant=tenant, campaign=None, actor=owner)
     assert created and run.status == PilotRunStatus.QUEUED
     with time_machine.travel(start + dt.timedelta(seconds=30), tick=False):
-        assert pilot.runs_resume() == []  # the worker may still be about to take it
+        assert pilot_runs.runs_resume() == []  # the worker may still be about to take it
     with time_machine.travel(start + dt.timedelta(minutes=2), tick=False):
-        assert pilot.runs_resume() == [run.pk]
+        assert pilot_runs.runs_resume() == [run.pk]
     assert PilotRun.objects.get(pk=run.pk).status == PilotRunStatus.DONE
 
 
 @pytest.mark.django_db
 def test_viewing_the_page_writes_nothing_the_sweep_stops_a_run_whose_worker_died(tenant, campaign, owner):
     """A GET is read-only (issue 17, item 3): the page used to mark dead runs as stopped itself."""
-    run, _ = pilot.run_request(tenant=tenant, campaign=campaign, actor=owner)
+    run, _ = pilot_runs.run_request(tenant=tenant, campaign=campaign, actor=owner)
     PilotRun.objects.filter(pk=run.pk).update(
-        status=PilotRunStatus.RUNNING, started_at=timezone.now() - pilot.STALE_RUNNING - dt.timedelta(seconds=1)
+        status=PilotRunStatus.RUNNING, started_at=timezone.now() - pilot_runs.STALE_RUNNING - dt.timedelta(seconds=1)
     )
     client_for(owner).get(f"{reverse('reporting:pilot_check')}?campaign={campaign.pk}")
     assert PilotRun.objects.get(pk=run.pk).status == PilotRunStatus.RUNNING
-    assert pilot.runs_resume() == []  # the periodic sweep (reporting.pilot_runs_resume)
+    assert pilot_runs.runs_resume() == []  # the periodic sweep (reporting.pilot_runs_resume)
     stopped = PilotRun.objects.get(pk=run.pk)
     assert (stopped.status, stopped.error) == (PilotRunStatus.ERROR, "No worker finished this run.")

@@ -48,7 +48,7 @@ from contacts.tests.factories import ContactFactory
 from links.models import Click, ShortLink
 from messaging import events, inbound
 from messaging.models import Message, MessageKind, Price, ProviderAccount, SendingNumber
-from reporting import dashboard, pilot, stats
+from reporting import dashboard, pilot, pilot_runs, stats
 from reporting.models import PilotRun
 from smscrm.heartbeats import BEAT, heartbeat_record, worker_components
 from smscrm.tests.crawl import tenant_rows
@@ -431,7 +431,7 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
     )  # fmt: skip
     stats.campaign_stats_refresh(Campaign.objects.select_related("tenant", "template").get(pk=running.pk))
     dashboard.tenant_stats_refresh(tenant)
-    pilot.run_record(result=pilot.pilot_check(tenant), source="command")
+    pilot_runs.run_record(result=pilot.pilot_check(tenant), source="command")
     PilotRun.objects.create(
         tenant=tenant, campaign=running, scope=f"campaign:{running.pk}", status="error",
         current=fit(PilotRun, "current", texts.html("pilot step")), error=fit(PilotRun, "error", texts.html("pilot")),

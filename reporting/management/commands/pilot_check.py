@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from reporting.pilot import pilot_check, run_record
+from reporting.pilot import pilot_check
+from reporting.pilot_runs import run_record
 from tenants.models import Tenant
 
 
