@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from tenants import services
+from tenants import memberships, services
 from tenants.forms import TenantSettingsForm, add_service_errors, short_domain_help
 from tenants.models import AuditEvent, Membership, Tenant
 from tenants.money import dollars_formfield, dollars_label, format_aud, is_cents_field
@@ -348,15 +348,15 @@ class MembershipAdmin(TenantScopedAdmin):
 
     def save_via_service(self, request, obj, form, change):
         if change:
-            services.membership_change_role(membership=obj, actor=request.user, role=obj.role)
+            memberships.membership_change_role(membership=obj, actor=request.user, role=obj.role)
         else:
-            created = services.membership_add(
+            created = memberships.membership_add(
                 tenant=obj.tenant, actor=request.user, email=obj.user.email, role=obj.role
             )
             obj.pk = created.pk
 
     delete_service = staticmethod(
-        lambda membership, actor: services.membership_remove(membership=membership, actor=actor)
+        lambda membership, actor: memberships.membership_remove(membership=membership, actor=actor)
     )
 
 

@@ -1,7 +1,8 @@
 from celery import shared_task
 
 from smscrm import crypto
-from tenants.services import invitation_send, login_link_send
+from tenants.memberships import invitation_send
+from tenants.services import login_link_send
 
 
 @shared_task(name="tenants.send_login_link", ignore_result=True, max_retries=3, default_retry_delay=30)

@@ -21,7 +21,7 @@ from django_ratelimit.core import get_usage
 from sesame.utils import get_user
 
 from smscrm.queueing import enqueue_after_commit
-from tenants import apikeys, services
+from tenants import apikeys, memberships, services
 from tenants.forms import (
     ApiKeyForm,
     LoginForm,
@@ -169,7 +169,7 @@ class InvitationView(View):
     scanners open links, and opening must not spend or answer anything)."""
 
     def get(self, request, token):
-        invitation = services.invitation_by_token(token)
+        invitation = memberships.invitation_by_token(token)
         if invitation is None:
             raise Http404("No such invitation.")
         context = {
@@ -177,19 +177,19 @@ class InvitationView(View):
             "open": invitation.is_open(timezone.now()),
             "other_user": request.user.is_authenticated
             and services.normalize_email(request.user.email) != invitation.email,
-            "sign_in_first": not request.user.is_authenticated and services.invitation_needs_sign_in(invitation),
+            "sign_in_first": not request.user.is_authenticated and memberships.invitation_needs_sign_in(invitation),
         }
         return render(request, "tenants/invitation.html", context)
 
     def post(self, request, token):
-        if services.invitation_by_token(token) is None:
+        if memberships.invitation_by_token(token) is None:
             raise Http404("No such invitation.")
         try:
             if request.POST.get("answer") == "decline":
-                invitation = services.invitation_decline(token=token)
+                invitation = memberships.invitation_decline(token=token)
                 messages.info(request, f"You declined the invitation to {invitation.tenant.name}.")
                 return redirect("tenants:login")
-            membership = services.invitation_accept(request=request, token=token)
+            membership = memberships.invitation_accept(request=request, token=token)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("tenants:invitation", token=token)
@@ -258,7 +258,7 @@ class MembersView(TenantScopedMixin, ListView):
         form = MemberAddForm(request.POST)
         if form.is_valid():
             try:
-                invitation, _ = services.invitation_create(
+                invitation, _ = memberships.invitation_create(
                     tenant=request.tenant, actor=request.user, **form.cleaned_data
                 )
             except ValidationError as exc:
@@ -279,7 +279,7 @@ class InvitationRevokeView(TenantScopedMixin, View):
 
     def post(self, request, pk):
         invitation = self.get_scoped_or_404(Invitation, pk=pk)
-        services.invitation_revoke(invitation=invitation, actor=request.user)
+        memberships.invitation_revoke(invitation=invitation, actor=request.user)
         messages.success(request, f"The invitation to {invitation.email} is withdrawn.")
         return redirect("tenants:members")
 
@@ -294,13 +294,13 @@ class MemberChangeView(TenantScopedMixin, View):
         membership = self.get_scoped_or_404(Membership.objects.select_related("user"), pk=pk)
         try:
             if self.remove:
-                services.membership_remove(membership=membership, actor=request.user)
+                memberships.membership_remove(membership=membership, actor=request.user)
                 messages.success(request, f"{membership.user.email} removed.")
             else:
                 form = MemberRoleForm(request.POST)
                 if not form.is_valid():
                     raise ValidationError("Choose a role.")
-                services.membership_change_role(
+                memberships.membership_change_role(
                     membership=membership, actor=request.user, role=form.cleaned_data["role"]
                 )
                 messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")

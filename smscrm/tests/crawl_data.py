@@ -52,7 +52,7 @@ from reporting import dashboard, pilot, pilot_runs, stats
 from reporting.models import PilotRun
 from smscrm.heartbeats import BEAT, heartbeat_record, worker_components
 from smscrm.tests.crawl import tenant_rows
-from tenants import services as tenant_services
+from tenants import memberships as tenant_memberships
 from tenants.admin import TenantScopedAdmin
 from tenants.apikeys import api_key_create
 from tenants.models import ApiKey, IdempotencyRecord, Invitation, Tenant
@@ -421,7 +421,7 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
     )  # fmt: skip
 
     contact_import = _populate_import(tenant, owner=owner, texts=texts, slot=slot, workdir=workdir)
-    invitation, invitation_token = tenant_services.invitation_create(
+    invitation, invitation_token = tenant_memberships.invitation_create(
         tenant=tenant, actor=owner, email=f"invitee-{slot}@{tenant.slug}.test", role=Role.STAFF
     )
 

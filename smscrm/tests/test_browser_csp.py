@@ -84,10 +84,10 @@ def test_every_page_renders_under_the_policy_without_console_errors(
 
 
 def test_the_pages_people_see_before_signing_in_render_under_the_policy(live_server, browser_context, owner, tenant):
-    from tenants import services
+    from tenants import memberships, services
 
     link = services.login_link_build(user=owner).split("8000", 1)[1]
-    _, token = services.invitation_create(tenant=tenant, actor=owner, email="new@x.test", role="staff")
+    _, token = memberships.invitation_create(tenant=tenant, actor=owner, email="new@x.test", role="staff")
     page = browser_context.new_page()
     problems = watch(page)
     for url, status in (

@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tenants import services
+from tenants import memberships, services
 from tenants.models import AuditEvent, Invitation, Membership
 from tenants.roles import Role
 from tenants.services import TenantAction
@@ -79,13 +79,13 @@ def test_the_invitee_accepts_by_the_link_and_lands_in_that_business(
 
 def test_a_declined_revoked_or_expired_invitation_enrols_nobody(tenant, members):
     owner = members["owner"]
-    _, declined = services.invitation_create(tenant=tenant, actor=owner, email="a@x.test", role="admin")
+    _, declined = memberships.invitation_create(tenant=tenant, actor=owner, email="a@x.test", role="admin")
     Client().post(reverse("tenants:invitation", args=[declined]), {"answer": "decline"})
-    invitation, revoked = services.invitation_create(tenant=tenant, actor=owner, email="b@x.test", role="admin")
+    invitation, revoked = memberships.invitation_create(tenant=tenant, actor=owner, email="b@x.test", role="admin")
     client_for(owner).post(reverse("tenants:invitation_revoke", args=[invitation.pk]))
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        _, expired = services.invitation_create(tenant=tenant, actor=owner, email="c@x.test", role="admin")
+        _, expired = memberships.invitation_create(tenant=tenant, actor=owner, email="c@x.test", role="admin")
     with time_machine.travel(start + dt.timedelta(days=7, minutes=1), tick=False):
         for token in (declined, revoked, expired):
             page = Client().get(reverse("tenants:invitation", args=[token]))
@@ -98,8 +98,8 @@ def test_a_declined_revoked_or_expired_invitation_enrols_nobody(tenant, members)
 
 def test_inviting_again_replaces_the_old_link(tenant, members):
     owner = members["owner"]
-    _, old = services.invitation_create(tenant=tenant, actor=owner, email="a@x.test", role="staff")
-    _, new = services.invitation_create(tenant=tenant, actor=owner, email="A@X.test", role="admin")
+    _, old = memberships.invitation_create(tenant=tenant, actor=owner, email="a@x.test", role="staff")
+    _, new = memberships.invitation_create(tenant=tenant, actor=owner, email="A@X.test", role="admin")
     Client().post(reverse("tenants:invitation", args=[old]), {"answer": "accept"})
     assert not Membership.objects.filter(user__email="a@x.test").exists()
     Client().post(reverse("tenants:invitation", args=[new]), {"answer": "accept"})
@@ -107,7 +107,7 @@ def test_inviting_again_replaces_the_old_link(tenant, members):
 
 
 def test_someone_else_signed_in_cannot_accept_it(tenant, members, other_owner):
-    _, token = services.invitation_create(tenant=tenant, actor=members["owner"], email="a@x.test", role="owner")
+    _, token = memberships.invitation_create(tenant=tenant, actor=members["owner"], email="a@x.test", role="owner")
     client = client_for(other_owner)
     assert b"Sign out" in client.get(reverse("tenants:invitation", args=[token])).content
     client.post(reverse("tenants:invitation", args=[token]), {"answer": "accept"})
@@ -129,7 +129,7 @@ def test_only_owners_invite_and_withdraw(tenant, members, other_owner):
     )
 
     def fresh():
-        invitation, _ = services.invitation_create(
+        invitation, _ = memberships.invitation_create(
             tenant=tenant, actor=None, email=f"{timezone.now().timestamp()}@y.test", role="viewer"
         )
         return reverse("tenants:invitation_revoke", args=[invitation.pk])
@@ -210,7 +210,9 @@ def test_an_invitation_token_never_reaches_a_log_line():
 
 def test_an_existing_account_signs_in_itself_before_accepting(tenant, members, other_owner):
     """An invitation link never opens an existing account (a forwarded link would, for days)."""
-    _, token = services.invitation_create(tenant=tenant, actor=members["owner"], email=other_owner.email, role="staff")
+    _, token = memberships.invitation_create(
+        tenant=tenant, actor=members["owner"], email=other_owner.email, role="staff"
+    )
     url = reverse("tenants:invitation", args=[token])
     anonymous = Client()
     assert b"already has an account" in anonymous.get(url).content
@@ -228,7 +230,7 @@ def test_the_broker_never_carries_a_usable_link(tenant, members, monkeypatch, dj
     sent = []
     monkeypatch.setattr(tasks.send_invitation, "apply_async", lambda args=(), **options: sent.append(args))
     with django_capture_on_commit_callbacks(execute=True):
-        _, token = services.invitation_create(tenant=tenant, actor=members["owner"], email="a@x.test", role="staff")
+        _, token = memberships.invitation_create(tenant=tenant, actor=members["owner"], email="a@x.test", role="staff")
     [(invitation_id, sealed)] = sent
     assert token not in sealed
     tasks.send_invitation(invitation_id, sealed)  # the worker opens it and sends the link
