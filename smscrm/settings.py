@@ -314,60 +314,22 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"max_seconds": 10.0},
         "options": {"expires": 10},
     },
-    "campaigns-prepare-pending": {
-        "task": "campaigns.prepare_pending",
-        "schedule": 30.0,
-        "options": {"expires": 25},
-    },
-    "campaigns-reconcile-sending": {
-        "task": "campaigns.reconcile_sending",
-        "schedule": 60.0,
-        "options": {"expires": 55},
-    },
-    "tenants-idempotency-purge": {
-        "task": "tenants.idempotency_purge",
-        "schedule": 3600.0,
-        "options": {"expires": 3000},
-    },
-    "reporting-refresh-stats": {
-        "task": "reporting.refresh_stats",
-        "schedule": 30.0,
-        "options": {"expires": 25},
-    },
-    "links-flush-clicks": {
-        "task": "links.flush_clicks",
-        "schedule": 2.0,
-        "options": {"expires": 10},
-    },
-    "reporting-pilot-runs-resume": {
-        "task": "reporting.pilot_runs_resume",
-        "schedule": 60.0,
-        "options": {"expires": 55},
-    },
-    "messaging-apply-pending-events": {
-        "task": "messaging.apply_pending_events",
-        "schedule": 30.0,
-        "options": {"expires": 25},
-    },
-    "messaging-look-up-statuses": {
-        "task": "messaging.look_up_statuses",
-        "schedule": 300.0,
-        "options": {"expires": 290},
-    },
-    "messaging-reconcile-prices": {
-        "task": "messaging.reconcile_prices",
-        "schedule": 300.0,
-        "options": {"expires": 290},
-    },
-    "contacts-resume-stalled-imports": {
-        "task": "contacts.resume_stalled_imports",
-        "schedule": 60.0,
-        "options": {"expires": 55},
-    },
-    "contacts-sweep-incoming-uploads": {
-        "task": "contacts.sweep_incoming_uploads",
-        "schedule": 3600.0,
-        "options": {"expires": 600},
+    # The periodic sweeps: (name, task, every so many seconds, expires after so many seconds).
+    **{
+        name: {"task": task, "schedule": every, "options": {"expires": expires}}
+        for name, task, every, expires in (
+            ("campaigns-prepare-pending", "campaigns.prepare_pending", 30.0, 25),
+            ("campaigns-reconcile-sending", "campaigns.reconcile_sending", 60.0, 55),
+            ("tenants-idempotency-purge", "tenants.idempotency_purge", 3600.0, 3000),
+            ("reporting-refresh-stats", "reporting.refresh_stats", 30.0, 25),
+            ("links-flush-clicks", "links.flush_clicks", 2.0, 10),
+            ("reporting-pilot-runs-resume", "reporting.pilot_runs_resume", 60.0, 55),
+            ("messaging-apply-pending-events", "messaging.apply_pending_events", 30.0, 25),
+            ("messaging-look-up-statuses", "messaging.look_up_statuses", 300.0, 290),
+            ("messaging-reconcile-prices", "messaging.reconcile_prices", 300.0, 290),
+            ("contacts-resume-stalled-imports", "contacts.resume_stalled_imports", 60.0, 55),
+            ("contacts-sweep-incoming-uploads", "contacts.sweep_incoming_uploads", 3600.0, 600),
+        )
     },
 }
 
@@ -525,16 +487,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "smscrm.logging.RedactSecretsFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_secrets"],
-        },
-    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django's own loggers go through the redacting handler too (its default handlers do
