@@ -424,14 +424,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "tenants.api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "tenants.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "tenants.api.parsers.NulRefusingJSONParser",
-        "tenants.api.parsers.NulRefusingMultiPartParser",
-    ],
-    "PAGE_SIZE": 100,
+    "DEFAULT_PARSER_CLASSES": [f"tenants.api.parsers.NulRefusing{kind}Parser" for kind in ("JSON", "MultiPart")],
     # OPTIONS is a 405: REST framework's metadata would describe a route by building its object.
     "DEFAULT_METADATA_CLASS": None,
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SMS CRM API",
@@ -443,7 +438,6 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"ConsentKindEnum": "contacts.models.ConsentKind"},
 }
 
