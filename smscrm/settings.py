@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     # Ours, lowest layer first (see docs/architecture.md).
     "smscrm.apps.SmscrmConfig",
     "tenants",
+    "webhooks",
     "contacts",
     "messaging",
     "links",
@@ -281,6 +282,10 @@ CELERY_TASK_ROUTES = {
             "tenants.send_login_link",
             "tenants.send_invitation",
             "tenants.idempotency_purge",
+            # Event webhooks to the tenants' own URLs: each attempt waits at most
+            # WEBHOOKS_TIMEOUT_SECONDS, and a failing URL gets one attempt at a time (webhooks.delivery).
+            "webhooks.deliver",
+            "webhooks.deliver_due",
             "smscrm.tasks.worker_heartbeat",  # beat sends one to each queue (CELERY_BEAT_SCHEDULE)
         ],
     }.items()
@@ -329,6 +334,7 @@ CELERY_BEAT_SCHEDULE = {
             ("messaging-reconcile-prices", "messaging.reconcile_prices", 300.0, 290),
             ("contacts-resume-stalled-imports", "contacts.resume_stalled_imports", 60.0, 55),
             ("contacts-sweep-incoming-uploads", "contacts.sweep_incoming_uploads", 3600.0, 600),
+            ("webhooks-deliver-due", "webhooks.deliver_due", 15.0, 14),
         )
     },
 }
@@ -363,6 +369,12 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # proxy in front is trusted to say which URL it was called on (X-Forwarded-Proto/Host/Port).
 WEBHOOK_TRUST_PROXY_HEADERS = env.bool("WEBHOOK_TRUST_PROXY_HEADERS", default=False)
 WEBHOOK_MAX_BYTES = 64 * 1024
+# Event webhooks (outbound, to the URLs tenants subscribe): targets must be public addresses
+# (never loopback, private, link-local or cloud metadata ones) unless this is set, for tests and
+# local development only. Production also requires https.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+# Seconds one delivery attempt may take (connecting, sending, the answer's headers).
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)
 # An opt-out or reply is attributed to the campaign whose message reached the number last,
 # within this many days.
 INBOUND_ATTRIBUTION_DAYS = env.int("INBOUND_ATTRIBUTION_DAYS", default=30)

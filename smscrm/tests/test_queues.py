@@ -45,6 +45,8 @@ EXPECTED = {
         "tenants.send_login_link",
         "tenants.send_invitation",
         "tenants.idempotency_purge",
+        "webhooks.deliver",
+        "webhooks.deliver_due",
         "smscrm.tasks.worker_heartbeat",
     },
 }
