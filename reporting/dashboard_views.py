@@ -12,9 +12,15 @@ from django.views import View
 
 from reporting.dashboard import dashboard
 from tenants.mixins import TenantScopedMixin
+from tenants.roles import Perm, role_allows
+from webhooks.selectors import disabled_for_failing
 
 
 class DashboardView(TenantScopedMixin, View):
     def get(self, request):
         tenant = request.tenant
-        return render(request, "reporting/dashboard.html", {**dashboard(tenant), "tenant": tenant})
+        context = {**dashboard(tenant), "tenant": tenant}
+        # Webhooks the delivery engine gave up on: the admins who can fix and enable them are told.
+        if role_allows(request.membership.role, Perm.SETTINGS_MANAGE):
+            context["disabled_webhooks"] = disabled_for_failing(tenant=tenant)
+        return render(request, "reporting/dashboard.html", context)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("smscrm.api_urls")),
     path("contacts/", include("contacts.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("settings/webhooks/", include("webhooks.urls")),
     path("", include("reporting.urls")),
     path("", include("links.urls")),
     path("", include("messaging.urls")),

@@ -47,6 +47,7 @@ ACTIVITY_KINDS = (
     ("inbound", "Replies"),
     ("messaging", "Sending numbers and prices"),
     ("tenant", "Business settings"),
+    ("webhook", "Webhooks"),
     ("membership", "Members"),
     ("auth", "Sign-ins"),
 )

@@ -205,7 +205,7 @@ def request_kept(browser: Browser, method: str, url: str, data: dict | None = No
 
 # --- tenant-owned rows ----------------------------------------------------------------------------------------------
 
-OUR_APPS = ("smscrm", "tenants", "contacts", "messaging", "links", "campaigns", "reporting")
+OUR_APPS = ("smscrm", "tenants", "webhooks", "contacts", "messaging", "links", "campaigns", "reporting")
 # Models of our apps that hold no tenant's data, and why.
 NOT_TENANT_OWNED = {
     "ops.Heartbeat": "a process's last sign of life, one row per component (app smscrm, label ops)",

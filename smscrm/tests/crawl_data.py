@@ -59,6 +59,7 @@ from tenants.models import ApiKey, IdempotencyRecord, Invitation, Tenant
 from tenants.roles import Role
 from tenants.services import audit_record
 from tenants.tests.factories import MembershipFactory, UserFactory
+from webhooks.models import DeliveryStatus, DisabledReason, EventType, WebhookDelivery, WebhookSubscription
 
 # --- the texts that fill free-text fields ---------------------------------------------------------------------------
 
@@ -180,6 +181,9 @@ class TenantData:
     invitation: Invitation
     invitation_token: str  # the e-mailed link's (only its hash is stored)
     secret_token: str
+    webhook: WebhookSubscription
+    disabled_webhook: WebhookSubscription  # disabled after failing: the dashboard warns of it
+    webhook_delivery: WebhookDelivery
     phones: list[str] = field(default_factory=list)  # every number of the tenant, E.164
     api_key: object = None
 
@@ -438,6 +442,10 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
         finished_at=now,
     )  # fmt: skip
 
+    webhook, disabled_webhook, webhook_delivery = _populate_webhooks(
+        tenant, owner=owner, texts=texts, secret=secret_token, phone=contacts[0].phone_e164
+    )
+
     phones = [c.phone_e164 for c in contacts] + [number.sender, spare_number.sender]
     phones += [phone_of(slot, n + 1, block=413) for n in range(texts.variety)]
     phones += [phone_of(slot, 20 + n) for n in range(2)]  # imported by the file, if committed
@@ -464,9 +472,33 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
         invitation=invitation,
         invitation_token=invitation_token,
         secret_token=secret_token,
+        webhook=webhook,
+        disabled_webhook=disabled_webhook,
+        webhook_delivery=webhook_delivery,
         phones=phones,
         api_key=api_key,
     )
+
+
+def _populate_webhooks(tenant, *, owner, texts: Texts, secret: str, phone: str):
+    """A failing subscription with a delivery awaiting its retry, and one disabled for failing."""
+    now = timezone.now()
+    webhook = WebhookSubscription.objects.create(
+        tenant=tenant, url=fit(WebhookSubscription, "url", texts.url("webhook")), events=[EventType.CONTACT_OPTED_OUT],
+        secret=secret, created_by=owner, failing_since=now, consecutive_failures=2, retry_at=now,
+    )  # fmt: skip
+    disabled = WebhookSubscription.objects.create(
+        tenant=tenant, url=fit(WebhookSubscription, "url", texts.url("disabled webhook")),
+        events=[EventType.LINK_CLICKED], secret=secret, is_active=False, disabled_at=now,
+        disabled_reason=DisabledReason.FAILING,
+    )  # fmt: skip
+    delivery = WebhookDelivery.objects.create(
+        tenant=tenant, subscription=webhook, event_id=uuid.uuid4(), event_type=EventType.CONTACT_OPTED_OUT,
+        payload={"type": EventType.CONTACT_OPTED_OUT, "data": {"phone_e164": phone}},
+        status=DeliveryStatus.RETRYING, attempts=2, last_status_code=500, next_attempt_at=now + dt.timedelta(hours=1),
+        last_error=fit(WebhookDelivery, "last_error", texts.html("webhook error")),
+    )  # fmt: skip
+    return webhook, disabled, delivery
 
 
 def _populate_import(tenant, *, owner, texts: Texts, slot: int, workdir: Path) -> ContactImport:
@@ -548,6 +580,11 @@ URL_FILLERS = {
     "api:template-detail": lambda d: [{"pk": d.draft_template.pk}, {"pk": d.template.pk}],
     "api:template-preview": lambda d: [{"pk": d.draft_template.pk}],
     "links:follow": lambda d: [{"token": d.short_link.token}],
+    "webhooks:detail": lambda d: [{"pk": d.webhook.pk}, {"pk": d.disabled_webhook.pk}],
+    "webhooks:disable": lambda d: [{"pk": d.webhook.pk}],
+    "webhooks:enable": lambda d: [{"pk": d.disabled_webhook.pk}],
+    "webhooks:delete": lambda d: [{"pk": d.webhook.pk}],
+    "webhooks:send_again": lambda d: [{"pk": d.webhook.pk, "delivery_pk": d.webhook_delivery.pk}],
     "admin:app_list": lambda d: [{"app_label": label} for label in admin_app_labels()],
     "admin:view_on_site": lambda d: [
         {"content_type_id": _ct(type(obj)), "object_id": obj.pk} for obj in (d.contact, d.running_campaign, d.account)

@@ -306,6 +306,12 @@ PAGES = {
     "messaging:inbox": Perms(Perm.VIEW, Perm.INBOX_MANAGE),
     "tenants:api_keys": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
     "tenants:api_key_revoke": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "webhooks:list": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "webhooks:detail": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "webhooks:disable": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "webhooks:enable": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "webhooks:delete": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "webhooks:send_again": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
 }
 
 # The REST API (/api/v1/), reached here with the browser's session: what GET and POST need on
@@ -545,7 +551,7 @@ CSV_EXPORTS = {"contacts:export", "contacts:dnc_export", "reporting:campaign_job
 PAGES_SHOWING_PAYLOADS = {
     "reporting:dashboard", "tenants:activity", "tenants:settings", "contacts:list", "contacts:detail", "contacts:dnc",
     "contacts:imports", "contacts:import", "campaigns:list", "campaigns:detail", "campaigns:template",
-    "campaigns:numbers", "reporting:campaign_report", "reporting:pilot_check", "messaging:inbox",
+    "campaigns:numbers", "reporting:campaign_report", "reporting:pilot_check", "messaging:inbox", "webhooks:detail",
     "admin:contacts_contact_change", "admin:tenants_auditevent_changelist",
 }  # fmt: skip
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -58,6 +58,12 @@ ACTION_PHRASES = {
     "campaign.resumed": "Resumed a campaign",
     "campaign.cancelled": "Cancelled a campaign",
     "campaign.job_decided": "Settled a message whose sending was uncertain",
+    "webhook.created": "Added a webhook",
+    "webhook.deleted": "Deleted a webhook",
+    "webhook.disabled": "Disabled a webhook",
+    "webhook.enabled": "Enabled a webhook",
+    "webhook.disabled_failing": "A webhook was disabled after failing for 24 hours",
+    "webhook.sent_again": "Sent a webhook event again",
 }
 
 # Detail key → its label.
@@ -107,6 +113,12 @@ DETAIL_LABELS = {
     "contact_details": "Contact details for HELP replies",
     "business_name": "Business name",
     "timezone": "Time zone",
+    "subscription": "Webhook",
+    "events": "Events",
+    "event": "Event",
+    "type": "Event type",
+    "since": "Failing since",
+    "error": "Last error",
     # An import's counts, by outcome.
     "create": "New contacts",
     "update": "Updated",

@@ -21,6 +21,7 @@ _ENTRY_BY_PREFIX = (
     ("reporting:pilot", "reporting:pilot_check"),
     ("tenants:member", "tenants:members"),
     ("tenants:invitation_revoke", "tenants:members"),
+    ("webhooks:", "tenants:settings"),
 )
 
 
