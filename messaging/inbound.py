@@ -27,6 +27,8 @@ from messaging.keywords import Classification, Intent, classify
 from messaging.models import EventKind, Message, MessageKind, MessageStatus, ProviderEvent
 from tenants.models import Tenant
 from tenants.services import audit_record
+from webhooks.events import event_emit, timestamp
+from webhooks.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +173,7 @@ def inbound_receive(
         )
         ProviderEvent.objects.filter(pk=event_id).update(message=message, applied=True)
         outcome = _act(tenant=tenant, found=found, contact=contact, phone=phone, message=message, at=at)
+        _announce(tenant=tenant, found=found, contact=contact, phone=phone, message=message, outcome=outcome)
         reply = reply_for(tenant, found.intent, outcome)
         if reply:
             Message.objects.create(
@@ -228,6 +231,26 @@ def _act(*, tenant: Tenant, found: Classification, contact: Contact | None, phon
         audit_record(tenant=tenant, actor=None, action=InboundAction.OPTED_IN, target=phone, data=data)
         return outcome
     return ""
+
+
+def _announce(
+    *, tenant: Tenant, found: Classification, contact: Contact | None, phone: str, message: Message, outcome: str
+) -> None:
+    """The text's event webhook, in its transaction: an opt-out that reached the do-not-contact
+    list, an opt-in, or a reply (HELP is none). One query when the business has no subscriber."""
+    data = {"phone_e164": phone, "contact_id": contact.pk if contact else None, "message_id": message.pk}
+    if found.opts_out and phone.startswith("+"):
+        kind = EventType.CONTACT_OPTED_OUT
+        data.update(campaign_id=message.campaign_id, keyword=found.matched)
+    elif found.intent == Intent.OPT_IN:
+        kind = EventType.CONTACT_OPTED_IN
+        data.update(keyword=found.matched, outcome=outcome)
+    elif found.intent == Intent.REPLY:
+        kind = EventType.MESSAGE_REPLIED
+        data.update(campaign_id=message.campaign_id, body=message.body, received_at=timestamp(message.status_at))
+    else:
+        return
+    event_emit(tenant_id=tenant.id, type=kind, data=data)
 
 
 def _int(value, default: int) -> int:

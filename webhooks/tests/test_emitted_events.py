@@ -1,0 +1,102 @@
+"""Where each event is emitted: STOP, START and replies, status callbacks, people's clicks,
+completed campaigns and imports. Each costs one query when nobody subscribes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from campaigns.tests.factories import CampaignFactory
+from contacts.models import DoNotContact
+from contacts.tests.factories import ContactFactory, mobile
+from messaging.models import Message, MessageStatus, ProviderAccount, SendingNumber
+from messaging.tests.signing import OUR_NUMBER, TOKEN, post_inbound, sid
+from webhooks.models import EventType
+from webhooks.tests.factories import SubscriptionFactory
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4 Mobile/15E148 Safari/604.1"
+)
+CRAWLER = "python-requests/2.31.0"
+
+
+@pytest.fixture
+def number(tenant):
+    account = ProviderAccount.objects.create(tenant=tenant, account_sid="AC" + "1" * 32, auth_token=TOKEN)
+    return SendingNumber.objects.create(tenant=tenant, account=account, sender=OUR_NUMBER)
+
+
+@pytest.fixture
+def contact(tenant):
+    return ContactFactory(tenant=tenant, consent="express", phone_e164=mobile(501))
+
+
+@pytest.fixture
+def message(tenant, number, contact):
+    return Message.objects.create(
+        tenant=tenant, contact=contact, campaign=CampaignFactory(tenant=tenant), sending_number=number,
+        to_phone=contact.phone_e164, from_sender=number.sender, body="Hi", status=MessageStatus.QUEUED,
+        provider_id=sid(), handed_off_at=timezone.now(),
+    )  # fmt: skip
+
+
+def bodies(receiver) -> list[dict]:
+    return [json.loads(request.body) for request in receiver.requests]
+
+
+def webhook_queries(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if "webhooks_" in q["sql"]]
+
+
+# --- texts -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_is_posted_to_the_receiver_within_the_request_that_brought_it(client, tenant, number, contact, receiver):
+    """CELERY_TASK_ALWAYS_EAGER: the delivery task runs at the commit, inside the webhook's request."""
+    subscription = SubscriptionFactory(tenant=tenant, url=receiver.url(), events=[EventType.CONTACT_OPTED_OUT])
+    response = post_inbound(client, "STOP", phone=contact.phone_e164)
+    assert response.status_code == 200
+    (request,) = receiver.requests  # already there when the provider got its answer
+    body = Webhook(subscription.secret).verify(request.body, request.headers)
+    assert body["type"] == "contact.opted_out"
+    message = Message.objects.get(provider_id__startswith="SM", kind="inbound")
+    assert body["data"] == {
+        "phone_e164": contact.phone_e164, "contact_id": contact.pk, "message_id": message.pk,
+        "campaign_id": None, "keyword": "STOP",
+    }  # fmt: skip
+    assert DoNotContact.objects.filter(tenant=tenant, phone_e164=contact.phone_e164).exists()
+
+
+@pytest.mark.django_db
+def test_start_and_a_reply_are_events_and_help_is_none(
+    client, tenant, number, contact, receiver, django_capture_on_commit_callbacks
+):
+    SubscriptionFactory(tenant=tenant, url=receiver.url())
+    with django_capture_on_commit_callbacks(execute=True):
+        post_inbound(client, "STOP", phone=contact.phone_e164)
+        post_inbound(client, "start", phone=contact.phone_e164)
+        post_inbound(client, "HELP", phone=contact.phone_e164)
+        post_inbound(client, "What time do you open?", phone=contact.phone_e164)
+        post_inbound(client, "stop", phone="TXTLOCAL")  # not a number: nothing to put on the list
+    kinds = [(b["type"], b["data"].get("outcome") or b["data"].get("body")) for b in bodies(receiver)]
+    assert kinds == [
+        ("contact.opted_out", None),
+        ("contact.opted_in", "lifted"),
+        ("message.replied", "What time do you open?"),
+    ]
+    replied = bodies(receiver)[-1]["data"]
+    assert replied["phone_e164"] == contact.phone_e164 and replied["received_at"].endswith("Z")
+
+
+@pytest.mark.django_db
+def test_a_stop_costs_one_query_for_a_business_without_subscribers(client, tenant, number, contact):
+    with CaptureQueriesContext(connection) as captured:
+        post_inbound(client, "STOP", phone=contact.phone_e164)
+    assert len(webhook_queries(captured)) == 1 and "INSERT" not in webhook_queries(captured)[0]
