@@ -5,6 +5,10 @@ event that does nothing on a replay (the (MessageSid, MessageStatus) key), and a
 UPDATE that moves the message only up the ranks (see MessageStatus). Rare consequences (an
 error code that says something about the contact, a price) follow in Python.
 
+A message settling as delivered, failed or undelivered is an event webhook (``SETTLED_EVENTS``):
+for a business that subscribes to it, the delivery's outbox row is written in the same
+transaction as the move; for the others the callback costs one more (indexed) query.
+
 A callback can beat the dispatcher, which records a message's provider id only after the
 provider call of its whole group returns: the event is then kept unapplied, and the dispatcher
 (``events_apply_pending`` for the ids it just recorded) or the periodic sweep applies it.
@@ -13,6 +17,7 @@ provider call of its whole group returns: the event is then kept unapplied, and 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -22,6 +27,8 @@ from django.utils import timezone
 
 from messaging import services
 from messaging.models import EventKind, Message, MessageStatus, ProviderAccount, ProviderEvent
+from webhooks.events import Subscribed, events_emit, subscribers_of, timestamp
+from webhooks.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,13 @@ RANK = {
     MessageStatus.DELIVERED: 5,
     MessageStatus.REJECTED: 6,  # refused at hand-off: no report can follow
     MessageStatus.RECEIVED: 6,
+}
+
+# The event webhook of each status a message can settle on (docs/webhooks.md).
+SETTLED_EVENTS = {
+    MessageStatus.DELIVERED: EventType.MESSAGE_DELIVERED,
+    MessageStatus.FAILED: EventType.MESSAGE_FAILED,
+    MessageStatus.UNDELIVERED: EventType.MESSAGE_FAILED,
 }
 
 
@@ -140,27 +154,35 @@ def status_callback_record(
     *, tenant_id: int, params: dict[str, str], account_id: int | None = None, at: datetime | None = None
 ) -> Recorded:
     """Store a status callback once (per signing account) and apply it to the tenant's message
-    with that MessageSid."""
+    with that MessageSid. A message settling as delivered or failed is an event webhook: when
+    the business subscribes to it, its outbox row commits with the move (one query to ask)."""
     at = at or timezone.now()
-    account_id = account_of(tenant_id, account_id)
-    sid = params.get("MessageSid", "")[:64]
-    status = params.get("MessageStatus", "").strip().lower()[:24]
     error_code = params.get("ErrorCode", "").strip()[:10]
-    done_at = parse_dlr_date(params.get("RawDlrDoneDate", ""))
-    if connection.vendor == "postgresql":
-        recorded, message_id = _record_in_one_statement(
-            tenant_id=tenant_id,
-            account_id=account_id,
-            sid=sid,
-            status=status,
-            error_code=error_code,
-            done_at=done_at,
-            at=at,
-            params=params,
-        )
-        if recorded.advanced:
-            _consequences(message_id, error_code=error_code, params=params)
-        return recorded
+    fields = {
+        "tenant_id": tenant_id,
+        "account_id": account_of(tenant_id, account_id),
+        "sid": params.get("MessageSid", "")[:64],
+        "status": params.get("MessageStatus", "").strip().lower()[:24],
+        "error_code": error_code,
+        "done_at": parse_dlr_date(params.get("RawDlrDoneDate", "")),
+        "at": at,
+        "params": params,
+    }
+    kind = SETTLED_EVENTS.get(PROVIDER_STATUS.get(fields["status"]))
+    subscribed = subscribers_of(tenant_ids=[tenant_id], type=kind) if kind else {}
+    with transaction.atomic() if subscribed else nullcontext():
+        record = _record_in_one_statement if connection.vendor == "postgresql" else _record_with_orm
+        recorded, message_id = record(**fields)
+        if recorded.advanced and subscribed:
+            _announce_settled([message_id], kind=kind, subscribed=subscribed)
+    if recorded.advanced:
+        _consequences(message_id, error_code=error_code, params=params)
+    return recorded
+
+
+def _record_with_orm(
+    *, tenant_id, account_id, sid, status, error_code, done_at, at, params
+) -> tuple[Recorded, int | None]:
     with transaction.atomic():
         message_id = (
             Message.objects.filter(tenant_id=tenant_id, provider_id=sid).values_list("id", flat=True).first()
@@ -180,13 +202,43 @@ def status_callback_record(
             params=params,
         )
         if event_id is None:
-            return Recorded(stored=False, applied=False, advanced=False)
+            return Recorded(stored=False, applied=False, advanced=False), None
         if message_id is None:
-            return Recorded(stored=True, applied=False, advanced=False)
+            return Recorded(stored=True, applied=False, advanced=False), None
         advanced = _apply(message_id, status=status, error_code=error_code, done_at=done_at, at=at)
-    if advanced:
-        _consequences(message_id, error_code=error_code, params=params)
-    return Recorded(stored=True, applied=True, advanced=advanced)
+    return Recorded(stored=True, applied=True, advanced=advanced), message_id
+
+
+def _announce_settled(message_ids: list[int], *, kind: str, subscribed: Subscribed) -> None:
+    """message.delivered / message.failed of these messages, for their tenants' subscribers."""
+    rows = Message.objects.filter(pk__in=message_ids).values_list(
+        "id",
+        "tenant_id",
+        "provider_id",
+        "campaign_id",
+        "contact_id",
+        "to_phone",
+        "status",
+        "error_code",
+        "delivered_at",
+    )
+    events = [
+        (
+            tenant_id,
+            {
+                "message_id": pk,
+                "provider_id": provider_id,
+                "campaign_id": campaign_id,
+                "contact_id": contact_id,
+                "phone_e164": phone,
+                "status": status,
+                "error_code": code,
+                "delivered_at": timestamp(delivered_at) if delivered_at else None,
+            },
+        )
+        for pk, tenant_id, provider_id, campaign_id, contact_id, phone, status, code, delivered_at in rows
+    ]
+    events_emit(type=kind, events=events, subscribed=subscribed)
 
 
 # PostgreSQL: find the message, store the event once and move the message up, in one statement
@@ -291,6 +343,8 @@ def events_apply_pending(*, sids: list[str] | None = None, limit: int = 1000) ->
         pending.order_by("received_at")[:limit],
         key=lambda e: RANK.get(PROVIDER_STATUS.get(e.status, MessageStatus.SENDING), 0),
     )
+    tenant_ids = {event.tenant_id for event in events}
+    subscribed = {kind: subscribers_of(tenant_ids=tenant_ids, type=kind) for kind in set(SETTLED_EVENTS.values())}
     for event in events:
         with transaction.atomic():
             message_id = (
@@ -310,6 +364,9 @@ def events_apply_pending(*, sids: list[str] | None = None, limit: int = 1000) ->
                 done_at=event.done_at,
                 at=event.received_at,
             )
+            kind = SETTLED_EVENTS.get(PROVIDER_STATUS.get(event.status))
+            if advanced and kind and event.tenant_id in subscribed[kind]:
+                _announce_settled([message_id], kind=kind, subscribed=subscribed[kind])
         if advanced:
             _consequences(message_id, error_code=event.error_code, params=event.params)
         applied += 1

@@ -14,9 +14,10 @@ from standardwebhooks import Webhook
 from campaigns.tests.factories import CampaignFactory
 from contacts.models import DoNotContact
 from contacts.tests.factories import ContactFactory, mobile
+from messaging import events
 from messaging.models import Message, MessageStatus, ProviderAccount, SendingNumber
-from messaging.tests.signing import OUR_NUMBER, TOKEN, post_inbound, sid
-from webhooks.models import EventType
+from messaging.tests.signing import OUR_NUMBER, TOKEN, post_inbound, post_status, sid
+from webhooks.models import EventType, WebhookDelivery
 from webhooks.tests.factories import SubscriptionFactory
 
 IPHONE = (
@@ -100,3 +101,51 @@ def test_a_stop_costs_one_query_for_a_business_without_subscribers(client, tenan
     with CaptureQueriesContext(connection) as captured:
         post_inbound(client, "STOP", phone=contact.phone_e164)
     assert len(webhook_queries(captured)) == 1 and "INSERT" not in webhook_queries(captured)[0]
+
+
+# --- status callbacks -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_message_settling_is_delivered_or_failed_once(
+    client, tenant, message, receiver, django_capture_on_commit_callbacks
+):
+    SubscriptionFactory(tenant=tenant, url=receiver.url(), events=[EventType.MESSAGE_DELIVERED, "message.failed"])
+    with django_capture_on_commit_callbacks(execute=True):
+        post_status(client, message, "sent")
+        post_status(client, message, "undelivered", error_code="30003")
+        post_status(client, message, "undelivered", error_code="30003")  # a replay
+        post_status(client, message, "delivered", RawDlrDoneDate="2611250310")
+    assert [(b["type"], b["data"]["status"]) for b in bodies(receiver)] == [
+        ("message.failed", "undelivered"),
+        ("message.delivered", "delivered"),
+    ]
+    delivered = bodies(receiver)[1]["data"]
+    assert delivered == {
+        "message_id": message.pk, "provider_id": message.provider_id, "campaign_id": message.campaign_id,
+        "contact_id": message.contact_id, "phone_e164": message.to_phone, "status": "delivered",
+        "error_code": "30003", "delivered_at": "2026-11-25T03:10:00.000Z",
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_callback_applied_later_by_the_sweep_is_an_event_too(
+    tenant, message, receiver, django_capture_on_commit_callbacks
+):
+    SubscriptionFactory(tenant=tenant, url=receiver.url(), events=[EventType.MESSAGE_DELIVERED])
+    early = sid()
+    events.status_callback_record(tenant_id=tenant.pk, params={"MessageSid": early, "MessageStatus": "delivered"})
+    Message.objects.filter(pk=message.pk).update(provider_id=early)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert events.events_apply_pending() == 1
+    assert [(b["type"], b["data"]["message_id"]) for b in bodies(receiver)] == [("message.delivered", message.pk)]
+
+
+@pytest.mark.django_db
+def test_a_status_callback_costs_one_query_without_subscribers_and_none_for_sent(client, tenant, message):
+    with CaptureQueriesContext(connection) as sent:
+        post_status(client, message, "sent")
+    with CaptureQueriesContext(connection) as delivered:
+        post_status(client, message, "delivered")
+    assert webhook_queries(sent) == [] and len(webhook_queries(delivered)) == 1
+    assert not WebhookDelivery.objects.exists()
