@@ -13,7 +13,9 @@ The redirect appends one small JSON record to this process's buffer and answers.
   database every second, and once more at exit.
 
 Recording classifies each click (links.bots, with its link's delivery time and the burst
-rule over the batch and the second before it) and inserts the batch in one statement.
+rule over the batch and the second before it) and inserts the batch in one statement. A
+person's click is the ``link.clicked`` event webhook: one query per batch learns that none of
+its tenants subscribes; for those that do, the events' outbox rows commit with the clicks.
 """
 
 from __future__ import annotations
@@ -26,16 +28,19 @@ import threading
 import time
 import uuid
 from collections import deque
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
 from links import bots
 from links.models import Click, ShortLink
 from smscrm.locks import held
+from webhooks.events import Subscribed, events_emit, subscribers_of, timestamp
+from webhooks.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +165,16 @@ def record(items: list[dict]) -> int:
     earlier_in_burst = [uuid.UUID(key) for key in burst if key not in verdicts]
     if earlier_in_burst:
         Click.objects.filter(request_id__in=earlier_in_burst).update(is_human=False, reason="burst")
+    people = [item for item in items if verdicts[item["id"]].is_human]
+    subscribed = subscribers_of(tenant_ids={item["tenant"] for item in people}, type=EventType.LINK_CLICKED)
+    with transaction.atomic() if subscribed else nullcontext():
+        if subscribed:
+            _announce(people, subscribed)
+        _insert(items, verdicts)
+    return len(items)
+
+
+def _insert(items: list[dict], verdicts: dict[str, bots.Verdict]) -> None:
     Click.objects.bulk_create(
         [
             Click(
@@ -180,7 +195,40 @@ def record(items: list[dict]) -> int:
         ignore_conflicts=True,
         batch_size=1000,
     )
-    return len(items)
+
+
+def _announce(people: list[dict], subscribed: Subscribed) -> None:
+    """link.clicked for the people's clicks of subscribed tenants, in the clicks' transaction;
+    a click stored already (a batch recorded again after a crash) was announced then. A click
+    found part of a burst by a later batch stays announced: the event says what was known."""
+    wanted = [item for item in people if item["tenant"] in subscribed]
+    stored = set(
+        Click.objects.filter(request_id__in=[uuid.UUID(item["id"]) for item in wanted]).values_list(
+            "request_id", flat=True
+        )
+    )
+    links = {
+        pk: (destination, phone)
+        for pk, destination, phone in ShortLink.objects.filter(id__in={item["link"] for item in wanted}).values_list(
+            "id", "destination", "contact__phone_e164"
+        )
+    }
+    events = []
+    for item in wanted:
+        if uuid.UUID(item["id"]) in stored:
+            continue
+        destination, phone = links.get(item["link"], (None, None))
+        data = {
+            "click_id": str(uuid.UUID(item["id"])),
+            "link_id": item["link"],
+            "url": destination,
+            "campaign_id": item["campaign"],
+            "contact_id": item["contact"],
+            "phone_e164": phone,
+            "clicked_at": timestamp(datetime.fromtimestamp(item["at"], UTC)),
+        }
+        events.append((item["tenant"], data))
+    events_emit(type=EventType.LINK_CLICKED, events=events, subscribed=subscribed)
 
 
 def _ensure_thread() -> None:

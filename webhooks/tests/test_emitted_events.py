@@ -4,6 +4,7 @@ completed campaigns and imports. Each costs one query when nobody subscribes."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.db import connection
@@ -14,6 +15,8 @@ from standardwebhooks import Webhook
 from campaigns.tests.factories import CampaignFactory
 from contacts.models import DoNotContact
 from contacts.tests.factories import ContactFactory, mobile
+from links import clicks
+from links.models import ShortLink
 from messaging import events
 from messaging.models import Message, MessageStatus, ProviderAccount, SendingNumber
 from messaging.tests.signing import OUR_NUMBER, TOKEN, post_inbound, post_status, sid
@@ -149,3 +152,44 @@ def test_a_status_callback_costs_one_query_without_subscribers_and_none_for_sent
         post_status(client, message, "delivered")
     assert webhook_queries(sent) == [] and len(webhook_queries(delivered)) == 1
     assert not WebhookDelivery.objects.exists()
+
+
+# --- clicks ------------------------------------------------------------------------------------
+
+
+def click(link, ua: str, request_id: str) -> dict:
+    return {"id": request_id, "link": link.id, "tenant": link.tenant_id, "campaign": link.campaign_id,
+            "contact": link.contact_id, "at": time.time(), "method": "GET", "ua": ua, "ip": "x"}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_only_peoples_clicks_are_events_and_once_each(tenant, contact, receiver, django_capture_on_commit_callbacks):
+    SubscriptionFactory(tenant=tenant, url=receiver.url(), events=[EventType.LINK_CLICKED])
+    now = timezone.now()
+    link = ShortLink.objects.create(
+        tenant=tenant, token="Tok3nAbcDe", destination="https://acme.example/sale", campaign_id=5, contact=contact,
+        created_at=now, expires_at=now + timezone.timedelta(days=60),
+    )  # fmt: skip
+    batch = [click(link, IPHONE, "a" * 32), click(link, CRAWLER, "b" * 32)]
+    with django_capture_on_commit_callbacks(execute=True):
+        clicks.record(batch)
+        clicks.record(batch)  # a flush retried after dying between insert and trim
+    (body,) = bodies(receiver)
+    assert body["type"] == "link.clicked"
+    assert body["data"] == {
+        "click_id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa", "link_id": link.pk, "url": "https://acme.example/sale",
+        "campaign_id": 5, "contact_id": contact.pk, "phone_e164": contact.phone_e164,
+        "clicked_at": body["data"]["clicked_at"],
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_batch_of_clicks_costs_one_query_without_subscribers(tenant):
+    now = timezone.now()
+    link = ShortLink.objects.create(
+        tenant=tenant, token="Tok3nAbcDe", destination="https://acme.example/", created_at=now,
+        expires_at=now + timezone.timedelta(days=60),
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as captured:
+        clicks.record([click(link, IPHONE, f"{n:032x}") for n in range(50)])
+    assert len(webhook_queries(captured)) == 1
