@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from campaigns.completion import campaigns_complete_finished
 from campaigns.dispatch.batch import process_batch
 from campaigns.dispatch.flights import flight_for, take_seat
 from campaigns.dispatch.stats import DispatchStats
@@ -125,10 +126,5 @@ def campaigns_advance(now: datetime | None = None) -> None:
             reason="The campaign ended first.",
             decided_at=now,
         )
-    # A job whose outcome is unknown keeps its campaign open until a person settles it.
-    open_jobs = SendJob.objects.filter(
-        campaign=OuterRef("pk"), status__in=(JobStatus.PENDING, JobStatus.SENDING, JobStatus.UNKNOWN)
-    )
-    Campaign.objects.filter(status=CampaignStatus.RUNNING, jobs_created_at__isnull=False).exclude(
-        Exists(open_jobs)
-    ).update(status=CampaignStatus.COMPLETED, completed_at=now)
+    # Finished ones are completed, and announced to the event webhooks, by one UPDATE … RETURNING.
+    campaigns_complete_finished(now=now)

@@ -12,6 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from campaigns.dispatch import campaigns_advance
+from campaigns.models import CampaignStatus, JobStatus, SendJob
 from campaigns.tests.factories import CampaignFactory
 from contacts.models import DoNotContact
 from contacts.tests.factories import ContactFactory, mobile
@@ -193,3 +195,30 @@ def test_a_batch_of_clicks_costs_one_query_without_subscribers(tenant):
     with CaptureQueriesContext(connection) as captured:
         clicks.record([click(link, IPHONE, f"{n:032x}") for n in range(50)])
     assert len(webhook_queries(captured)) == 1
+
+
+# --- campaigns and imports ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_campaign_is_announced_completed_once(tenant, contact, receiver, django_capture_on_commit_callbacks):
+    SubscriptionFactory(tenant=tenant, url=receiver.url(), events=[EventType.CAMPAIGN_COMPLETED])
+    campaign = CampaignFactory(tenant=tenant, status=CampaignStatus.RUNNING, jobs_created_at=timezone.now())
+    job = SendJob.objects.create(
+        tenant=tenant, campaign=campaign, contact=contact, status=JobStatus.PENDING, next_attempt_at=timezone.now()
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        campaigns_advance()
+        assert receiver.requests == []  # a job still pending
+        SendJob.objects.filter(pk=job.pk).update(status=JobStatus.SENT)
+        campaigns_advance()
+        campaigns_advance()
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED
+    (body,) = bodies(receiver)
+    assert body["type"] == "campaign.completed"
+    assert body["data"] == {
+        "campaign_id": campaign.pk,
+        "name": campaign.name,
+        "completed_at": body["data"]["completed_at"],
+    }
