@@ -13,6 +13,8 @@ from contacts.imports.planner import _refresh_statistics, statistics_refresh_if_
 from contacts.imports.runtime import bulk_runtime, read_ahead
 from contacts.imports.writes import _copy_creates, _upsert
 from contacts.models import ContactImport, ImportOutcome
+from webhooks.events import event_emit, timestamp
+from webhooks.models import EventType
 
 
 def run_commit(imp: ContactImport, token) -> dict[str, int]:
@@ -66,16 +68,28 @@ def _run_commit(imp: ContactImport, token) -> dict[str, int]:
             renew(imp, token, committed_rows=last_row, commit_counts=counts, rows_done=last_row, bytes_done=offset)
         _refresh_statistics(number)
     preview = {**empty_counts(), **imp.preview_counts}
-    renew(
-        imp,
-        token,
-        status=ContactImport.Status.COMMITTED,
-        committed_at=timezone.now(),
-        commit_counts=counts,
-        data_changed=counts != preview,
-        rows_done=sum(counts.values()),
-        bytes_done=imp.size_bytes,
-        lease_token=None,
-        lease_until=None,
-    )
+    committed_at = timezone.now()
+    with transaction.atomic():  # the import.completed event webhook commits with the status
+        renew(
+            imp,
+            token,
+            status=ContactImport.Status.COMMITTED,
+            committed_at=committed_at,
+            commit_counts=counts,
+            data_changed=counts != preview,
+            rows_done=sum(counts.values()),
+            bytes_done=imp.size_bytes,
+            lease_token=None,
+            lease_until=None,
+        )
+        event_emit(
+            tenant_id=imp.tenant_id,
+            type=EventType.IMPORT_COMPLETED,
+            data=lambda: {
+                "import_id": imp.pk,
+                "file_name": imp.original_name,
+                "counts": counts,
+                "completed_at": timestamp(committed_at),
+            },
+        )
     return counts

@@ -17,6 +17,7 @@ from campaigns.models import CampaignStatus, JobStatus, SendJob
 from campaigns.tests.factories import CampaignFactory
 from contacts.models import DoNotContact
 from contacts.tests.factories import ContactFactory, mobile
+from contacts.tests.test_imports import run_import, write_csv
 from links import clicks
 from links.models import ShortLink
 from messaging import events
@@ -222,3 +223,19 @@ def test_a_campaign_is_announced_completed_once(tenant, contact, receiver, djang
         "name": campaign.name,
         "completed_at": body["data"]["completed_at"],
     }
+
+
+@pytest.mark.django_db
+def test_a_finished_import_is_announced_with_its_counts(
+    tenant, tmp_path, settings, receiver, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    SubscriptionFactory(tenant=tenant, url=receiver.url(), events=[EventType.IMPORT_COMPLETED])
+    path = write_csv(tmp_path, "Ann,Lee,0412 345 678,,,,,\nBad,Number,12345,,,,,\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        done = run_import(tenant, path)
+    (body,) = bodies(receiver)
+    assert body["type"] == "import.completed"
+    data = body["data"]
+    assert (data["import_id"], data["file_name"]) == (done.pk, "contacts.csv")
+    assert (data["counts"]["create"], data["counts"]["invalid_phone"]) == (1, 1)
