@@ -9,6 +9,7 @@ from rest_framework.routers import SimpleRouter
 from campaigns.api_templates import TemplateViewSet
 from contacts import api as contacts_api
 from contacts.api_imports import ImportViewSet
+from webhooks.api import WebhookSubscriptionViewSet
 
 router = SimpleRouter()
 router.register("contacts", contacts_api.ContactViewSet, basename="contact")
@@ -16,6 +17,7 @@ router.register(r"contacts/(?P<contact_pk>[0-9]+)/consent", contacts_api.Consent
 router.register("do-not-contact", contacts_api.DncViewSet, basename="dnc")
 router.register("imports", ImportViewSet, basename="import")
 router.register("templates", TemplateViewSet, basename="template")
+router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 
 
 @csrf_exempt  # it changes nothing, and a POST to a wrong path must be a JSON 404, not a CSRF page

@@ -282,8 +282,7 @@ CELERY_TASK_ROUTES = {
             "tenants.send_login_link",
             "tenants.send_invitation",
             "tenants.idempotency_purge",
-            # Event webhooks to the tenants' own URLs: each attempt waits at most
-            # WEBHOOKS_TIMEOUT_SECONDS, and a failing URL gets one attempt at a time (webhooks.delivery).
+            # Event webhooks: at most WEBHOOKS_TIMEOUT_SECONDS each, one at a time to a failing URL.
             "webhooks.deliver",
             "webhooks.deliver_due",
             "smscrm.tasks.worker_heartbeat",  # beat sends one to each queue (CELERY_BEAT_SCHEDULE)
@@ -369,11 +368,9 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # proxy in front is trusted to say which URL it was called on (X-Forwarded-Proto/Host/Port).
 WEBHOOK_TRUST_PROXY_HEADERS = env.bool("WEBHOOK_TRUST_PROXY_HEADERS", default=False)
 WEBHOOK_MAX_BYTES = 64 * 1024
-# Event webhooks (outbound, to the URLs tenants subscribe): targets must be public addresses
-# (never loopback, private, link-local or cloud metadata ones) unless this is set, for tests and
-# local development only. Production also requires https.
+# Event webhooks go to public addresses only (https in production) unless this is set, for tests
+# and development; and one attempt may take this many seconds.
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
-# Seconds one delivery attempt may take (connecting, sending, the answer's headers).
 WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)
 # An opt-out or reply is attributed to the campaign whose message reached the number last,
 # within this many days.
@@ -442,8 +439,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SMS CRM API",
-    "DESCRIPTION": "Contacts with consent, the do-not-contact list, imports, templates, campaigns, messages, "
-    "conversations and event webhooks of one business. Guide: docs/api.md.",
+    "DESCRIPTION": "One business's contacts, consent, do-not-contact list, imports, campaigns and messages.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
@@ -476,16 +472,10 @@ if PRODUCTION:
 # post only to us. The browser test loads every page under it and fails on any violation.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        **{directive: ["'self'"] for directive in ("default-src", "script-src", "style-src", "font-src")},
+        **{directive: ["'self'"] for directive in ("connect-src", "form-action")},
+        **{directive: ["'none'"] for directive in ("object-src", "base-uri", "frame-ancestors")},
         "img-src": ["'self'", "data:"],
-        "font-src": ["'self'"],
-        "connect-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "frame-ancestors": ["'none'"],
-        "form-action": ["'self'"],
     }
 }
 

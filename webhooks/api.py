@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from tenants.api import TenantRolePermission, TenantScopedAPIMixin
+from tenants.api.idempotency import idempotent
 from tenants.roles import Perm
 from webhooks import services
 from webhooks.addresses import MAX_URL_LENGTH, target_check
@@ -38,10 +38,6 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         return value
 
 
-class _NewestFirst(CursorPagination):
-    ordering = "-id"
-
-
 class WebhookSubscriptionViewSet(
     TenantScopedAPIMixin,
     mixins.ListModelMixin,
@@ -54,14 +50,14 @@ class WebhookSubscriptionViewSet(
     serializer_class = WebhookSubscriptionSerializer
     permission_classes = [TenantRolePermission]
     read_permission = write_permission = Perm.SETTINGS_MANAGE
-    pagination_class = _NewestFirst
 
+    @idempotent(unkept=("secret",))
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             subscription, secret = services.webhook_subscription_create(
-                tenant=request._request.tenant, actor=request.user, **serializer.validated_data
+                tenant=self.tenant, actor=self.actor, **serializer.validated_data
             )
         except ValidationError as exc:
             detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
@@ -69,4 +65,4 @@ class WebhookSubscriptionViewSet(
         return Response({**self.get_serializer(subscription).data, "secret": secret}, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: WebhookSubscription) -> None:
-        services.webhook_subscription_delete(subscription=instance, actor=self.request.user)
+        services.webhook_subscription_delete(subscription=instance, actor=self.actor)

@@ -579,6 +579,7 @@ URL_FILLERS = {
     },
     "api:template-detail": lambda d: [{"pk": d.draft_template.pk}, {"pk": d.template.pk}],
     "api:template-preview": lambda d: [{"pk": d.draft_template.pk}],
+    "api:webhook-detail": lambda d: [{"pk": pk} for pk in _webhook_ids(d)],
     "links:follow": lambda d: [{"token": d.short_link.token}],
     "webhooks:detail": lambda d: [{"pk": d.webhook.pk}, {"pk": d.disabled_webhook.pk}],
     "webhooks:disable": lambda d: [{"pk": d.webhook.pk}],
@@ -603,6 +604,12 @@ ID_QUERIES = {
 
 # Pages whose POST names a row by a form field (form_data below): another tenant's must be a 404.
 POSTS_NAMING_ROWS = {"tenants:switch", "tenants:choose", "reporting:pilot_check"}
+
+
+def _webhook_ids(d: TenantData) -> list[int]:
+    from webhooks.models import WebhookSubscription
+
+    return list(WebhookSubscription.objects.filter(tenant=d.tenant).values_list("pk", flat=True)[:1])
 
 
 def admin_app_labels() -> list[str]:

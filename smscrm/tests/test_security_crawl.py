@@ -334,6 +334,8 @@ API_VIEWS: dict[str, Perms] = {
     "api:template-preview-unsaved": Perms(Perm.VIEW, Perm.VIEW),
     "api:template-detail": Perms(Perm.VIEW, Perm.VIEW),
     "api:template-preview": Perms(Perm.VIEW, Perm.VIEW),
+    "api:webhook-list": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "api:webhook-detail": Perms(Perm.SETTINGS_MANAGE, Perm.VIEW),  # POST: 405
 }
 
 # Views outside the mixin, and the admin site's own pages: the same answer for every role (all

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -56,8 +57,13 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
-def idempotent(method):
-    """Decorate a view's POST handler. Without the header the handler runs as usual."""
+def idempotent(method=None, *, unkept: tuple[str, ...] = ()):
+    """Decorate a view's POST handler. Without the header the handler runs as usual.
+
+    ``unkept`` names response fields never stored for a replay (a secret shown once): a replay
+    answers them as null, so the secret exists only in the first response."""
+    if method is None:
+        return lambda handler: idempotent(handler, unkept=unkept)
 
     @functools.wraps(method)
     def wrapper(self, request, *args, **kwargs):
@@ -65,8 +71,6 @@ def idempotent(method):
         if not key:
             return method(self, request, *args, **kwargs)
         if len(key) > MAX_KEY_LENGTH or not key.isprintable():
-            from rest_framework.exceptions import ValidationError
-
             raise ValidationError({HEADER: [f"At most {MAX_KEY_LENGTH} printable characters."]})
         scope, fingerprint = _scope(request), _fingerprint(request)
         with transaction.atomic():
@@ -79,8 +83,11 @@ def idempotent(method):
             if not 200 <= response.status_code < 300:
                 transaction.set_rollback(True)
                 return response
+            body = json.loads(JSONRenderer().render(response.data) or b"null")
+            if isinstance(body, dict):
+                body.update({name: None for name in unkept if name in body})
             record.status_code = response.status_code
-            record.body = json.loads(JSONRenderer().render(response.data) or b"null")
+            record.body = body
             record.save(update_fields=["status_code", "body"])
         return response
 

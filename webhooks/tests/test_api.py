@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from tenants.models import AuditEvent
+from tenants.models import AuditEvent, IdempotencyRecord
 from webhooks.models import WebhookAction, WebhookSubscription
 from webhooks.tests.factories import SubscriptionFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("webhooks.tests.api_urls")]
+pytestmark = pytest.mark.django_db
 URL = "/api/v1/webhooks/"
 
 
@@ -48,7 +48,7 @@ def test_creating_answers_201_with_the_secret_shown_once(tenant, members, receiv
 def test_a_refused_url_or_event_is_a_400_naming_the_field(tenant, members, resolver, payload, field, words):
     resolver.names["hooks.example.com"] = ["93.184.215.14"]
     response = api(members["owner"]).post(URL, payload, format="json")
-    assert response.status_code == 400 and field in response.json() and words in response.content.decode()
+    assert response.status_code == 400 and field in response.json()["fields"] and words in response.content.decode()
     assert not WebhookSubscription.objects.exists()
 
 
@@ -72,3 +72,31 @@ def test_another_tenants_subscription_is_a_404_and_deleting_ours_is_audited(tena
     assert api(members["admin"]).delete(f"{URL}{subscription.pk}/").status_code == 204
     assert not WebhookSubscription.objects.exists()
     assert AuditEvent.objects.get().action == WebhookAction.DELETED
+
+
+def test_with_api_keys_admins_subscribe_and_others_are_refused(tenant, api_keys, other_api_key, receiver):
+    from tenants.testing import api_client, assert_api_hidden, assert_api_roles
+
+    assert_api_roles(
+        URL,
+        keys=api_keys,
+        allowed=["admin"],
+        method="post",
+        data=lambda: {"url": receiver.url(), "events": ["contact.opted_out"]},
+        success=(201,),
+    )
+    subscription = WebhookSubscription.objects.get(tenant=tenant)
+    response = api_client(api_keys["admin"]).post(
+        URL, {"url": receiver.url(), "events": ["contact.opted_out"]}, format="json", HTTP_IDEMPOTENCY_KEY="sub-1"
+    )
+    again = api_client(api_keys["admin"]).post(
+        URL, {"url": receiver.url(), "events": ["contact.opted_out"]}, format="json", HTTP_IDEMPOTENCY_KEY="sub-1"
+    )
+    assert response.status_code == again.status_code == 201
+    assert response.json()["secret"].startswith("whsec_")
+    # The replay is the same subscription, but the secret was shown once and is not kept for it.
+    assert again.json() == {**response.json(), "secret": None}
+    assert response.json()["secret"] not in str(IdempotencyRecord.objects.values_list("body", flat=True))
+    assert WebhookSubscription.objects.filter(tenant=tenant).count() == 2
+    for method in ("get", "delete"):
+        assert_api_hidden(f"{URL}{subscription.pk}/", key=other_api_key, method=method)
