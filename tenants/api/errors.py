@@ -10,12 +10,14 @@ rules that live in models and services answer the API in the same words as the p
 
 from __future__ import annotations
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
 
@@ -61,7 +63,10 @@ def error_body(exc: exceptions.APIException) -> dict:
 def api_exception_handler(exc, context):
     """DRF's handler, with Django's own exceptions mapped first and the body in one shape."""
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(as_serializer_error(exc))
+        detail = as_serializer_error(exc)
+        if NON_FIELD_ERRORS in detail:  # a service's {"__all__": …, "field": …} (full_clean's shape)
+            detail = {api_settings.NON_FIELD_ERRORS_KEY: detail.pop(NON_FIELD_ERRORS), **detail}
+        exc = exceptions.ValidationError(detail)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, SuspiciousOperation):
