@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -30,6 +30,17 @@ class CampaignAction:
     CAMPAIGN_RESUMED = "campaign.resumed"
     CAMPAIGN_CANCELLED = "campaign.cancelled"
     JOB_DECIDED = "campaign.job_decided"
+
+
+class CampaignStateError(ValidationError):
+    """A lifecycle change the campaign's state does not allow (resuming a cancelled campaign,
+    launching one cancelled as a draft). A ValidationError, so pages show it as any refusal; the
+    API answers it 409, not 400: the request was well formed, the campaign is in the wrong state.
+    ``status`` is the state the campaign is in."""
+
+    def __init__(self, message: str, *, status: str):
+        super().__init__(message, code="wrong_state")
+        self.status = status
 
 
 def _check_bodies(tenant: Tenant, bodies: Sequence[str]) -> list[str]:
@@ -193,34 +204,50 @@ def campaign_update(
 
 def launch_problems(campaign: Campaign) -> list[str]:
     """Why a campaign cannot launch now; [] when it can."""
+    return [problem for _setting, problem in launch_problems_by_setting(campaign)]
+
+
+def launch_problems_by_setting(campaign: Campaign) -> list[tuple[str, str]]:
+    """(setting, problem) for each reason a campaign cannot launch now, in the order
+    ``launch_problems`` gives them. The setting is the campaign's field the problem is about
+    (``template``, ``link_url``, ``ends_at``), or NON_FIELD_ERRORS for the campaign as a whole
+    (its state, the tenant's senders and prices): the API names the field, as a form would."""
     problems = []
     tenant = campaign.tenant
     if campaign.status != CampaignStatus.DRAFT:
-        problems.append(f"The campaign is {campaign.get_status_display().lower()}, not a draft.")
+        problems.append((NON_FIELD_ERRORS, f"The campaign is {campaign.get_status_display().lower()}, not a draft."))
     try:
         _check_bodies(tenant, [variant.body for variant in campaign.template.variants.all()])
     except ValidationError as exc:
-        problems += exc.messages
+        problems += [("template", message) for message in exc.messages]
     if problem := link_url_problem(template=campaign.template, link_url=campaign.link_url):
-        problems.append(problem)
+        problems.append(("link_url", problem))
     senders = list(messaging_selectors.senders_of(tenant=tenant).filter(is_active=True))
     if not any(sender.can_launch for sender in senders):
         blocked = [str(sender) for sender in senders if not sender.can_launch]
         problems.append(
-            "No active sender may be used: "
-            + (f"{', '.join(blocked)} is not on ACMA's Sender ID Register." if blocked else "add a sending number.")
+            (
+                NON_FIELD_ERRORS,
+                "No active sender may be used: "
+                + (
+                    f"{', '.join(blocked)} is not on ACMA's Sender ID Register." if blocked else "add a sending number."
+                ),
+            )
         )
     prices = messaging_selectors.prices_on(tenant=tenant, day=timezone.localdate(timezone=tenant.zone))
     usable = sorted({sender.account.provider for sender in senders if sender.can_launch})
     if not prices:
-        problems.append("No price per segment is set, so the budget cannot be enforced.")
+        problems.append((NON_FIELD_ERRORS, "No price per segment is set, so the budget cannot be enforced."))
     elif usable and not any(provider in usable for provider, _country in prices):
         problems.append(
-            f"No price per segment is set for {', '.join(usable)}, the provider of your active senders, so the "
-            "budget cannot be enforced."
+            (
+                NON_FIELD_ERRORS,
+                f"No price per segment is set for {', '.join(usable)}, the provider of your active senders, so "
+                "the budget cannot be enforced.",
+            )
         )
     if campaign.ends_at and campaign.ends_at <= timezone.now():
-        problems.append("The end time has passed.")
+        problems.append(("ends_at", "The end time has passed."))
     return problems
 
 
@@ -241,10 +268,17 @@ def campaign_launch(*, campaign: Campaign, actor) -> Campaign:
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("tenant", "template").get(pk=campaign.pk)
         if locked.status != CampaignStatus.DRAFT:
+            if locked.launched_at is None:  # cancelled while a draft: it never will be
+                raise CampaignStateError(
+                    f"A {locked.get_status_display().lower()} campaign cannot be launched.", status=locked.status
+                )
             return locked  # launched already: launching twice changes nothing
-        problems = launch_problems(locked)
+        problems = launch_problems_by_setting(locked)
         if problems:
-            raise ValidationError(problems)
+            by_setting: dict[str, list[str]] = {}
+            for setting, problem in problems:
+                by_setting.setdefault(setting, []).append(problem)
+            raise ValidationError(by_setting)
         now = timezone.now()
         # While still a draft: the estimate counts the audience then (after, the jobs, not made yet).
         locked.estimated_cost_cents = selectors.estimate(campaign=locked).cost_cents  # kept for the report
@@ -316,7 +350,9 @@ def campaigns_prepare_pending(*, now=None) -> list[int]:
     return pending
 
 
-def _transition(*, campaign: Campaign, actor, allowed: Sequence[str], to: str, action: str) -> Campaign:
+def _transition(*, campaign: Campaign, actor, allowed: Sequence[str], to: str, action: str, verb: str) -> Campaign:
+    """Move the campaign to ``to`` from one of ``allowed``; already there, nothing changes. From
+    any other state: CampaignStateError ("A cancelled campaign cannot be resumed.")."""
     with transaction.atomic():
         if to != CampaignStatus.RUNNING:
             # Stopping: wait for the hand-off chunks under way; none starts after this commits.
@@ -325,7 +361,9 @@ def _transition(*, campaign: Campaign, actor, allowed: Sequence[str], to: str, a
         if locked.status == to:
             return locked
         if locked.status not in allowed:
-            raise ValidationError(f"A {locked.get_status_display().lower()} campaign cannot be changed like that.")
+            raise CampaignStateError(
+                f"A {locked.get_status_display().lower()} campaign cannot be {verb}.", status=locked.status
+            )
         locked.status = to
         fields = ["status"]
         if to == CampaignStatus.CANCELLED:
@@ -348,6 +386,7 @@ def campaign_pause(*, campaign: Campaign, actor) -> Campaign:
         allowed=(CampaignStatus.RUNNING, CampaignStatus.SCHEDULED),
         to=CampaignStatus.PAUSED,
         action=CampaignAction.CAMPAIGN_PAUSED,
+        verb="paused",
     )
 
 
@@ -359,7 +398,12 @@ def campaign_resume(*, campaign: Campaign, actor) -> Campaign:
         else CampaignStatus.RUNNING
     )
     return _transition(
-        campaign=campaign, actor=actor, allowed=(CampaignStatus.PAUSED,), to=to, action=CampaignAction.CAMPAIGN_RESUMED
+        campaign=campaign,
+        actor=actor,
+        allowed=(CampaignStatus.PAUSED,),
+        to=to,
+        action=CampaignAction.CAMPAIGN_RESUMED,
+        verb="resumed",
     )
 
 
@@ -370,6 +414,7 @@ def campaign_cancel(*, campaign: Campaign, actor) -> Campaign:
         allowed=(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED),
         to=CampaignStatus.CANCELLED,
         action=CampaignAction.CAMPAIGN_CANCELLED,
+        verb="cancelled",
     )
 
 

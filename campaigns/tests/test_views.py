@@ -438,7 +438,7 @@ def test_pause_resume_and_cancel(running, owner):
     running.refresh_from_db()
     assert running.status == CampaignStatus.CANCELLED
     response = client.post(reverse("campaigns:resume", args=[running.pk]), follow=True)
-    assert "A cancelled campaign cannot be changed like that." in text(response)
+    assert "A cancelled campaign cannot be resumed." in text(response)
 
 
 def test_unknown_jobs_are_settled_by_a_person(running, owner):
