@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from contacts.models import Contact
 from messaging.models import Message
@@ -47,6 +48,14 @@ class CampaignStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class CampaignQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """A bulk change moves ``updated_at`` too: the dispatcher starts and completes campaigns
+        with ``update()``, and the API's "updated since" must see those changes."""
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+
 class Campaign(models.Model):
     """A template sent to a tenant's consenting contacts (optionally those with some tags).
 
@@ -57,6 +66,9 @@ class Campaign(models.Model):
     running. Launching records the intent and a task materialises one SendJob per audience
     contact (``jobs_created_at`` marks it done); a campaign completes when no job is pending,
     sending or unknown. After ``ends_at`` unsent jobs expire, paused or running.
+
+    ``updated_at`` moves with every write, ``save(update_fields=…)`` and queryset ``update()``
+    alike (``save`` and CampaignQuerySet add it), so "changed since" never misses a transition.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="campaigns")
@@ -79,6 +91,9 @@ class Campaign(models.Model):
         null=True, blank=True, help_text="The worst-case estimate shown when it was launched."
     )
     completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -96,6 +111,11 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, update_fields=None, **kwargs):
+        if update_fields is not None:
+            update_fields = {*update_fields, "updated_at"}
+        super().save(*args, update_fields=update_fields, **kwargs)
 
     @property
     def is_editable(self) -> bool:

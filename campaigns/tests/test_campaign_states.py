@@ -1,5 +1,6 @@
-"""What the lifecycle services say when a campaign's state does not allow a change, and what a
-refused launch names (issue 18: the API maps the first to 409 and lists the second by field)."""
+"""What the lifecycle services say when a campaign's state does not allow a change, what a
+refused launch names, and that ``updated_at`` follows every change (issue 18: the API maps the
+first to 409, lists the second by field, and filters on the third)."""
 
 import datetime as dt
 
@@ -7,8 +8,8 @@ import pytest
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
-from campaigns import services
-from campaigns.models import CampaignStatus
+from campaigns import dispatch, services
+from campaigns.models import Campaign, CampaignStatus
 from campaigns.tests.factories import CampaignFactory, TemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +62,24 @@ def test_a_refused_launch_names_the_setting_each_problem_is_about(tenant):
         "No price per segment is set, so the budget cannot be enforced.",
         "The end time has passed.",
     ]
+
+
+def test_updated_at_moves_with_saves_and_with_the_dispatchers_bulk_updates(tenant, time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC), tick=False)
+    campaign = CampaignFactory(tenant=tenant, status=CampaignStatus.RUNNING)
+    created = campaign.updated_at
+
+    time_machine.move_to(dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC), tick=False)
+    services.campaign_pause(campaign=campaign, actor=None)  # save(update_fields=["status"])
+    campaign.refresh_from_db()
+    paused = campaign.updated_at
+    assert paused > created
+
+    time_machine.move_to(dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.UTC), tick=False)
+    services.campaign_resume(campaign=campaign, actor=None)
+    Campaign.objects.filter(pk=campaign.pk).update(jobs_created_at=timezone.now())
+    time_machine.move_to(dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC), tick=False)
+    dispatch.campaigns_advance()  # no jobs left: completed by a queryset update()
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED
+    assert campaign.updated_at == dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
