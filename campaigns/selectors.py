@@ -288,6 +288,20 @@ def job_counts(*, campaign: Campaign) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in JobStatus.values}
 
 
+def job_counts_by_campaign(*, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """``{campaign id: {job status: jobs}}`` (every status, zeros included) of several campaigns,
+    in one grouped query, for a list of campaigns that must not ask once per row."""
+    counts = {campaign_id: dict.fromkeys(JobStatus.values, 0) for campaign_id in campaign_ids}
+    for campaign_id, status, n in (
+        SendJob.objects.filter(campaign_id__in=campaign_ids)
+        .values_list("campaign_id", "status")
+        .annotate(n=Count("id"))
+        .values_list("campaign_id", "status", "n")
+    ):
+        counts[campaign_id][status] = n
+    return counts
+
+
 def gate_counts(*, campaign: Campaign) -> list[tuple[str, str, int]]:
     """(gate, outcome, jobs) of the latest decision on each job that a gate stopped."""
     return list(

@@ -6,6 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from campaigns.api import CampaignViewSet
 from campaigns.api_templates import TemplateViewSet
 from contacts import api as contacts_api
 from contacts.api_imports import ImportViewSet
@@ -17,6 +18,7 @@ router.register(r"contacts/(?P<contact_pk>[0-9]+)/consent", contacts_api.Consent
 router.register("do-not-contact", contacts_api.DncViewSet, basename="dnc")
 router.register("imports", ImportViewSet, basename="import")
 router.register("templates", TemplateViewSet, basename="template")
+router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 
 
