@@ -10,6 +10,7 @@ from campaigns.api import CampaignViewSet
 from campaigns.api_templates import TemplateViewSet
 from contacts import api as contacts_api
 from contacts.api_imports import ImportViewSet
+from reporting.api import CampaignReportView
 from webhooks.api import WebhookSubscriptionViewSet
 
 router = SimpleRouter()
@@ -36,6 +37,9 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
         name="docs",
     ),
+    # Reporting's view of a campaign, under the campaign's URL: routed here, not by the campaigns
+    # viewset, so the campaigns app never imports reporting (reporting sits above it).
+    path("campaigns/<int:pk>/report/", CampaignReportView.as_view(), name="campaign-report"),
     path("", include(router.urls)),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]
