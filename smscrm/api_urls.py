@@ -10,6 +10,7 @@ from campaigns.api import CampaignViewSet
 from campaigns.api_templates import TemplateViewSet
 from contacts import api as contacts_api
 from contacts.api_imports import ImportViewSet
+from messaging.api import MessageViewSet
 from reporting.api import CampaignReportView
 from webhooks.api import WebhookSubscriptionViewSet
 
@@ -21,6 +22,7 @@ router.register("imports", ImportViewSet, basename="import")
 router.register("templates", TemplateViewSet, basename="template")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
+router.register("messages", MessageViewSet, basename="message")
 
 
 @csrf_exempt  # it changes nothing, and a POST to a wrong path must be a JSON 404, not a CSRF page

@@ -446,7 +446,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ConsentKindEnum": "contacts.models.ConsentKind"},
+    # Choice sets that share a name ("status", "kind") each get their own in the document.
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentKindEnum": "contacts.models.ConsentKind",
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "MessageStatusEnum": "messaging.models.MessageStatus",
+    },
 }
 
 # Security. Production sits behind a TLS-terminating proxy that sets X-Forwarded-Proto.
