@@ -1,11 +1,8 @@
-"""Settings for the SMS CRM, read from the environment through django-environ.
-
-With no environment at all the project runs on a laptop: SQLite file, console e-mail,
-simulated SMS provider, a file-system Celery broker and a local-memory cache.
-
-``DJANGO_ENV=production`` switches to production mode, which refuses to start unless
-SECRET_KEY, DATABASE_URL, ALLOWED_HOSTS and REDIS_URL are set, and turns on every
-``check --deploy`` hardening. Every variable is listed, with a comment, in ``.env.example``.
+"""Settings for the SMS CRM, read from the environment through django-environ (every variable is
+listed, with a comment, in ``.env.example``). With no environment at all the project runs on a
+laptop: SQLite, console e-mail, simulated SMS, a file-system Celery broker and a local cache.
+``DJANGO_ENV=production`` refuses to start without SECRET_KEY, DATABASE_URL, ALLOWED_HOSTS and
+REDIS_URL, and turns on every ``check --deploy`` hardening.
 """
 
 from pathlib import Path
@@ -419,8 +416,7 @@ MESSAGE_STATUS_LOOKUP_AFTER_SECONDS = env.int("MESSAGE_STATUS_LOOKUP_AFTER_SECON
 # Health: a heartbeat older than this fails /health.
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=120)
 
-# The REST API (/api/v1/, docs/api.md): API keys or the browser's session, the role matrix,
-# one error body, cursor pages, and a rate per key on the shared cache.
+# The REST API (docs/api.md): keys or the session, the role matrix, one error body, a rate per key.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenants.api.authentication.ApiKeyAuthentication",
@@ -434,8 +430,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "tenants.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [f"tenants.api.parsers.NulRefusing{kind}Parser" for kind in ("JSON", "MultiPart")],
-    # OPTIONS is a 405: REST framework's metadata would describe a route by building its object.
-    "DEFAULT_METADATA_CLASS": None,
+    "DEFAULT_METADATA_CLASS": None,  # OPTIONS is a 405 (metadata would build a route's object)
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SMS CRM API",
@@ -446,9 +441,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    # Choice sets that share a name ("status", "kind") each get their own in the document.
-    "ENUM_NAME_OVERRIDES": {
+    "ENUM_NAME_OVERRIDES": {  # choice sets that share a field name each get their own name
         "ConsentKindEnum": "contacts.models.ConsentKind",
+        "ImportStatusEnum": "contacts.models.ContactImport.Status",
         "CampaignStatusEnum": "campaigns.models.CampaignStatus",
         "MessageStatusEnum": "messaging.models.MessageStatus",
     },
