@@ -33,13 +33,14 @@ def campaigns_complete_finished(*, now: datetime) -> list[int]:
     table = connection.ops.quote_name(Campaign._meta.db_table)
     # The table name comes from model metadata and the subquery from the ORM; values are parameters.
     sql = (
-        f"UPDATE {table} SET status = %s, completed_at = %s WHERE id IN ({subquery}) AND status = %s"  # noqa: S608
+        f"UPDATE {table} SET status = %s, completed_at = %s, updated_at = %s"  # noqa: S608
+        f" WHERE id IN ({subquery}) AND status = %s"
         " RETURNING id, tenant_id, name"
     )
     completed_at = connection.ops.adapt_datetimefield_value(now)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(sql, [CampaignStatus.COMPLETED, completed_at, *params, CampaignStatus.RUNNING])
+            cursor.execute(sql, [CampaignStatus.COMPLETED, completed_at, completed_at, *params, CampaignStatus.RUNNING])
             done = cursor.fetchall()
         if done:
             _announce(done, now=now)

@@ -334,6 +334,15 @@ API_VIEWS: dict[str, Perms] = {
     "api:template-preview-unsaved": Perms(Perm.VIEW, Perm.VIEW),
     "api:template-detail": Perms(Perm.VIEW, Perm.VIEW),
     "api:template-preview": Perms(Perm.VIEW, Perm.VIEW),
+    "api:campaign-list": Perms(Perm.VIEW, Perm.CAMPAIGNS_DRAFT),
+    "api:campaign-detail": Perms(Perm.VIEW, Perm.VIEW),
+    **{
+        f"api:campaign-{verb}": Perms(Perm.VIEW, Perm.CAMPAIGNS_LAUNCH)
+        for verb in ("launch", "pause", "resume", "cancel")
+    },
+    "api:campaign-report": Perms(Perm.VIEW, Perm.VIEW),
+    "api:message-list": Perms(Perm.VIEW, Perm.VIEW),
+    "api:message-detail": Perms(Perm.VIEW, Perm.VIEW),
     "api:webhook-list": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
     "api:webhook-detail": Perms(Perm.SETTINGS_MANAGE, Perm.VIEW),  # POST: 405
 }
