@@ -76,6 +76,7 @@ class CampaignSerializer(TenantModelSerializer):
     """A campaign as lists show it: its settings, state, times and jobs by status."""
 
     template_name = serializers.CharField(source="template.name", read_only=True)
+    link_url = serializers.CharField(read_only=True, help_text="What {{ link }} points to; empty when unused.")
     jobs = serializers.SerializerMethodField(help_text="Send jobs by status (all zero until the audience is made).")
 
     class Meta:
