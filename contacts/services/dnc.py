@@ -9,8 +9,11 @@ from contacts import guard
 from contacts.models import DNC_REASONS_LIFTED_BY_OPT_IN, DncReason, DoNotContact
 from contacts.phones import normalize_phone, phone_problem
 from contacts.services.audit import ContactAction
+from tenants.acting import acting_api_key
 from tenants.models import Tenant
 from tenants.services import acting_user, audit_record
+from webhooks.events import event_emit
+from webhooks.models import EventType
 
 
 def dnc_add(
@@ -49,7 +52,19 @@ def _dnc_add(*, tenant, phone, reason, actor, note, source, lock: bool) -> tuple
                 target=parsed.e164,
                 data={"reason": reason, "note": note[:200]},
             )
+            if _by_a_person(actor):
+                event_emit(
+                    tenant_id=tenant.id,
+                    type=EventType.CONTACT_OPTED_OUT,
+                    data={"phone_e164": parsed.e164, "reason": entry.reason, "by": "staff"},
+                )
     return entry, created
+
+
+def _by_a_person(actor) -> bool:
+    """A person (on a page) or a system with an API key put it there. A STOP by text is announced
+    by messaging with its keyword, and a hard bounce is not an opt-out: neither has an actor."""
+    return acting_user(actor) is not None or acting_api_key.get() is not None
 
 
 @dataclass
@@ -97,6 +112,11 @@ def dnc_remove(*, entry: DoNotContact, actor, reason: str) -> None:
             data={"reason": reason.strip()[:500], "entry_reason": entry.reason, "added": entry.created_at.isoformat()},
         )
         DoNotContact.objects.filter(pk=entry.pk).delete()
+        event_emit(
+            tenant_id=entry.tenant_id,
+            type=EventType.CONTACT_OPTED_IN,
+            data={"phone_e164": entry.phone_e164, "reason": reason.strip()[:500], "by": "staff"},
+        )
 
 
 def dnc_opt_in(*, tenant: Tenant, phone: str, source: str) -> str:

@@ -239,3 +239,36 @@ def test_a_finished_import_is_announced_with_its_counts(
     data = body["data"]
     assert (data["import_id"], data["file_name"]) == (done.pk, "contacts.csv")
     assert (data["counts"]["create"], data["counts"]["invalid_phone"]) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_a_number_a_person_puts_on_or_takes_off_the_list_is_announced(
+    tenant, members, receiver, django_capture_on_commit_callbacks
+):
+    from contacts import services as contact_services
+
+    SubscriptionFactory(
+        tenant=tenant, url=receiver.url(), events=[EventType.CONTACT_OPTED_OUT, EventType.CONTACT_OPTED_IN]
+    )
+    admin = members["admin"]
+    with django_capture_on_commit_callbacks(execute=True):
+        entry, _ = contact_services.dnc_add(tenant=tenant, phone="0412 345 600", reason="manual", actor=admin)
+        contact_services.dnc_add(tenant=tenant, phone="0412 345 600", reason="manual", actor=admin)  # again
+        contact_services.dnc_remove(entry=entry, actor=admin, reason="Asked us on the phone")
+    assert [(body["type"], body["data"]) for body in bodies(receiver)] == [
+        ("contact.opted_out", {"phone_e164": "+61412345600", "reason": "manual", "by": "staff"}),
+        ("contact.opted_in", {"phone_e164": "+61412345600", "reason": "Asked us on the phone", "by": "staff"}),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_hard_bounce_put_on_the_list_by_the_system_is_not_an_opt_out(
+    tenant, receiver, django_capture_on_commit_callbacks
+):
+    from contacts import services as contact_services
+
+    SubscriptionFactory(tenant=tenant, url=receiver.url(), events=[EventType.CONTACT_OPTED_OUT])
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_services.dnc_add(tenant=tenant, phone="0412 345 601", reason="hard_bounce", actor=None)
+    assert receiver.requests == []
+    assert WebhookDelivery.objects.count() == 0
