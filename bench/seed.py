@@ -10,7 +10,7 @@ def daytime_zone() -> str:
     """A zone where it is daytime now: a bench's contacts live there, so quiet hours hold nothing."""
     from datetime import UTC, datetime
 
-    from campaigns.quiet_hours import daytime_zone as zone_at
+    from messaging.quiet_hours import daytime_zone as zone_at
 
     return zone_at(datetime.now(UTC))
 

@@ -10,9 +10,9 @@ from campaigns.gates.facts import BatchFacts
 from campaigns.gates.rules import final_rule
 from campaigns.gates.verdicts import Verdict
 from campaigns.models import Gate, GateOutcome, SendJob
-from campaigns.quiet_hours import next_allowed_at
 from contacts.models import Contact
 from contacts.timezones import recipient_zones
+from messaging.quiet_hours import next_allowed_at
 
 # How long a job waits when another campaign's message to its contact is mid hand-off.
 BUSY_RETRY = dt.timedelta(minutes=5)

@@ -468,8 +468,8 @@ def test_a_dispatcher_batch_costs_a_fixed_number_of_queries(tenant, clock, djang
 
 
 def test_mobile_from_unknown_zone_waits_for_every_australian_zone():
-    from campaigns.quiet_hours import next_allowed_at
     from contacts.timezones import recipient_zones
+    from messaging.quiet_hours import next_allowed_at
 
     zones = recipient_zones(timezone="", state="", postcode="", phone_e164=mobile(1), fallback=SYDNEY)
     assert "Australia/Perth" in zones and "Australia/Sydney" in zones

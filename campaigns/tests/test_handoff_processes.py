@@ -28,7 +28,6 @@ from django.utils import timezone
 
 from campaigns import dispatch
 from campaigns.models import Campaign, JobStatus, SendJob
-from campaigns.quiet_hours import daytime_zone
 from campaigns.tests.test_dispatch import launched, sending_setup
 from conftest import require_service
 from contacts.models import Contact
@@ -36,6 +35,7 @@ from contacts.tests.factories import mobile
 from messaging import handoff_permits
 from messaging.backends.twilio import TwilioBackend
 from messaging.models import Message, MessageStatus, ProviderAccount
+from messaging.quiet_hours import daytime_zone
 from smscrm.testing.twilio_api import TwilioApiFake
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the workers must see the test's rows

@@ -43,7 +43,6 @@ from django.utils import timezone
 
 from campaigns import dispatch, services
 from campaigns.models import Campaign, GateOutcome, JobStatus, SendJob, Template
-from campaigns.quiet_hours import daytime_zone
 from contacts import services as contact_services
 from contacts.models import ConsentKind, Contact
 from links import clicks as link_clicks
@@ -66,6 +65,7 @@ from messaging.models import (
     Spend,
     SpendPeriod,
 )
+from messaging.quiet_hours import daytime_zone
 from messaging.services import local_periods
 from tenants import services as tenant_services
 from tenants.models import Tenant

@@ -10,9 +10,9 @@ import zoneinfo
 
 import pytest
 
-from campaigns import quiet_hours
-from campaigns.quiet_hours import compute_next_allowed_at, next_allowed_at
 from contacts.timezones import recipient_zones
+from messaging import quiet_hours
+from messaging.quiet_hours import compute_next_allowed_at, next_allowed_at
 
 UTC = dt.UTC
 H = dt.timedelta(hours=1)
