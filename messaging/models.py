@@ -10,6 +10,7 @@ from django.db import models
 
 from contacts.models import Contact
 from contacts.phones import normalize_phone
+from messaging.conversation_models import Conversation, Direction, SavedReply  # noqa: F401 - re-exported
 from messaging.keywords import Intent
 from smscrm.crypto import EncryptedTextField
 from tenants.models import Tenant
@@ -261,6 +262,9 @@ class MessageStatus(models.TextChoices):
     highest report received whatever the order (a delivery receipt is the strongest evidence).
     Each report is kept, with its time, as a ProviderEvent in the message's history.
 
+    A person's reply (kind ``conversation``) may wait out quiet hours: ``scheduled`` (budget reserved) until
+    ``scheduled_for``, then ``sending``; or ``cancelled`` by staff first (nothing sent, reservation given back).
+
     Inbound: ``received``.
     """
 
@@ -273,16 +277,22 @@ class MessageStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected by provider"
     UNKNOWN = "unknown", "Unknown (needs a person)"
     RECEIVED = "received", "Received"
+    SCHEDULED = "scheduled", "Scheduled"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class MessageKind(models.TextChoices):
     CAMPAIGN = "campaign", "Campaign"
     REPLY = "reply", "Automatic reply"  # our answer to STOP, START or HELP (TwiML)
     INBOUND = "inbound", "Inbound"
+    CONVERSATION = "conversation", "Reply by staff"  # a person's answer in a conversation
+
+
+PENDING_REPLY = models.Q(kind="conversation", status__in=["sending", "scheduled"])
 
 
 class Message(models.Model):
-    """One SMS to or from a contact."""
+    """One SMS to or from a contact (or a stranger who texted us), in its conversation when it has one."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="messages", db_index=False)
     reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -295,7 +305,7 @@ class Message(models.Model):
     campaign = models.ForeignKey(
         "campaigns.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", db_index=False
     )
-    kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.CAMPAIGN)
+    kind = models.CharField(max_length=12, choices=MessageKind.choices, default=MessageKind.CAMPAIGN)
     to_phone = models.CharField(max_length=16)
     from_sender = models.CharField(max_length=16)
     body = models.TextField()
@@ -322,6 +332,10 @@ class Message(models.Model):
     intent = models.CharField(max_length=16, choices=Intent.choices, blank=True, default="", db_default="")
     matched = models.CharField(max_length=100, blank=True, default="", db_default="")
     read_at = models.DateTimeField(null=True, blank=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", db_index=False
+    )
+    scheduled_for = models.DateTimeField(null=True, blank=True)  # a scheduled reply goes at this instant
 
     class Meta:
         constraints = [
@@ -373,6 +387,9 @@ class Message(models.Model):
             # Messages carriers filtered as content (Twilio 30007), counted on the campaign page.
             # Rare, so tiny; error_code is set once, on a failure, never on the delivered path.
             models.Index(fields=["campaign"], condition=models.Q(error_code="30007"), name="message_content_filtered"),
+            models.Index(fields=["conversation", "created_at"], name="message_conversation"),  # a thread, in order
+            # Replies waiting for their hand-off or their instant (the sweep); few at any time.
+            models.Index(fields=["scheduled_for"], condition=PENDING_REPLY, name="message_reply_pending"),
         ]
 
     def __str__(self) -> str:
