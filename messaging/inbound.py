@@ -25,6 +25,7 @@ from contacts.phones import normalize_phone
 from messaging.events import account_of, event_insert
 from messaging.keywords import Classification, Intent, classify
 from messaging.models import EventKind, Message, MessageKind, MessageStatus, ProviderEvent
+from messaging.threads import thread_note_inbound, thread_note_outbound, thread_open
 from tenants.models import Tenant
 from tenants.services import audit_record
 from webhooks.events import event_emit, timestamp
@@ -156,9 +157,11 @@ def inbound_receive(
             )
         contact = Contact.objects.filter(tenant=tenant, phone_e164=phone).first()
         campaign_id = attributed_campaign_id(contact=contact, at=at)
+        conversation = thread_open(tenant_id=tenant.id, phone=phone, contact=contact, at=at)
         message = Message.objects.create(
             tenant=tenant,
             contact=contact,
+            conversation=conversation,
             campaign_id=campaign_id,
             kind=MessageKind.INBOUND,
             status=MessageStatus.RECEIVED,
@@ -172,13 +175,20 @@ def inbound_receive(
             status_at=at,
         )
         ProviderEvent.objects.filter(pk=event_id).update(message=message, applied=True)
+        # STOP and START are answered in full automatically; anything else waits for a person.
+        awaits = not (found.opts_out or found.intent == Intent.OPT_IN)
+        thread_note_inbound(
+            conversation_id=conversation.id, at=at, body=body, campaign_id=campaign_id, awaits_answer=awaits
+        )
         outcome = _act(tenant=tenant, found=found, contact=contact, phone=phone, message=message, at=at)
         _announce(tenant=tenant, found=found, contact=contact, phone=phone, message=message, outcome=outcome)
         reply = reply_for(tenant, found.intent, outcome)
         if reply:
+            thread_note_outbound(conversation_id=conversation.id, at=at, body=reply, answered=False)
             Message.objects.create(
                 tenant=tenant,
                 contact=contact,
+                conversation=conversation,
                 campaign_id=campaign_id,
                 kind=MessageKind.REPLY,
                 status=MessageStatus.SENT,  # handed over as TwiML in our answer; no callback follows

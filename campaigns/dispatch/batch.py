@@ -19,6 +19,7 @@ from links import services as links_services
 from messaging import services as messaging_services
 from messaging.backends.base import SmsBackend
 from messaging.models import Message, MessageKind, MessageStatus
+from messaging.threads import threads_attach_campaign_messages
 from smscrm.bulk import insert_returning_ids, update_by_id
 
 
@@ -114,6 +115,9 @@ def _record_decisions(*, campaign: Campaign, decision: BatchDecision, now: datet
         ],
         now=now,
     )
+    # Numbers that already have a conversation: the message joins its thread (a fixed number
+    # of statements per batch, messaging.threads).
+    threads_attach_campaign_messages(tenant_id=campaign.tenant_id, messages=[item.message for item in going], at=now)
     for item in going:
         item.job.attempts += 1
     update_by_id(
