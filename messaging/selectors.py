@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import phonenumbers
+from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 
 from messaging.keywords import OPT_OUT_INTENTS, Intent
 from messaging.models import Price, SendingNumber
@@ -32,6 +34,16 @@ def country_of(phone_e164: str) -> str:
         return phonenumbers.region_code_for_number(phonenumbers.parse(phone_e164)) or ""
     except phonenumbers.NumberParseException:
         return ""
+
+
+def status_callback_url() -> str:
+    """Where the provider reports a message's status (every outbound message names it)."""
+    return settings.PUBLIC_BASE_URL + reverse("messaging:status_callback")
+
+
+def validity_period() -> int:
+    """Seconds the provider keeps trying to deliver a message (Twilio's ValidityPeriod, at most 10 hours)."""
+    return min(settings.SMS_VALIDITY_PERIOD, 36_000)
 
 
 def senders_for_sending(*, tenant: Tenant) -> list[SendingNumber]:

@@ -1,10 +1,14 @@
 """Thin tasks of the messaging app."""
 
+import logging
+
 from celery import shared_task
 
-from messaging import events, services, simulation, statuses
+from messaging import events, replies, services, simulation, statuses
 from messaging.backends.base import get_backend
 from smscrm.locks import single_run
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="messaging.simulator_deliver", ignore_result=True)
@@ -31,3 +35,24 @@ def apply_pending_events() -> int:
 def look_up_statuses() -> None:
     """Periodic: ask the provider for final statuses it never reported (messaging.statuses)."""
     statuses.statuses_look_up(backend=get_backend())
+
+
+@shared_task(name="messaging.send_conversation_reply", ignore_result=True)
+def send_conversation_reply(message_id: int) -> str:
+    """Hand a person's reply to the provider once committed (or at its scheduled instant)."""
+    return replies.reply_hand_off(message_id=message_id)
+
+
+@shared_task(name="messaging.sweep_conversation_replies", ignore_result=True)
+@single_run("messaging.sweep_conversation_replies", timeout=300)
+def sweep_conversation_replies() -> None:
+    """Periodic: scheduled replies whose instant came, and replies whose task the broker lost."""
+    replies.replies_sweep()
+
+
+def reply_enqueue(message_id: int, *, eta=None) -> None:
+    """Ask a worker to hand the reply over (at ``eta``); the sweep does it if the broker is down."""
+    try:
+        send_conversation_reply.apply_async((message_id,), eta=eta)
+    except Exception:  # the reply is in the database: the sweep hands it over
+        logger.warning("reply %s: not enqueued; the sweep will hand it over", message_id, exc_info=True)

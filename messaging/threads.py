@@ -16,10 +16,17 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from contacts.models import Contact
+from contacts.phones import normalize_phone
 from messaging.conversation_models import Conversation, Direction
 from smscrm.bulk import update_by_id
 
 PREVIEW = 160
+
+
+def thread_phone(raw: str) -> str:
+    """A thread's number as written anywhere (``0412 345 678``, ``+61412345678``): E.164 when it
+    is a phone number, else the sender ID as given (how an alphanumeric texter is stored)."""
+    return normalize_phone(raw or "").e164 or " ".join((raw or "").split())[:16]
 
 
 def preview(body: str) -> str:

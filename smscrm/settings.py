@@ -256,7 +256,8 @@ CELERY_TASK_DEFAULT_QUEUE = QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {
     name: {"queue": queue}
     for queue, names in {
-        QUEUE_DISPATCH: ["campaigns.dispatch", "campaigns.reconcile_sending"],
+        QUEUE_DISPATCH: ["campaigns.dispatch", "campaigns.reconcile_sending", "messaging.send_conversation_reply"]
+        + ["messaging.sweep_conversation_replies"],
         QUEUE_IMPORTS: [
             "contacts.import_preview",
             "contacts.import_commit",
@@ -325,6 +326,7 @@ CELERY_BEAT_SCHEDULE = {
             ("reporting-refresh-stats", "reporting.refresh_stats", 30.0, 25),
             ("links-flush-clicks", "links.flush_clicks", 2.0, 10),
             ("reporting-pilot-runs-resume", "reporting.pilot_runs_resume", 60.0, 55),
+            ("messaging-sweep-conversation-replies", "messaging.sweep_conversation_replies", 5.0, 5),
             ("messaging-apply-pending-events", "messaging.apply_pending_events", 30.0, 25),
             ("messaging-look-up-statuses", "messaging.look_up_statuses", 300.0, 290),
             ("messaging-reconcile-prices", "messaging.reconcile_prices", 300.0, 290),

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
-
 from campaigns.gates.facts import BatchFacts, local_midnight_after, local_next_month
 from campaigns.gates.prices import price_for, providers_of_any_sender
 from campaigns.gates.rules import no_price_rule
@@ -138,10 +136,6 @@ def _going(
         body=body,
         account=sender.account.credentials,
         status_callback=facts.callback,
-        validity_period=_validity_period(),
+        validity_period=messaging_selectors.validity_period(),
     )
     return Going(job, contact, sender, message, outbound, slot)
-
-
-def _validity_period() -> int:
-    return min(settings.SMS_VALIDITY_PERIOD, 36_000)

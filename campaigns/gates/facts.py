@@ -8,9 +8,7 @@ import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Max
-from django.urls import reverse
 
 from campaigns.models import Campaign, JobStatus, SendJob
 from campaigns.rendering import compile_body, placeholders
@@ -18,6 +16,7 @@ from contacts.models import Contact, DoNotContact
 from messaging import selectors as messaging_selectors
 from messaging import services as messaging_services
 from messaging.models import Message, MessageKind, MessageStatus, SendingNumber
+from messaging.selectors import status_callback_url
 from tenants.models import Tenant
 
 # A message granted a slot goes within this many seconds; quiet hours must hold for all of it.
@@ -31,10 +30,6 @@ def local_midnight_after(day: dt.date, zone) -> dt.datetime:
 def local_next_month(month: dt.date, zone) -> dt.datetime:
     first = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return dt.datetime.combine(first, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
-
-
-def status_callback_url() -> str:
-    return settings.PUBLIC_BASE_URL + reverse("messaging:status_callback")
 
 
 def compiled_variant(body: str):

@@ -22,7 +22,12 @@ from smscrm.tests import queues_app
 ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
-    "dispatch": {"campaigns.dispatch", "campaigns.reconcile_sending"},
+    "dispatch": {
+        "campaigns.dispatch",
+        "campaigns.reconcile_sending",
+        "messaging.send_conversation_reply",
+        "messaging.sweep_conversation_replies",
+    },
     "imports": {
         "contacts.import_preview",
         "contacts.import_commit",
