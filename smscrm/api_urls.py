@@ -11,6 +11,7 @@ from campaigns.api_templates import TemplateViewSet
 from contacts import api as contacts_api
 from contacts.api_imports import ImportViewSet
 from messaging.api import MessageViewSet
+from messaging.api_conversations import ConversationViewSet
 from reporting.api import CampaignReportView
 from webhooks.api import WebhookSubscriptionViewSet
 
@@ -23,6 +24,7 @@ router.register("templates", TemplateViewSet, basename="template")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 router.register("messages", MessageViewSet, basename="message")
+router.register("conversations", ConversationViewSet, basename="conversation")
 
 
 @csrf_exempt  # it changes nothing, and a POST to a wrong path must be a JSON 404, not a CSRF page

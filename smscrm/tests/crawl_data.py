@@ -46,8 +46,8 @@ from contacts.models import ContactImport, DoNotContact
 from contacts.phones import format_phone_national
 from contacts.tests.factories import ContactFactory
 from links.models import Click, ShortLink
-from messaging import events, inbound
-from messaging.models import Message, MessageKind, Price, ProviderAccount, SendingNumber
+from messaging import conversations, events, inbound
+from messaging.models import Message, MessageKind, Price, ProviderAccount, SavedReply, SendingNumber
 from reporting import dashboard, pilot, pilot_runs, stats
 from reporting.models import PilotRun
 from smscrm.heartbeats import BEAT, heartbeat_record, worker_components
@@ -413,6 +413,13 @@ def populate(tenant: Tenant, *, owner, texts: Texts, slot: int, workdir: Path) -
                 "To": number.sender, "Body": "STOP"},
     )  # fmt: skip
     assert received.message is not None and received.message.kind == MessageKind.INBOUND
+    assert received.message.conversation_id is not None  # the texts opened their threads
+    conversations.saved_reply_save(
+        saved_reply=SavedReply(
+            tenant=tenant, name=fit(SavedReply, "name", texts.html("saved reply")), body=texts.html("reply body")
+        ),
+        actor=owner,
+    )
 
     short_link = ShortLink.objects.filter(tenant=tenant).order_by("pk").first()
     assert short_link is not None, "the populated campaign's messages should carry short links"
@@ -587,6 +594,8 @@ URL_FILLERS = {
     "api:template-detail": lambda d: [{"pk": d.draft_template.pk}, {"pk": d.template.pk}],
     "api:template-preview": lambda d: [{"pk": d.draft_template.pk}],
     "api:webhook-detail": lambda d: [{"pk": pk} for pk in _webhook_ids(d)],
+    "api:conversation-detail": lambda d: [{"phone": d.contacts[0].phone_e164}],
+    "api:conversation-messages": lambda d: [{"phone": d.contacts[0].phone_e164}],
     "links:follow": lambda d: [{"token": d.short_link.token}],
     "webhooks:detail": lambda d: [{"pk": d.webhook.pk}, {"pk": d.disabled_webhook.pk}],
     "webhooks:disable": lambda d: [{"pk": d.webhook.pk}],

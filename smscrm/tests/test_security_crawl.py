@@ -345,6 +345,9 @@ API_VIEWS: dict[str, Perms] = {
     "api:message-detail": Perms(Perm.VIEW, Perm.VIEW),
     "api:webhook-list": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
     "api:webhook-detail": Perms(Perm.SETTINGS_MANAGE, Perm.VIEW),  # POST: 405
+    "api:conversation-list": Perms(Perm.VIEW, Perm.VIEW),  # GET only: POST is 405
+    "api:conversation-detail": Perms(Perm.VIEW, Perm.VIEW),
+    "api:conversation-messages": Perms(Perm.VIEW, Perm.INBOX_MANAGE),  # POST only: GET is 405
 }
 
 # Views outside the mixin, and the admin site's own pages: the same answer for every role (all
