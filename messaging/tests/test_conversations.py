@@ -412,3 +412,16 @@ def test_reading_a_thread_costs_the_same_queries_however_long_it_is(tenant, acco
         return len(captured.captured_queries)
 
     assert queries_for(2, mobile(201)) == queries_for(30, mobile(202))
+
+
+@pytest.mark.django_db
+def test_the_sweep_hands_over_a_reply_whose_task_was_lost(tenant, account, shop, customer):
+    text(tenant, account, "Open?", at=sydney(2026, 11, 25, 14, 0))
+    with time_machine.travel(sydney(2026, 11, 25, 14, 5), tick=False):
+        sent = reply(tenant)  # its task never ran (the broker was down)
+        assert replies.replies_sweep() == 0  # not yet: its task may still be on its way
+    with time_machine.travel(sydney(2026, 11, 25, 14, 5, 11), tick=False):
+        assert replies.replies_sweep() == 1
+        assert replies.replies_sweep() == 0  # once
+    sent.refresh_from_db()
+    assert sent.status == MessageStatus.QUEUED and len(locmem.outbox) == 1
