@@ -184,21 +184,26 @@ def inbound_receive(
         _announce(tenant=tenant, found=found, contact=contact, phone=phone, message=message, outcome=outcome)
         reply = reply_for(tenant, found.intent, outcome)
         if reply:
-            thread_note_outbound(conversation_id=conversation.id, at=at, body=reply, answered=False)
-            Message.objects.create(
-                tenant=tenant,
-                contact=contact,
-                conversation=conversation,
-                campaign_id=campaign_id,
-                kind=MessageKind.REPLY,
-                status=MessageStatus.SENT,  # handed over as TwiML in our answer; no callback follows
-                to_phone=phone,
-                from_sender=our_number,
-                body=reply,
-                dedupe_key=f"reply:{sid}"[:40],
-                handed_off_at=at,
-            )
+            _answer(message, reply=reply, sid=sid, at=at)
     return Received(reply=reply, intent=found.intent, message=message)
+
+
+def _answer(text: Message, *, reply: str, sid: str, at: datetime) -> None:
+    """Our automatic answer to ``text``, in its thread (handed over as TwiML in the webhook's response)."""
+    thread_note_outbound(conversation_id=text.conversation_id, at=at, body=reply, answered=False)
+    Message.objects.create(
+        tenant_id=text.tenant_id,
+        contact=text.contact,
+        conversation_id=text.conversation_id,
+        campaign_id=text.campaign_id,
+        kind=MessageKind.REPLY,
+        status=MessageStatus.SENT,  # handed over as TwiML in our answer; no callback follows
+        to_phone=text.from_sender,
+        from_sender=text.to_phone,
+        body=reply,
+        dedupe_key=f"reply:{sid}"[:40],
+        handed_off_at=at,
+    )
 
 
 def _act(*, tenant: Tenant, found: Classification, contact: Contact | None, phone: str, message: Message, at) -> str:
