@@ -239,15 +239,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=14 
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Queues: sending must never wait behind an import or a report refresh. A worker's processes
-# take tasks in order, one at a time each, so 1,000,000-row imports (or job making) in front of
-# the dispatcher would stop sending for minutes. So the dispatcher and the reconciler
-# of its hand-offs (short, on the sending path) have a queue and a worker of their own
-# (`-Q dispatch`); everything that can run long over a large file or audience goes to
-# `imports` (including the sweeps that redo such work inline); the rest (reports, e-mail,
-# clicks, status callbacks and look-ups, prices, heartbeats) to `default`. Every task is listed
-# (smscrm/tests/test_queues.py fails on one that is not), and each queue's worker proves it is
-# alive with a heartbeat of its own (`manage.py health worker`).
+# Queues (docs/architecture.md, "Queues"): sending never waits behind an import or a report.
+# `dispatch`: the sending path's short tasks; `imports`: what runs long over a file or audience;
+# `default`: the rest. Every task is listed (smscrm/tests/test_queues.py fails on one that is
+# not), and each queue's worker proves it is alive with a heartbeat (`manage.py health worker`).
 QUEUE_DISPATCH = "dispatch"
 QUEUE_IMPORTS = "imports"
 QUEUE_DEFAULT = "default"
@@ -447,6 +442,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentKindEnum": "contacts.models.ConsentKind",
         "ImportStatusEnum": "contacts.models.ContactImport.Status",
         "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "MessageKindEnum": "messaging.models.MessageKind",
         "MessageStatusEnum": "messaging.models.MessageStatus",
     },
 }
