@@ -48,7 +48,7 @@ def test_the_figures_are_the_report_pages_with_money_in_cents(reported, api_keys
     assert data["gates"] == [{"gate": "dnc", "outcome": "skip", "status": "skipped", "n": 1}]
     assert data["messages"] == {
         "sending": 0, "queued": 0, "sent": 1, "delivered": 6, "undelivered": 1, "failed": 1, "rejected": 0,
-        "unknown": 0,
+        "unknown": 0, "scheduled": 0, "cancelled": 0,
     }  # fmt: skip
     assert {row["code"]: row["n"] for row in data["errors"]} == {"30005": 1, "30007": 1}
     assert (data["handed_off"], data["reported_sent"], data["delivered"], data["finals"]) == (9, 8, 6, 8)
