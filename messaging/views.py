@@ -89,4 +89,4 @@ class InboxView(TenantScopedMixin, View):
         )
         # Back to the page the action came from (clamped to the last page if it shrank).
         page = db_id(request.POST.get("page"))
-        return redirect(f"{reverse('messaging:inbox')}?{_query(filters)}" + (f"&page={page}" if page else ""))
+        return redirect(f"{reverse('messaging:texts')}?{_query(filters)}" + (f"&page={page}" if page else ""))

@@ -21,14 +21,14 @@ from campaigns.tests.factories import CampaignFactory, SendingNumberFactory
 from contacts.phones import format_phone_national
 from contacts.tests.factories import ContactFactory, mobile
 from messaging.keywords import Intent
-from messaging.models import Message, MessageKind, MessageStatus, ProviderEvent
+from messaging.models import Conversation, Message, MessageKind, MessageStatus, ProviderEvent
 from tenants.forms import TenantSettingsForm
 from tenants.models import DEFAULT_OPT_OUT_PHRASES
 from tenants.testing import assert_login_required, assert_roles, client_for
 
 pytestmark = pytest.mark.django_db
 _sids = itertools.count(1)
-INBOX = "/inbox/"
+INBOX = "/inbox/texts/"
 
 
 def inbound(tenant, body, *, contact=None, phone=None, intent=Intent.REPLY, matched="", campaign=None, read=False):
@@ -75,7 +75,7 @@ def outbound(tenant, contact, body, *, campaign, number, status=MessageStatus.DE
 
 
 def page(client, **params) -> str:
-    response = client.get(reverse("messaging:inbox"), params)
+    response = client.get(reverse("messaging:texts"), params)
     assert response.status_code == 200
     return html.unescape(response.content.decode())
 
@@ -92,7 +92,7 @@ def row(shown: str, text: Message) -> str:
 
 def mark_all_form(client, **params) -> dict:
     """What the browser posts from the page's "Mark all shown as read" button."""
-    shown = client.get(reverse("messaging:inbox"), params).content.decode()
+    shown = client.get(reverse("messaging:texts"), params).content.decode()
     form = re.search(r'<form method="post" class="inline" id="mark-all-read">(.*?)</form>', shown, re.S)
     assert form, "no mark-all button on the page"
     data: dict[str, list[str]] = {}
@@ -124,7 +124,7 @@ def unread_bodies() -> set[str]:
 
 
 def test_inbox_roles_viewers_read_staff_mark(members, texts):
-    assert reverse("messaging:inbox") == INBOX
+    assert reverse("messaging:texts") == INBOX
     assert_login_required(INBOX)
     assert_roles(INBOX, members=members, allowed={"viewer", "staff", "admin", "owner"})
     assert_roles(
@@ -327,12 +327,18 @@ def test_outbound_messages_cannot_be_marked(owner, tenant, texts):
 # --- the nav ----------------------------------------------------------------------------------
 
 
-def test_nav_counts_unread_texts_of_this_tenant_only(owner, other_owner, texts):
+def test_nav_counts_unread_conversations_of_this_tenant_only(owner, other_owner, tenant, other_tenant):
+    """The menu counts threads with something unread (issue 19), not texts."""
+    Conversation.objects.create(tenant=tenant, phone_e164=mobile(11), last_message_at=timezone.now(), unread_count=3)
+    Conversation.objects.create(tenant=tenant, phone_e164=mobile(12), last_message_at=timezone.now(), unread_count=1)
+    Conversation.objects.create(
+        tenant=other_tenant, phone_e164=mobile(11), last_message_at=timezone.now(), unread_count=1
+    )
     response = client_for(owner).get(reverse("reporting:dashboard"))
-    assert 'Inbox <span class="badge" aria-label="3 unread">3</span>' in response.content.decode()
+    assert 'Inbox <span class="badge" aria-label="2 unread">2</span>' in response.content.decode()
     rival = client_for(other_owner).get(reverse("reporting:dashboard")).content.decode()
     assert 'aria-label="1 unread">1</span>' in rival
-    Message.objects.filter(tenant=texts["spring"].tenant).update(read_at=timezone.now())
+    Conversation.objects.filter(tenant=tenant).update(unread_count=0)
     read = client_for(owner).get(reverse("reporting:dashboard")).content.decode()
     assert ">Inbox</a>" in read and "unread" not in read
 
@@ -340,7 +346,7 @@ def test_nav_counts_unread_texts_of_this_tenant_only(owner, other_owner, texts):
 def test_nav_count_costs_anonymous_visitors_no_query(client):
     with CaptureQueriesContext(connection) as captured:
         assert client.get(reverse("tenants:login")).status_code == 200
-    assert not [q for q in captured if "messaging_message" in q["sql"]]
+    assert not [q for q in captured if "messaging_message" in q["sql"] or "messaging_conversation" in q["sql"]]
 
 
 # --- the contact's page -----------------------------------------------------------------------
@@ -417,7 +423,7 @@ def test_campaign_page_shows_content_filtering_and_responses(owner, tenant, text
         "Review the wording before sending more." in shown
     )
     responses = shown.split('id="responses"')[1].split("</section>")[0]
-    inbox = reverse("messaging:inbox")
+    inbox = reverse("messaging:texts")
     opt_outs = f'<dt>Opt-outs</dt><dd><a href="{inbox}?state=all&intent=opt_outs&campaign={spring.pk}">2</a></dd>'
     replies = f'<dt>Replies</dt><dd><a href="{inbox}?state=all&intent=replies&campaign={spring.pk}">1</a></dd>'
     assert opt_outs in responses and replies in responses

@@ -594,6 +594,9 @@ URL_FILLERS = {
     "api:template-detail": lambda d: [{"pk": d.draft_template.pk}, {"pk": d.template.pk}],
     "api:template-preview": lambda d: [{"pk": d.draft_template.pk}],
     "api:webhook-detail": lambda d: [{"pk": pk} for pk in _webhook_ids(d)],
+    "messaging:thread": lambda d: [{"phone": d.contacts[0].phone_e164}],
+    "messaging:thread_action": lambda d: [{"phone": d.contacts[0].phone_e164}],
+    "messaging:saved_reply": lambda d: [{"pk": SavedReply.objects.filter(tenant=d.tenant).order_by("pk")[0].pk}],
     "api:conversation-detail": lambda d: [{"phone": d.contacts[0].phone_e164}],
     "api:conversation-messages": lambda d: [{"phone": d.contacts[0].phone_e164}],
     "links:follow": lambda d: [{"token": d.short_link.token}],
@@ -613,7 +616,8 @@ URL_FILLERS = {
 # "hidden" answer (404); ``False``: the page may answer, it must only not show anything of theirs.
 ID_QUERIES = {
     "campaigns:create": (False, lambda d: [{"template": d.draft_template.pk}]),
-    "messaging:inbox": (False, lambda d: [{"campaign": d.running_campaign.pk, "state": "all"}]),
+    "messaging:inbox": (False, lambda d: [{"campaign": d.running_campaign.pk}]),
+    "messaging:texts": (False, lambda d: [{"campaign": d.running_campaign.pk, "state": "all"}]),
     "reporting:pilot_check": (True, lambda d: [{"campaign": d.running_campaign.pk}]),
 }
 

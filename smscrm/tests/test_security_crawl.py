@@ -303,7 +303,12 @@ PAGES = {
     "reporting:campaign_report": Perms(Perm.VIEW, Perm.VIEW),
     "reporting:campaign_jobs_csv": Perms(Perm.CONTACTS_EXPORT, Perm.CONTACTS_EXPORT),
     "reporting:pilot_check": Perms(Perm.AUDIT_VIEW, Perm.AUDIT_VIEW),
-    "messaging:inbox": Perms(Perm.VIEW, Perm.INBOX_MANAGE),
+    "messaging:inbox": Perms(Perm.VIEW, Perm.VIEW),  # the conversations: GET only, POST is 405
+    "messaging:texts": Perms(Perm.VIEW, Perm.INBOX_MANAGE),
+    "messaging:thread": Perms(Perm.VIEW, Perm.INBOX_MANAGE),
+    "messaging:thread_action": Perms(Perm.INBOX_MANAGE, Perm.INBOX_MANAGE),  # POST only: GET is 405
+    "messaging:saved_replies": Perms(Perm.VIEW, Perm.SETTINGS_MANAGE),
+    "messaging:saved_reply": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
     "tenants:api_keys": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
     "tenants:api_key_revoke": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
     "webhooks:list": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
@@ -566,6 +571,7 @@ PAGES_SHOWING_PAYLOADS = {
     "reporting:dashboard", "tenants:activity", "tenants:settings", "contacts:list", "contacts:detail", "contacts:dnc",
     "contacts:imports", "contacts:import", "campaigns:list", "campaigns:detail", "campaigns:template",
     "campaigns:numbers", "reporting:campaign_report", "reporting:pilot_check", "messaging:inbox", "webhooks:detail",
+    "messaging:texts", "messaging:thread", "messaging:saved_replies",
     "admin:contacts_contact_change", "admin:tenants_auditevent_changelist",
 }  # fmt: skip
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

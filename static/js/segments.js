@@ -1,6 +1,8 @@
 // Live segment count under each variant box (textarea[data-segments]) while a template is
 // written. An approximation of messaging/segments.py: placeholders are counted as typed, and
 // the business name and opt-out line the server adds are not; the saved preview is exact.
+// A box with data-price-cents (a conversation's reply: no placeholders, nothing added) also
+// shows the cost, segments times the price per segment of that number.
 (function () {
   "use strict";
   var BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
@@ -22,11 +24,14 @@
   }
 
   function update(box, out) {
-    if (!box.value) { out.textContent = ""; return; }
+    var price = box.getAttribute("data-price-cents");
+    var priced = price !== null;
+    if (!box.value) { out.textContent = priced ? "0 segments" : ""; return; }
     var info = count(box.value);
     var text = info.units + (info.encoding === "GSM-7" ? " characters" : " UTF-16 units") + ", " +
-      info.encoding + ", about " + info.segments + (info.segments === 1 ? " segment" : " segments") +
-      " before personalisation";
+      info.encoding + ", " + (priced ? "" : "about ") + info.segments + (info.segments === 1 ? " segment" : " segments") +
+      (priced ? "" : " before personalisation");
+    if (priced && price !== "") { text += ", about " + info.segments * parseInt(price, 10) + "¢"; }
     if (info.nonGsm.length) { text += ". UCS-2 because of: " + info.nonGsm.join(" "); }
     out.textContent = text;
   }
