@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from messaging import events, replies, services, simulation, statuses
+from messaging import conversation_notify, events, replies, services, simulation, statuses
 from messaging.backends.base import get_backend
 from smscrm.locks import single_run
 
@@ -48,6 +48,13 @@ def send_conversation_reply(message_id: int) -> str:
 def sweep_conversation_replies() -> None:
     """Periodic: scheduled replies whose instant came, and replies whose task the broker lost."""
     replies.replies_sweep()
+
+
+@shared_task(name="messaging.notify_waiting_conversations", ignore_result=True)
+@single_run("messaging.notify_waiting_conversations", timeout=300)
+def notify_waiting_conversations() -> None:
+    """Periodic: e-mail whoever should answer threads left waiting (messaging.conversation_notify)."""
+    conversation_notify.conversations_notify()
 
 
 def reply_enqueue(message_id: int, *, eta=None) -> None:

@@ -271,6 +271,7 @@ CELERY_TASK_ROUTES = {
             "messaging.reconcile_prices",
             "messaging.apply_pending_events",
             "messaging.look_up_statuses",
+            "messaging.notify_waiting_conversations",
             "links.flush_clicks",
             "tenants.send_login_link",
             "tenants.send_invitation",
@@ -289,8 +290,8 @@ CELERY_TASK_EAGER_PROPAGATES = TESTING
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "smscrm.beat:HeartbeatDatabaseScheduler"
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
-# The schedule lives here, in code; django-celery-beat's DatabaseScheduler copies it into
-# its tables at start-up, so nobody has to click it together in the admin.
+CONVERSATION_NOTIFY_AFTER_MINUTES = env.int("CONVERSATION_NOTIFY_AFTER_MINUTES", default=30)  # then e-mail
+# The schedule lives here, in code (django-celery-beat copies it into its tables at start-up).
 CELERY_BEAT_SCHEDULE = {
     # One heartbeat per queue, sent to that queue: each proves a worker consumes it (health worker).
     **{
@@ -325,6 +326,7 @@ CELERY_BEAT_SCHEDULE = {
             ("messaging-apply-pending-events", "messaging.apply_pending_events", 30.0, 25),
             ("messaging-look-up-statuses", "messaging.look_up_statuses", 300.0, 290),
             ("messaging-reconcile-prices", "messaging.reconcile_prices", 300.0, 290),
+            ("messaging-notify-waiting-conversations", "messaging.notify_waiting_conversations", 300.0, 290),
             ("contacts-resume-stalled-imports", "contacts.resume_stalled_imports", 60.0, 55),
             ("contacts-sweep-incoming-uploads", "contacts.sweep_incoming_uploads", 3600.0, 600),
             ("webhooks-deliver-due", "webhooks.deliver_due", 15.0, 14),

@@ -46,6 +46,7 @@ EXPECTED = {
         "messaging.reconcile_prices",
         "messaging.apply_pending_events",
         "messaging.look_up_statuses",
+        "messaging.notify_waiting_conversations",
         "links.flush_clicks",
         "tenants.send_login_link",
         "tenants.send_invitation",
