@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, Gate, GateOutcome, JobStatus, SendJob
+from messaging.conversation_selectors import conversation_answer_stats
 from messaging.keywords import OPT_OUT_INTENTS
 from messaging.models import (
     Message,
@@ -40,6 +41,7 @@ STALE_AFTER = timedelta(minutes=1)
 STALLED_AFTER = timedelta(minutes=10)
 DELIVERY_FLOOR = 0.95
 OPT_OUT_CEILING = 0.02
+CONVERSATIONS_PERIOD = timedelta(days=7)
 
 
 def tenant_stats_compute(tenant: Tenant) -> dict:
@@ -237,4 +239,6 @@ def dashboard(tenant: Tenant) -> dict:
         "figures": data,
         "computed_at": figures.computed_at,
         "warnings": warnings,
+        # Replies received and answered over the last 7 days (live: two indexed reads).
+        "conversations": conversation_answer_stats(tenant=tenant, since=now - CONVERSATIONS_PERIOD),
     }

@@ -246,3 +246,13 @@ def test_a_saved_reply_name_in_use_is_a_form_error(members, tenant):
     client_for(members["admin"]).post(url, {"name": "Hours", "body": "9 to 5"})
     response = client_for(members["admin"]).post(url, {"name": "Hours", "body": "again"})
     assert response.status_code == 400 and SavedReply.objects.count() == 1
+
+
+def test_dashboard_conversations_line(owner, members, kim, tenant, account, clock):
+    client = client_for(members["staff"])
+    url = thread_url(CUSTOMER)
+    clock.shift(dt.timedelta(minutes=12))
+    client.post(url, {"body": "Yes, 10 to 4.", "token": token(shown(client, url))})
+    text(tenant, account, "hello?", phone=mobile(778))
+    line = shown(client_for(owner), reverse("reporting:dashboard")).split('id="conversations-week">')[1]
+    assert line.startswith("2 replies received in 2 conversations, 1 answered; median time to first answer 12 min")
