@@ -31,7 +31,7 @@
     var text = info.units + (info.encoding === "GSM-7" ? " characters" : " UTF-16 units") + ", " +
       info.encoding + ", " + (priced ? "" : "about ") + info.segments + (info.segments === 1 ? " segment" : " segments") +
       (priced ? "" : " before personalisation");
-    if (priced && price !== "") { text += ", about " + info.segments * parseInt(price, 10) + "¢"; }
+    if (priced && price !== "") { text += ", about $" + (info.segments * parseInt(price, 10) / 100).toFixed(2); }
     if (info.nonGsm.length) { text += ". UCS-2 because of: " + info.nonGsm.join(" "); }
     out.textContent = text;
   }
