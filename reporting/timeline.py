@@ -48,6 +48,7 @@ KIND_ORDER = (
     "message.status",
     "click",
     "message.reply",
+    "message.conversation",
 )
 _RANK = {kind: n for n, kind in enumerate(KIND_ORDER)}
 
@@ -322,6 +323,8 @@ class _Builder:
             status = MessageStatus(message.status).label if message.status in MessageStatus.values else message.status
             if message.kind == MessageKind.REPLY:
                 kind, title = "message.reply", "Automatic reply sent"
+            elif message.kind == MessageKind.CONVERSATION:
+                kind, title = "message.conversation", "Reply sent from the Inbox"
             else:
                 kind, title = "message.campaign", "Campaign message sent"
                 if message.id in variants:

@@ -366,3 +366,20 @@ def test_the_contact_page_offers_the_whole_history_when_cut(tenant, owner):
     assert "offer 01" not in page and "offer 51" in page and "Show the whole history" in page
     whole = client_for(owner).get(f"{url}?history=all").content.decode()
     assert "offer 00" in whole and "offer 51" in whole and "Show the whole history" not in whole
+
+
+def test_a_reply_from_the_inbox_is_on_the_timeline_as_one(tenant):
+    contact = Contact.objects.create(tenant=tenant, phone_e164="+61412000555", first_name="Ann")
+    number = SendingNumberFactory(tenant=tenant)
+    Message.objects.create(
+        tenant=tenant, contact=contact, sending_number=number, kind=MessageKind.CONVERSATION,
+        to_phone=contact.phone_e164, from_sender=number.sender, body="Yes, 8am to noon.",
+        status=MessageStatus.DELIVERED,
+    )  # fmt: skip
+    events = contact_timeline(tenant=tenant, contact=contact)
+    (reply,) = [event for event in events if event.kind.startswith("message.")]
+    assert (reply.kind, reply.title, reply.body) == (
+        "message.conversation",
+        "Reply sent from the Inbox",
+        "Yes, 8am to noon.",
+    )
