@@ -54,7 +54,7 @@ class RefuseNulMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         if getattr(view_func, "strips_nul", False):
             return None
-        api = request.path.startswith("/api/")
+        api = request.path_info.startswith("/api/")
         found = NUL in request.path or _has_nul(request.GET)
         if not found and request.method == "POST" and not api:
             # The API's own parsers refuse a NUL in a body (tenants/api/parsers.py) and answer a
