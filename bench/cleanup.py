@@ -15,6 +15,9 @@ IN_TENANT = {
 }
 # Children before the rows they point at.
 ORDER = (
+    "webhooks_webhookdelivery",
+    "webhooks_webhooksubscription",
+    "tenants_idempotencyrecord",
     "links_click",
     "links_shortlink",
     "reporting_pilotrun",
@@ -24,6 +27,8 @@ ORDER = (
     "campaigns_sendjob",
     "messaging_providerevent",
     "messaging_message",
+    "messaging_conversation",  # its messages point at it; it points at contacts and campaigns
+    "messaging_savedreply",
     "campaigns_campaign",
     "campaigns_variant",
     "campaigns_template",
@@ -38,6 +43,7 @@ ORDER = (
     "contacts_contact",
     "tenants_auditevent",  # append-only for the app; the bench tenant's own events go with it
     "tenants_invitation",
+    "tenants_apikey",
     "tenants_membership",
     "tenants_tenant",
 )
