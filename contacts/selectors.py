@@ -81,6 +81,12 @@ def _search(queryset: QuerySet[Contact], *, tenant: Tenant, term: str) -> QueryS
     return queryset.filter(pk__in=ids) if len(ids) <= SEARCH_LITERAL_MAX else queryset.filter(names)
 
 
+def contacts_search(*, tenant: Tenant, term: str) -> QuerySet[Contact]:
+    """The tenant's contacts matching ``term`` as the contacts page searches (``_search``): a phone
+    in any format, or the start of a name or e-mail, ignoring accents and case."""
+    return _search(Contact.objects.filter(tenant=tenant), tenant=tenant, term=term)
+
+
 @dataclass
 class Total:
     """How many rows a list holds: exact up to ``COUNT_EXACT_UP_TO``; above it an estimate
