@@ -41,9 +41,8 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # PostgreSQL's JIT compiles a query when its estimated cost is high, which batch look-ups
-    # of 5,000 numbers against a fast-growing tenant often are: tens to hundreds of
-    # milliseconds of compiling for a query that runs in fifteen. Nothing here gains from it.
+    # PostgreSQL's JIT compiles a query when its estimated cost is high, as batch look-ups of 5,000
+    # numbers often are: tens to hundreds of ms compiling a query that runs in 15. Nothing gains.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
     # A database that stops answering (a cut network) fails a new connection in 5 s instead of
     # hanging the process: beat and the dispatch loop then back off and try again.
@@ -60,10 +59,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 
-# Public base URL: the address people and the provider reach the application at. It builds the
-# sign-in and invitation links e-mailed, the status callback URL sent with every message, the
-# URL an incoming webhook's signature is checked against (unless WEBHOOK_TRUST_PROXY_HEADERS),
-# the simulator's callbacks, and short links when no short domain is set (…/s/<token>).
+# Public base URL: the address people and the provider reach the application at. It builds the links
+# e-mailed, status callback URLs, the URL an incoming webhook's signature is checked against (unless
+# WEBHOOK_TRUST_PROXY_HEADERS), the simulator's callbacks, and short links with no short domain.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Every other host the application's pages are served on (PUBLIC_BASE_URL's host always counts).
 # No tenant may use one of them, or a name under one, as its short domain (tenants/hosts.py).
@@ -188,8 +186,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MESSAGE_TAGS = {message_constants.ERROR: "error"}
 
-# Cache: Redis when configured (shared by every process, atomic increments for rate limits),
-# otherwise local memory, which is enough for the single web process of `make run`.
+# Cache: Redis when configured (shared, atomic rate-limit counts); else local memory (`make run`: one web).
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -211,8 +208,7 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25" if PRODU
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SMS CRM <no-reply@localhost>")
 
-# Celery: Redis when configured; otherwise a file-system broker that needs no server, so
-# web, worker and beat still talk to each other under `make run`.
+# Celery: Redis when configured; else a file-system broker, so `make run`'s processes need no server.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
@@ -262,6 +258,7 @@ CELERY_TASK_ROUTES = {
             "campaigns.prepare_pending",  # runs create_jobs inline for a lost task
             "reporting.pilot_check",
             "reporting.pilot_runs_resume",  # runs pilot checks inline for a lost task
+            "smscrm.backup",  # scripts/backup.sh: a pg_dump of the whole database
         ],
         QUEUE_DEFAULT: [
             "reporting.refresh_campaign",
@@ -333,6 +330,10 @@ CELERY_BEAT_SCHEDULE = {
         )
     },
 }
+# Backups (README, "Backups"): with a directory set, beat runs scripts/backup.sh into it daily.
+BACKUP_DIR = env.str("BACKUP_DIR", default="")
+if BACKUP_DIR:
+    CELERY_BEAT_SCHEDULE["smscrm-backup"] = {"task": "smscrm.backup", "schedule": 86400.0, "options": {"expires": 3600}}
 
 # Contact imports: limits, and how long a running import task's lease lasts without renewal
 # (a task renews it every batch; a crashed one is taken over once it lapses).
@@ -492,8 +493,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # runserver's access log: its request line carries the magic-link query string.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # The twilio SDK logs every request and its headers at INFO: hundreds of lines a second
-        # when sending. A failed hand-off is logged once by our backend (messaging.backends.twilio).
+        # The twilio SDK logs every request at INFO (hundreds a second); our backend logs failures.
         "twilio": {"level": env.str("TWILIO_LOG_LEVEL", default="WARNING")},
     },
 }

@@ -1,7 +1,17 @@
+import logging
+import os
+import subprocess
+
 from celery import shared_task
 from django.conf import settings
 
 from smscrm.heartbeats import heartbeat_record, worker_component
+from smscrm.locks import single_run
+
+logger = logging.getLogger(__name__)
+
+# A dump that takes longer than this is stuck (a lock it waits on, a hung disk): stop it.
+BACKUP_TIMEOUT_SECONDS = 2 * 60 * 60
 
 
 @shared_task(name="smscrm.tasks.worker_heartbeat", ignore_result=True)
@@ -9,3 +19,29 @@ def worker_heartbeat(queue: str = settings.QUEUE_DEFAULT) -> None:
     """Proves a worker is consuming ``queue``: beat sends one to each queue (CELERY_BEAT_SCHEDULE)
     every HEARTBEAT_INTERVAL_SECONDS, routed to that queue, and it records ``worker:<queue>``."""
     heartbeat_record(component=worker_component(queue))
+
+
+@shared_task(name="smscrm.backup", ignore_result=True, time_limit=BACKUP_TIMEOUT_SECONDS + 60)
+@single_run("smscrm.backup", timeout=BACKUP_TIMEOUT_SECONDS)
+def backup() -> None:
+    """Run scripts/backup.sh into BACKUP_DIR (beat sends this daily when BACKUP_DIR is set).
+
+    The script does the work (dump, checksum, media, retention) so cron and this task make the
+    same backups; a failure is raised with the script's one-line reason, for the worker's log.
+    """
+    if not settings.BACKUP_DIR:
+        return
+    script = settings.BASE_DIR / "scripts" / "backup.sh"
+    # The script dumps DATABASE_URL (this worker's own; unset under SQLite, which it refuses).
+    environment = {**os.environ, "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    result = subprocess.run(  # noqa: S603 (our own script, no shell)
+        [str(script), "--dir", str(settings.BACKUP_DIR)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=BACKUP_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "backup.sh failed")
+    logger.info("%s", result.stdout.strip().splitlines()[0] if result.stdout.strip() else "backup done")

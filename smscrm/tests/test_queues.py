@@ -37,6 +37,7 @@ EXPECTED = {
         "campaigns.prepare_pending",
         "reporting.pilot_check",
         "reporting.pilot_runs_resume",
+        "smscrm.backup",
     },
     "default": {
         "reporting.refresh_campaign",
