@@ -3,7 +3,8 @@
 #
 # Writes, into DIR (default: $BACKUP_DIR), with one stamp YYYYMMDD_HHMMSS (UTC):
 #   smscrm_<stamp>.dump           pg_dump --format=custom of $DATABASE_URL (postgres:// only)
-#   smscrm_<stamp>.dump.sha256    its checksum, as `sha256sum` writes it (restore.sh checks it)
+#   smscrm_<stamp>.dump.sha256    the checksums of the dump and the tarball, as `sha256sum`
+#                                 writes them (`sha256sum -c` in DIR; restore.sh checks them)
 #   smscrm_<stamp>.media.tar.gz   MEDIA_ROOT (env, else settings.MEDIA_ROOT), the uploaded files
 # Each file is written under a hidden temporary name in DIR, fsynced, then renamed: a file named
 # like a backup is always a whole one.
@@ -78,7 +79,8 @@ MEDIA="$DIR/$BASE.media.tar.gz"
 [[ ! -e "$DUMP" ]] || die "$DUMP exists already"
 TMP_DUMP="$DIR/.$BASE.dump.partial.$$"
 TMP_MEDIA="$DIR/.$BASE.media.partial.$$"
-cleanup() { rm -f "$TMP_DUMP" "$TMP_MEDIA" "$DUMP.sha256.partial.$$"; }
+TMP_SUM="$DIR/.$BASE.sha256.partial.$$"
+cleanup() { rm -f "$TMP_DUMP" "$TMP_MEDIA" "$TMP_SUM"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -105,13 +107,17 @@ else
     errors="$(tar -czf "$TMP_MEDIA" -T /dev/null 2>&1)" || die "tar failed: $(last_line "$errors")"
 fi
 
-(cd "$DIR" && sha256sum "$(basename "$TMP_DUMP")" | sed "s/ [ *].*\$/  $BASE.dump/" >"$BASE.dump.sha256.partial.$$") ||
-    die "cannot write $DUMP.sha256"
+{
+    sha256sum "$TMP_DUMP" | sed "s#  .*\$#  $BASE.dump#"
+    sha256sum "$TMP_MEDIA" | sed "s#  .*\$#  $BASE.media.tar.gz#"
+} >"$TMP_SUM" || die "cannot write $DUMP.sha256"
 publish "$TMP_MEDIA" "$MEDIA"
-publish "$DUMP.sha256.partial.$$" "$DUMP.sha256"
+publish "$TMP_SUM" "$DUMP.sha256"
 publish "$TMP_DUMP" "$DUMP" # last: a .dump is there only once everything beside it is
 sync "$DIR" 2>/dev/null || true
 echo "backup: $DUMP"
+# A run killed outright (no trap runs) leaves its hidden partial files: gone after a day.
+find "$DIR" -maxdepth 1 -type f -name '.smscrm_*.partial.*' -mmin +1440 -delete 2>/dev/null || true
 
 # Retention (see the header).
 mapfile -t stamps < <(find "$DIR" -maxdepth 1 -type f -name 'smscrm_*.dump' -printf '%f\n' |

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Restores a backup made by scripts/backup.sh into a PostgreSQL database (issue 20).
 #
-#   1. checks FILE against FILE.sha256 (refuses on a mismatch or a missing checksum);
+#   1. checks FILE against FILE.sha256 (refuses on a mismatch or a missing checksum), and its
+#      media tarball too when it is beside it;
 #   2. refuses the database DATABASE_URL names while the app's workers or beat are beating (a
 #      heartbeat younger than HEALTH_HEARTBEAT_MAX_AGE_SECONDS, 120 s, in smscrm_heartbeat:
 #      what `manage.py health` checks), and any target with a table in its public schema;
@@ -75,9 +76,16 @@ command -v psql >/dev/null || die "psql not found on PATH (apt-get install postg
 # 1. The checksum.
 SUM="$FILE.sha256"
 [[ -f "$SUM" ]] || die "no checksum $SUM: refusing an unverified backup"
-expected="$(awk 'NR == 1 {print $1}' "$SUM")"
+# The line for NAME in the .sha256 (sha256sum's "HASH  NAME", or "HASH *NAME" in binary mode).
+listed() { awk -v name="$1" '$2 == name || $2 == "*" name {print $1; exit}' "$SUM"; }
+expected="$(listed "$(basename "$FILE")")"
 actual="$(sha256sum "$FILE" | awk '{print $1}')"
 [[ -n "$expected" && "$expected" == "$actual" ]] || die "checksum mismatch for $FILE: refusing it"
+MEDIA="${FILE%.dump}.media.tar.gz"
+if [[ -f "$MEDIA" && -n "$(listed "$(basename "$MEDIA")")" ]]; then
+    [[ "$(listed "$(basename "$MEDIA")")" == "$(sha256sum "$MEDIA" | awk '{print $1}')" ]] ||
+        die "checksum mismatch for $MEDIA: refusing the backup"
+fi
 
 q() { psql "$TARGET" -X -At -v ON_ERROR_STOP=1 -c "$1"; }
 tables="$(q "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'" 2>&1)" ||

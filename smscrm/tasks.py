@@ -1,5 +1,6 @@
 import logging
 import os
+import signal
 import subprocess
 
 from celery import shared_task
@@ -21,7 +22,12 @@ def worker_heartbeat(queue: str = settings.QUEUE_DEFAULT) -> None:
     heartbeat_record(component=worker_component(queue))
 
 
-@shared_task(name="smscrm.backup", ignore_result=True, time_limit=BACKUP_TIMEOUT_SECONDS + 60)
+@shared_task(
+    name="smscrm.backup",
+    ignore_result=True,
+    soft_time_limit=BACKUP_TIMEOUT_SECONDS + 30,
+    time_limit=BACKUP_TIMEOUT_SECONDS + 60,
+)
 @single_run("smscrm.backup", timeout=BACKUP_TIMEOUT_SECONDS)
 def backup() -> None:
     """Run scripts/backup.sh into BACKUP_DIR (beat sends this daily when BACKUP_DIR is set).
@@ -34,14 +40,26 @@ def backup() -> None:
     script = settings.BASE_DIR / "scripts" / "backup.sh"
     # The script dumps DATABASE_URL (this worker's own; unset under SQLite, which it refuses).
     environment = {**os.environ, "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
-    result = subprocess.run(  # noqa: S603 (our own script, no shell)
+    # Its own process group: on a timeout pg_dump goes too, and the script's trap removes the
+    # partial files (SIGTERM first; SIGKILL only if it will not go).
+    process = subprocess.Popen(  # noqa: S603 (our own script, no shell)
         [str(script), "--dir", str(settings.BACKUP_DIR)],
         env=environment,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=BACKUP_TIMEOUT_SECONDS,
-        check=False,
+        start_new_session=True,
     )
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "backup.sh failed")
-    logger.info("%s", result.stdout.strip().splitlines()[0] if result.stdout.strip() else "backup done")
+    try:
+        stdout, stderr = process.communicate(timeout=BACKUP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+        raise RuntimeError(f"backup.sh took over {BACKUP_TIMEOUT_SECONDS} s: stopped") from None
+    if process.returncode != 0:
+        raise RuntimeError(stderr.strip().splitlines()[-1] if stderr.strip() else "backup.sh failed")
+    logger.info("%s", stdout.strip().splitlines()[0] if stdout.strip() else "backup done")

@@ -147,9 +147,10 @@ def test_a_backup_is_a_named_dump_its_checksum_and_the_media(tmp_path):
         "smscrm_20261205_101500.dump.sha256",
         "smscrm_20261205_101500.media.tar.gz",
     ]
-    dump = out / "smscrm_20261205_101500.dump"
-    digest = hashlib.sha256(dump.read_bytes()).hexdigest()
-    assert (out / "smscrm_20261205_101500.dump.sha256").read_text() == f"{digest}  {dump.name}\n"
+    dump, media = out / "smscrm_20261205_101500.dump", out / "smscrm_20261205_101500.media.tar.gz"
+    sums = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.name}" for f in (dump, media)]
+    assert (out / "smscrm_20261205_101500.dump.sha256").read_text().splitlines() == sums
+    assert subprocess.run(["sha256sum", "--check", "--quiet", f"{dump.name}.sha256"], cwd=out).returncode == 0
     listing = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True)
     assert "TABLE DATA public kept" in listing.stdout  # a custom-format dump pg_restore reads
     with tarfile.open(out / "smscrm_20261205_101500.media.tar.gz") as archive:
@@ -253,9 +254,15 @@ def test_restore_refuses_a_bad_checksum_a_non_empty_target_and_a_beating_live_da
         data = bytearray(dump.read_bytes())
         data[-10] ^= 0xFF
         tampered.write_bytes(bytes(data))
-        shutil.copy(out / f"{dump.name}.sha256", out / f"{tampered.name}.sha256")
+        good = hashlib.sha256(dump.read_bytes()).hexdigest()
+        (out / f"{tampered.name}.sha256").write_text(f"{good}  {tampered.name}\n")  # the good dump's sum
         into = ["--into", _url(target)]
         _one_line_refusal(_run(RESTORE, str(tampered), *into, env=env), "restore.sh", "checksum mismatch")
+        media = out / "smscrm_20261205_101500.media.tar.gz"
+        good_media = media.read_bytes()
+        media.write_bytes(b"not the tarball")
+        _one_line_refusal(_run(RESTORE, str(dump), *into, env=env), "restore.sh", "checksum mismatch for " + str(media))
+        media.write_bytes(good_media)
         (out / "unsigned.dump").write_bytes(dump.read_bytes())
         _one_line_refusal(_run(RESTORE, str(out / "unsigned.dump"), *into, env=env), "restore.sh", "no checksum")
         assert _psql(target, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == "0"
@@ -277,7 +284,8 @@ def test_restore_refuses_a_bad_checksum_a_non_empty_target_and_a_beating_live_da
         assert _psql(target, "SELECT count(*) FROM kept") == "3"
     drills = [json.loads(line) for line in (tmp_path / "restore_drills.log").read_text().splitlines()]
     assert drills[0]["result"].startswith(f"checksum mismatch for {tampered}")
-    assert drills[1]["result"].startswith("no checksum") and drills[2]["result"].startswith(
+    assert drills[1]["result"].startswith(f"checksum mismatch for {media}")
+    assert drills[2]["result"].startswith("no checksum") and drills[3]["result"].startswith(
         "the target database is not"
     )
     assert all(set(drill) == {"at", "file", "target", "result"} for drill in drills)
@@ -382,3 +390,12 @@ def test_the_beat_task_runs_backup_sh_into_backup_dir_and_raises_its_reason(tmp_
     settings.BACKUP_DIR = str(tmp_path / "out" / list((tmp_path / "out").glob("*.dump"))[0].name)  # a file
     with pytest.raises(RuntimeError, match=r"^backup.sh: "):
         backup()
+    # A dump that hangs is stopped at the timeout, with pg_dump, and leaves nothing behind.
+    monkeypatch.setenv("PATH", _fake_pg_dump(tmp_path, SLOW_PG_DUMP))
+    monkeypatch.setattr("smscrm.tasks.BACKUP_TIMEOUT_SECONDS", 1)
+    settings.BACKUP_DIR = str(tmp_path / "hung")
+    with pytest.raises(RuntimeError, match="took over 1 s"):
+        backup()
+    assert list((tmp_path / "hung").iterdir()) == []
+    still = subprocess.run(["pgrep", "-f", f"{tmp_path}/fakebin/pg_dump"], capture_output=True, text=True)
+    assert still.stdout == ""
