@@ -38,6 +38,7 @@ from django.db.models.functions import Coalesce
 
 from links import bots
 from links.models import Click, ShortLink
+from smscrm import metrics
 from smscrm.locks import held
 from webhooks.events import Subscribed, events_emit, subscribers_of, timestamp
 from webhooks.models import EventType
@@ -166,6 +167,7 @@ def record(items: list[dict]) -> int:
     if earlier_in_burst:
         Click.objects.filter(request_id__in=earlier_in_burst).update(is_human=False, reason="burst")
     people = [item for item in items if verdicts[item["id"]].is_human]
+    metrics.link_clicks(humans=len(people), bots=len(items) - len(people))
     subscribed = subscribers_of(tenant_ids={item["tenant"] for item in people}, type=EventType.LINK_CLICKED)
     with transaction.atomic() if subscribed else nullcontext():
         if subscribed:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from messaging import services
 from messaging.models import EventKind, Message, MessageStatus, ProviderAccount, ProviderEvent
+from smscrm import metrics
 from webhooks.events import Subscribed, events_emit, subscribers_of, timestamp
 from webhooks.models import EventType
 
@@ -176,6 +177,7 @@ def status_callback_record(
         if recorded.advanced and subscribed:
             _announce_settled([message_id], kind=kind, subscribed=subscribed)
     if recorded.advanced:
+        metrics.message_status(PROVIDER_STATUS.get(fields["status"], "other"), error_code)
         _consequences(message_id, error_code=error_code, params=params)
     return recorded
 

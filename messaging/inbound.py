@@ -26,6 +26,7 @@ from messaging.events import account_of, event_insert
 from messaging.keywords import Classification, Intent, classify
 from messaging.models import EventKind, Message, MessageKind, MessageStatus, ProviderEvent
 from messaging.threads import thread_note_inbound, thread_note_outbound, thread_open
+from smscrm import metrics
 from tenants.models import Tenant
 from tenants.services import audit_record
 from webhooks.events import event_emit, timestamp
@@ -185,6 +186,8 @@ def inbound_receive(
         reply = reply_for(tenant, found.intent, outcome)
         if reply:
             _answer(message, reply=reply, sid=sid, at=at)
+    if found.opts_out and phone.startswith("+"):  # from receipt (``at``: the webhook's now) to the DNC commit
+        metrics.histogram_observe("smscrm_stop_to_dnc_seconds", None, (timezone.now() - at).total_seconds())
     return Received(reply=reply, intent=found.intent, message=message)
 
 

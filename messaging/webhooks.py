@@ -31,6 +31,7 @@ from twilio.request_validator import RequestValidator
 
 from messaging import events, inbound
 from messaging.models import ProviderAccount, SendingNumber
+from smscrm import metrics
 from smscrm.edge import nul_free, strips_nul
 from tenants.models import Tenant
 
@@ -160,6 +161,7 @@ def _inbound(request: HttpRequest, signer: Signer) -> HttpResponse:
     return twiml(received.reply)
 
 
+@metrics.webhook("provider")
 @strips_nul
 @csrf_exempt
 @require_POST
@@ -171,6 +173,7 @@ def provider(request: HttpRequest) -> HttpResponse:
     return _inbound(request, signer) if is_inbound(request) else _status(request, signer)
 
 
+@metrics.webhook("status")
 @strips_nul
 @csrf_exempt
 @require_POST
@@ -181,6 +184,7 @@ def status_callback(request: HttpRequest) -> HttpResponse:
     return _status(request, signer)
 
 
+@metrics.webhook("inbound")
 @strips_nul
 @csrf_exempt
 @require_POST

@@ -1,7 +1,23 @@
-"""Log filters that keep secrets out of every log line."""
+"""Logging: the filters that keep secrets and phone numbers out of every line, the request id
+and tenant id each line carries, and the formats (one JSON object per line in production).
 
+Masking: a phone number in a message or its arguments (``+`` and 8 to 15 digits, or an
+Australian ``04`` mobile of 10 digits) is written as ``*******`` and its last 3 digits:
+``+61412345678`` and ``0412345678`` both become ``*******678``. Tokens (``token=``,
+``sesame=``, ``password=``… and invitation paths) become ``[redacted]``. Message bodies are
+never logged by our code.
+"""
+
+import json
 import logging
 import re
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+# The request being served (smscrm.requestid), carried into the Celery tasks it enqueues
+# (smscrm.celery); the tenant it acts for, when known (tenants.middleware, the API's auth).
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+tenant_id: ContextVar[int | None] = ContextVar("tenant_id", default=None)
 
 # Query-string or form parameters whose values are credentials.
 _SECRET_PARAMS = re.compile(
@@ -10,6 +26,8 @@ _SECRET_PARAMS = re.compile(
 )
 # Paths that carry a credential: an invitation's link (/invitations/<token>/).
 _SECRET_PATHS = re.compile(r"(?P<name>/invitations/)(?!\[redacted\])[^/\s?\"']+")
+# Phone numbers: E.164 (+ and 8 to 15 digits) and Australian mobiles written 04xxxxxxxx.
+_PHONES = re.compile(r"(?<![\w+])(?:\+\d{5,12}|04\d{5})(?P<last>\d{3})(?!\d)")
 
 
 def redact(text: str) -> str:
@@ -17,16 +35,82 @@ def redact(text: str) -> str:
     return _SECRET_PATHS.sub(r"\g<name>[redacted]", _SECRET_PARAMS.sub(r"\g<name>[redacted]", text))
 
 
+def mask_phones(text: str) -> str:
+    """Every phone number in ``text`` as ``*******`` and its last 3 digits."""
+    return _PHONES.sub(r"*******\g<last>", text)
+
+
 class RedactSecretsFilter(logging.Filter):
-    """Rewrites a record's message so magic-link tokens and similar never reach a handler."""
+    """Rewrites a record's message so magic-link tokens, similar secrets and phone numbers
+    never reach a handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is logged as it is, never dropped
             return True
-        cleaned = redact(message)
+        cleaned = mask_phones(redact(message))
         if cleaned != message:
             record.msg = cleaned
             record.args = ()
         return True
+
+
+class ContextFilter(logging.Filter):
+    """Puts the current request id and tenant id on the record (``-`` when there is none)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get() or "-"
+        record.tenant_id = tenant_id.get() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, request_id,
+    tenant_id when known, and the traceback (redacted) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        tenant = getattr(record, "tenant_id", "-")
+        if tenant != "-":
+            line["tenant_id"] = tenant
+        if record.exc_info:
+            line["exc_info"] = mask_phones(redact(self.formatException(record.exc_info)))
+        return json.dumps(line, default=str)
+
+
+def logging_config(*, level: str, json_lines: bool, twilio_level: str) -> dict:
+    """The LOGGING setting: every handler redacts and carries the request context."""
+    formatter = (
+        {"()": "smscrm.logging.JsonFormatter"}
+        if json_lines
+        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s t=%(tenant_id)s] %(message)s"}
+    )
+    handler = {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context", "redact_secrets"]}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "redact_secrets": {"()": "smscrm.logging.RedactSecretsFilter"},
+            "context": {"()": "smscrm.logging.ContextFilter"},
+        },
+        "formatters": {"main": formatter},
+        "handlers": {"console": handler},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # Django's own loggers go through the redacting handler too (its default handlers do
+            # not redact: a request logged under DEBUG would print an invitation link in full).
+            # django.server is runserver's access log: its request line carries the magic link.
+            "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # The twilio SDK logs every request and its headers at INFO: hundreds of lines a
+            # second when sending. A failed hand-off is logged once by messaging.backends.twilio.
+            "twilio": {"level": twilio_level},
+        },
+    }

@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.contrib.messages import constants as message_constants
 
+from smscrm.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -93,6 +95,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "smscrm.requestid.RequestIdMiddleware",  # X-Request-ID on the response and every log line
     "django.middleware.security.SecurityMiddleware",
     # Short domains and /s/<token> are answered here, before sessions and tenancy (links/middleware.py).
     "links.middleware.ShortLinkMiddleware",
@@ -459,8 +462,8 @@ CSRF_FAILURE_VIEW = "django.views.csrf.csrf_failure"
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    # /health is probed over plain HTTP from inside the container network.
-    SECURE_REDIRECT_EXEMPT = [r"^health"]
+    # /health and /metrics are asked over plain HTTP from inside the container network.
+    SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -480,20 +483,13 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "smscrm.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # Django's own loggers go through the redacting handler too (its default handlers do
-        # not redact: a request logged under DEBUG would print an invitation link in full).
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # runserver's access log: its request line carries the magic-link query string.
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # The twilio SDK logs every request at INFO (hundreds a second); our backend logs failures.
-        "twilio": {"level": env.str("TWILIO_LOG_LEVEL", default="WARNING")},
-    },
-}
+# Logs: one JSON object per line in production (LOG_FORMAT=json), lines for people otherwise;
+# each carries its request id and tenant, with secrets and phone numbers masked (smscrm/logging.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
+LOGGING = logging_config(
+    level=env.str("LOG_LEVEL", default="INFO"),
+    json_lines=LOG_FORMAT == "json",
+    twilio_level=env.str("TWILIO_LOG_LEVEL", default="WARNING"),
+)
+# GET /metrics (smscrm/metrics.py) answers only "Authorization: Bearer <this>"; unset, it is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from smscrm.logging import tenant_id as log_tenant_id
 from tenants.acting import acting_api_key
 from tenants.selectors import choose_membership, memberships_of
 
@@ -31,6 +32,7 @@ class TenantMiddleware:
             request.tenant = request.membership.tenant if request.membership else None
         if request.tenant is not None:
             timezone.activate(request.tenant.zone)
+            log_tenant_id.set(request.tenant.id)  # on this request's log lines (smscrm.logging)
         try:
             return self.get_response(request)
         finally:

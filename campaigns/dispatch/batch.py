@@ -20,6 +20,7 @@ from messaging import services as messaging_services
 from messaging.backends.base import SmsBackend
 from messaging.models import Message, MessageKind, MessageStatus
 from messaging.threads import threads_attach_campaign_messages
+from smscrm import metrics
 from smscrm.bulk import insert_returning_ids, update_by_id
 
 
@@ -62,7 +63,8 @@ def _process_batch(*, campaign_id: int, backend: SmsBackend, batch_size: int, lo
         decision = gates.evaluate(campaign=campaign, jobs=jobs, contacts=contacts, now=now, locked=locked)
         to_send = _record_decisions(campaign=campaign, decision=decision, now=now, stats=stats)
     if to_send:
-        stats.sent += hand_off(campaign=campaign, outgoing=to_send, backend=backend, decision=decision, stats=stats)
+        with metrics.timed("smscrm_handoff_seconds"):
+            stats.sent += hand_off(campaign=campaign, outgoing=to_send, backend=backend, decision=decision, stats=stats)
     tally(campaign_id, stats)
     return stats
 

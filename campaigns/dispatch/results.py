@@ -15,6 +15,7 @@ from messaging import events, handoff
 from messaging import services as messaging_services
 from messaging.backends.base import Outcome, SendResult
 from messaging.models import Message, MessageStatus
+from smscrm import metrics
 from smscrm.bulk import update_by_id
 
 # Provider attempts a job gets: a temporary refusal after the last one fails it.
@@ -123,6 +124,7 @@ def record_results(*, campaign: Campaign, items: list, results: list[SendResult]
         groups[kind].append((item, result, kind))
         if kind in RELEASED:
             released.append(item)
+    metrics.handoff_answers([kind for *_, kind in accepted + opted_out + unknown + retries + failed], results)
     _write_accepted(accepted, decision=decision, stats=stats, now=now)
     _write_opted_out([item for item, _, _ in opted_out], stats=stats, now=now)
     _write_settled_messages(released + [item for item, _, _ in unknown])

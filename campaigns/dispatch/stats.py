@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from campaigns.models import Gate, GateOutcome, GateTally
+from smscrm import metrics
 
 
 @dataclass
@@ -41,6 +42,7 @@ TALLIED = {f"{gate}:{outcome}" for gate in Gate.values for outcome in GateOutcom
 def tally(campaign_id: int, stats: DispatchStats) -> None:
     """Add this batch's decisions to the campaign's GateTally rows in one statement."""
     counts = sorted((key, n) for key, n in stats.outcomes.items() if n and key in TALLIED)
+    metrics.gate_decisions(counts)
     if not counts:
         return
     table, key = connection.ops.quote_name(GateTally._meta.db_table), connection.ops.quote_name("key")

@@ -13,6 +13,7 @@ from contacts.imports.planner import _refresh_statistics, statistics_refresh_if_
 from contacts.imports.runtime import bulk_runtime, read_ahead
 from contacts.imports.writes import _copy_creates, _upsert
 from contacts.models import ContactImport, ImportOutcome
+from smscrm import metrics
 from webhooks.events import event_emit, timestamp
 from webhooks.models import EventType
 
@@ -66,6 +67,7 @@ def _run_commit(imp: ContactImport, token) -> dict[str, int]:
             for outcome, n in Counter(row.decision.outcome for row in decided).items():
                 counts[outcome] += n
             renew(imp, token, committed_rows=last_row, commit_counts=counts, rows_done=last_row, bytes_done=offset)
+        metrics.import_rows(row.decision.outcome for row in decided)
         _refresh_statistics(number)
     preview = {**empty_counts(), **imp.preview_counts}
     committed_at = timezone.now()

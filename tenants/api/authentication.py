@@ -14,6 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from smscrm.logging import tenant_id as log_tenant_id
 from tenants.acting import acting_api_key
 from tenants.apikeys import api_key_find
 from tenants.models import ApiKey, Tenant
@@ -45,6 +46,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         user = api_key.created_by or AnonymousUser()
         django_request = request._request
         django_request.tenant = api_key.tenant
+        log_tenant_id.set(api_key.tenant_id)  # on this request's log lines (smscrm.logging)
         django_request.membership = KeyMembership(tenant=api_key.tenant, role=api_key.role, user=user, api_key=api_key)
         django_request.api_key = api_key
         acting_api_key.set(f"{api_key.name} (smk_{api_key.prefix}…)")

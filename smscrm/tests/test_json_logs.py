@@ -1,0 +1,93 @@
+"""Log lines (issue 20): JSON in production, a request id on every line of a request and of
+the tasks it enqueues, and no phone number or token in full."""
+
+import io
+import json
+import logging
+
+import pytest
+
+from smscrm.celery import app, carry_request_id
+from smscrm.logging import ContextFilter, JsonFormatter, RedactSecretsFilter, logging_config, mask_phones, request_id
+from smscrm.requestid import request_id_from
+
+
+@pytest.fixture
+def lines():
+    """Captures the JSON lines of every logger, through the handler production uses."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactSecretsFilter())
+    loggers = [logging.getLogger(name) for name in (None, "django", "django.server")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+@pytest.mark.django_db
+def test_every_line_of_a_request_carries_its_request_id_and_the_response_returns_it(client, lines):
+    response = client.get("/metrics", HTTP_X_REQUEST_ID="edge-abc.123_x")  # a 404, logged by Django
+    assert response.status_code == 404
+    assert response["X-Request-ID"] == "edge-abc.123_x"
+    logged = [line for line in lines() if line["logger"] == "django.request"]
+    assert logged and all(line["request_id"] == "edge-abc.123_x" for line in logged)
+    assert logged[0]["level"] == "WARNING" and logged[0]["message"] == "Not Found: /metrics"
+    assert request_id.get() is None  # nothing leaks into the next request
+
+
+@pytest.mark.parametrize("header", ["", "x" * 65, "bad id", "a/b", "é"])
+def test_a_malformed_request_id_is_replaced_by_a_fresh_one(header):
+    made = request_id_from(header)
+    assert made != header and len(made) == 32 and made.isalnum()
+
+
+def log_inside_a_task():
+    logging.getLogger("smscrm.tests").warning("inside the task")
+
+
+def test_a_tasks_lines_carry_the_id_of_the_request_that_enqueued_it(lines):
+    headers: dict = {}
+    token = request_id.set("req-7")
+    try:
+        carry_request_id(headers=headers)  # what Celery's before_task_publish does at enqueue
+    finally:
+        request_id.reset(token)
+    assert headers == {"request_id": "req-7"}
+    # A task for this test only, gone afterwards (every real task must be routed to a queue).
+    task = app.task(name="smscrm.tests.log_something")(log_inside_a_task)
+    try:
+        task.apply(headers=headers)  # the worker's side: task_prerun reads the header
+    finally:
+        app.tasks.pop(task.name, None)
+    assert [line["request_id"] for line in lines() if line["message"] == "inside the task"] == ["req-7"]
+    assert request_id.get() is None
+
+
+def test_phone_numbers_are_masked_to_their_last_three_digits(lines):
+    logging.getLogger("smscrm.tests").warning("sent to %s and %s", "+61412345678", "0412345678")
+    assert lines()[-1]["message"] == "sent to *******678 and *******678"
+    assert mask_phones("order 12345678 at 10:30") == "order 12345678 at 10:30"
+
+
+def test_tokens_are_redacted(lines):
+    logging.getLogger("django.server").info('"GET /login/?sesame=AbC123secret HTTP/1.1" 200')
+    logging.getLogger("smscrm.tests").info("key %s", "api_key=sk_live_123")
+    text = json.dumps(lines())
+    assert "AbC123secret" not in text and "sk_live_123" not in text
+    assert "sesame=[redacted]" in text
+
+
+def test_production_writes_json_and_development_writes_lines_for_people():
+    assert logging_config(level="INFO", json_lines=True, twilio_level="WARNING")["formatters"]["main"] == {
+        "()": "smscrm.logging.JsonFormatter"
+    }
+    assert (
+        "request_id"
+        in logging_config(level="INFO", json_lines=False, twilio_level="WARNING")["formatters"]["main"]["format"]
+    )
