@@ -1,8 +1,8 @@
-"""gunicorn's logger, with the request path redacted like every other log line (smscrm.logging)."""
+"""gunicorn's logger: paths redacted and phone numbers masked like every other line (smscrm.logging)."""
 
 from gunicorn.glogging import Logger
 
-from smscrm.logging import redact
+from smscrm.logging import mask_phones, redact
 
 
 class RedactingLogger(Logger):
@@ -10,5 +10,5 @@ class RedactingLogger(Logger):
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("U", "r", "q", "f"):  # path, request line, query string, referer
             if isinstance(atoms.get(key), str):
-                atoms[key] = redact(atoms[key])
+                atoms[key] = mask_phones(redact(atoms[key]))
         return atoms

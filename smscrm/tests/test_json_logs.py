@@ -91,3 +91,21 @@ def test_production_writes_json_and_development_writes_lines_for_people():
         "request_id"
         in logging_config(level="INFO", json_lines=False, twilio_level="WARNING")["formatters"]["main"]["format"]
     )
+
+
+@pytest.mark.django_db
+def test_a_signed_in_members_lines_carry_their_tenant(client, tenant, owner, lines):
+    client.force_login(owner)
+    assert client.get("/metrics").status_code == 404
+    logged = [line for line in lines() if line["logger"] == "django.request"]
+    assert logged and logged[-1]["tenant_id"] == tenant.id
+
+
+@pytest.mark.django_db
+def test_an_api_keys_lines_carry_its_tenant_and_never_the_key(client, tenant, api_keys, lines):
+    key = api_keys["admin"]
+    response = client.get("/api/v1/contacts/999999999/", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert response.status_code == 404
+    logged = [line for line in lines() if line["logger"] == "django.request"]
+    assert logged and logged[-1]["tenant_id"] == tenant.id
+    assert key not in json.dumps(lines())
