@@ -60,7 +60,7 @@ def test_a_tasks_lines_carry_the_id_of_the_request_that_enqueued_it(lines):
         request_id.reset(token)
     assert headers == {"request_id": "req-7"}
     # A task for this test only, gone afterwards (every real task must be routed to a queue).
-    task = app.task(name="smscrm.tests.log_something")(log_inside_a_task)
+    task = app.task(name="smscrm.tests.log_something", shared=False)(log_inside_a_task)
     try:
         task.apply(headers=headers)  # the worker's side: task_prerun reads the header
     finally:
@@ -109,3 +109,29 @@ def test_an_api_keys_lines_carry_its_tenant_and_never_the_key(client, tenant, ap
     logged = [line for line in lines() if line["logger"] == "django.request"]
     assert logged and logged[-1]["tenant_id"] == tenant.id
     assert key not in json.dumps(lines())
+
+
+def test_a_real_worker_logs_the_request_id_of_the_request_that_enqueued_the_task():
+    """Through a broker and a worker thread (a thread starts with no context of its own): the id
+    travels only in the message's headers (before_task_publish), and task_prerun puts it back."""
+    from celery import Celery
+    from celery.contrib.testing.worker import start_worker
+
+    elsewhere = Celery("request_id_test", broker="memory://", backend="cache+memory://")
+    task = elsewhere.task(name="smscrm.tests.log_inside_a_task", shared=False)(log_inside_a_task)
+    with start_worker(elsewhere, perform_ping_check=False, pool="solo"):
+        stream = io.StringIO()  # attached once the worker has set its logging up
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(ContextFilter())
+        logging.getLogger("smscrm.tests").addHandler(handler)
+        token = request_id.set("req-9")
+        try:
+            result = task.apply_async()
+        finally:
+            request_id.reset(token)
+        try:
+            result.get(timeout=30)
+        finally:
+            logging.getLogger("smscrm.tests").removeHandler(handler)
+    assert [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()] == ["req-9"]
