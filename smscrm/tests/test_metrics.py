@@ -10,8 +10,12 @@ from django.conf import settings as django_settings
 from django.test import override_settings
 
 from campaigns import dispatch
+from campaigns.models import Gate, GateOutcome
 from campaigns.tests.test_dispatch import launched, sending_setup, sydney_contacts
 from conftest import require_service
+from contacts.models import DoNotContact
+from links import clicks
+from links.tests.test_links import IMESSAGE_PREVIEW, IPHONE, a_link
 from messaging.models import Message, MessageStatus
 from messaging.tests.signing import inbound_params, signed, status_params
 from smscrm import metrics
@@ -138,3 +142,27 @@ def test_what_another_process_counts_is_scraped_here(client):
     text = scrape(client).content.decode()
     assert sample(text, "smscrm_redirects_total ") == 7
     assert sample(text, 'smscrm_gate_decisions_total{gate="quiet",outcome="defer"}') == 4
+
+
+@pytest.mark.django_db
+def test_redirects_and_recorded_clicks_are_counted_by_human_or_bot(client, tenant):
+    a_link(tenant)
+    client.get("/s/Tok3nAbcDe", HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="203.0.113.9")
+    client.get("/s/Tok3nAbcDe", HTTP_USER_AGENT=IMESSAGE_PREVIEW)
+    client.get("/s/nope")  # not a link: no redirect
+    assert clicks.flush() == 2
+    text = scrape(client).content.decode()
+    assert sample(text, "smscrm_redirects_total ") == 2
+    assert sample(text, 'smscrm_link_clicks_total{kind="human"}') == 1
+    assert sample(text, 'smscrm_link_clicks_total{kind="bot"}') == 1
+
+
+@pytest.mark.django_db
+def test_gate_decisions_are_counted_by_gate_and_outcome(client, tenant, clock):
+    sending_setup(tenant)
+    listed, fine = sydney_contacts(tenant, 2)
+    DoNotContact.objects.create(tenant=tenant, phone_e164=listed.phone_e164, reason="stop_keyword")
+    launched(tenant, contacts=[listed, fine])
+    assert dispatch.dispatch().sent == 1
+    text = scrape(client).content.decode()
+    assert sample(text, f'smscrm_gate_decisions_total{{gate="{Gate.DNC}",outcome="{GateOutcome.SKIP}"}}') == 1
