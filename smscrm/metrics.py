@@ -79,6 +79,9 @@ METRICS = {
 _memory: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 _memory_lock = threading.Lock()
 _client_cache: dict[str, object] = {}
+# After a failed write, writes are dropped for this long without trying Redis again.
+RETRY_AFTER_SECONDS = 5.0
+_redis_down_until = [0.0]
 
 
 def _redis():
@@ -123,6 +126,8 @@ def record(*, counters: Iterable[Increment] = (), observations: Iterable[Increme
         if not writes:
             return
         if settings.REDIS_URL:
+            if time.monotonic() < _redis_down_until[0]:
+                return  # it failed a moment ago: no request waits on it again so soon
             pipe = _redis().pipeline(transaction=False)
             for name, field, amount in writes:
                 if isinstance(amount, int):
@@ -135,6 +140,7 @@ def record(*, counters: Iterable[Increment] = (), observations: Iterable[Increme
                 for name, field, amount in writes:
                     _memory[name][field] += amount
     except Exception:  # metrics never fail a request or a task
+        _redis_down_until[0] = time.monotonic() + RETRY_AFTER_SECONDS
         logger.debug("metrics write dropped", exc_info=True)
 
 
@@ -164,6 +170,7 @@ def stored() -> dict[str, dict[str, float]]:
 
 def reset() -> None:
     """Forget every stored value (tests)."""
+    _redis_down_until[0] = 0.0
     if settings.REDIS_URL:
         _redis().delete(*(KEY_PREFIX + name for name in METRICS))
     with _memory_lock:

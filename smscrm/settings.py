@@ -485,7 +485,7 @@ CONTENT_SECURITY_POLICY = {
 
 # Logs: one JSON object per line in production (LOG_FORMAT=json), lines for people otherwise;
 # each carries its request id and tenant, with secrets and phone numbers masked (smscrm/logging.py).
-LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text").lower()
 LOGGING = logging_config(
     level=env.str("LOG_LEVEL", default="INFO"),
     json_lines=LOG_FORMAT == "json",
