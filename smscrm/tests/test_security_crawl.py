@@ -380,6 +380,7 @@ OTHER_VIEWS = {
     "admin:view_on_site": Fixed(404, 404),  # no model has get_absolute_url
     "admin/(?P<url>.*)$": Fixed(404, 404),
     "admin:auth_user_password_change": Fixed(403, 403),
+    "metrics": Fixed(404, 405),  # only with METRICS_TOKEN, which the crawl leaves unset
     "api:schema": Fixed(200, 405),
     "api:docs": Fixed(200, 405),
     "api/v1/^(?P<rest>.*)$": Fixed(404, 404),
