@@ -23,7 +23,6 @@ from django.template.loader import render_to_string
 
 from links import clicks
 from links.models import ShortLink
-from smscrm import metrics
 from smscrm.clientip import client_ip, client_network
 
 CACHE_SECONDS = 3600
@@ -141,7 +140,6 @@ def follow(request, token: str, *, only_tenant: int | None = None) -> HttpRespon
     if data["expires"] <= time.time():
         return _plain(410, "Link expired", f"This link from {data['business']} has expired.")
     clicks.enqueue(link=data, method=request.method, user_agent=request.META.get("HTTP_USER_AGENT", ""), ip=ip)
-    metrics.counter_inc("smscrm_redirects_total")
     response = Redirect(data["to"])
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"

@@ -330,8 +330,16 @@ def message_status(status: str, error_code: str) -> None:
 
 
 def link_clicks(*, humans: int, bots: int) -> None:
-    """A batch of recorded clicks, by the classifier's verdict."""
-    record(counters=[(CLICKS, {"kind": "human"}, humans), (CLICKS, {"kind": "bot"}, bots)])
+    """A batch of recorded clicks, by the classifier's verdict. Every redirect served queues
+    exactly one click, so the batch also counts the redirects: the redirect itself does no
+    Redis call for its metric (the figure trails by the flush, about two seconds)."""
+    record(
+        counters=[
+            (CLICKS, {"kind": "human"}, humans),
+            (CLICKS, {"kind": "bot"}, bots),
+            ("smscrm_redirects_total", None, humans + bots),
+        ]
+    )
 
 
 def import_rows(outcomes: Iterable[str]) -> None:
