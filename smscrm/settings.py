@@ -420,38 +420,7 @@ MESSAGE_STATUS_LOOKUP_AFTER_SECONDS = env.int("MESSAGE_STATUS_LOOKUP_AFTER_SECON
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=120)
 
 # The REST API (docs/api.md): keys or the session, the role matrix, one error body, a rate per key.
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "tenants.api.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.permissions.TenantRolePermission"],
-    "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.IdCursorPagination",
-    "DEFAULT_THROTTLE_CLASSES": ["tenants.api.throttling.ApiClientThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_THROTTLE_RATE", default="600/min")},
-    "DEFAULT_SCHEMA_CLASS": "tenants.api.schema.ApiAutoSchema",
-    "EXCEPTION_HANDLER": "tenants.api.errors.api_exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [f"tenants.api.parsers.NulRefusing{kind}Parser" for kind in ("JSON", "MultiPart")],
-    "DEFAULT_METADATA_CLASS": None,  # OPTIONS is a 405 (metadata would build a route's object)
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "SMS CRM API",
-    "DESCRIPTION": "One business's contacts, consent, do-not-contact list, imports, campaigns and messages.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {  # choice sets that share a field name each get their own name
-        "ConsentKindEnum": "contacts.models.ConsentKind",
-        "ImportStatusEnum": "contacts.models.ContactImport.Status",
-        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
-        "MessageKindEnum": "messaging.models.MessageKind",
-        "MessageStatusEnum": "messaging.models.MessageStatus",
-    },
-}
+from smscrm.settings_api import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: E402, F401
 
 # Security. Production sits behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 SESSION_COOKIE_HTTPONLY = True
