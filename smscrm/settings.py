@@ -11,6 +11,7 @@ import environ
 from django.contrib.messages import constants as message_constants
 
 from smscrm.logging import logging_config
+from smscrm.sentry import init_sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -460,5 +461,9 @@ LOGGING = logging_config(
     json_lines=LOG_FORMAT == "json",
     twilio_level=env.str("TWILIO_LOG_LEVEL", default="WARNING"),
 )
+# Error tracking (smscrm/sentry.py): sentry-sdk with Django and Celery when SENTRY_DSN is set, scrubbed
+# like the logs (no bodies, cookies, secret headers or frame locals; phones masked); off when empty.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+init_sentry(SENTRY_DSN, environment=DJANGO_ENV, traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))
 # GET /metrics (smscrm/metrics.py) answers only "Authorization: Bearer <this>"; unset, it is a 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
