@@ -1,11 +1,14 @@
-"""Health checks for load balancers, Docker and operators.
+"""Health checks for load balancers, Docker, operators and scripts/health-check.sh.
 
 ``GET /health`` needs no login and reveals nothing about tenants: only whether the database,
 Redis (when configured), the heartbeat of a worker on each queue (``worker:dispatch``,
-``worker:imports``, ``worker:default``) and beat's heartbeat are healthy. Asking for ``worker``
-runs every queue's worker check.
+``worker:imports``, ``worker:default``) and beat's heartbeat are healthy, whether the Celery
+queues are shorter than HEALTH_QUEUE_DEPTH_MAX (``queues``) and whether the oldest due send job
+has waited less than HEALTH_OLDEST_DUE_MAX_SECONDS (``send_jobs``); and the default short
+domain, for the script to try. Asking for ``worker`` runs every queue's worker check.
 """
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -15,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from smscrm.heartbeats import BEAT, WORKER, heartbeat_ages, worker_components
+from smscrm.metrics import due_send_jobs, queue_depths
 
 Check = dict[str, object]
 
@@ -56,6 +60,33 @@ def _heartbeat(component: str) -> Callable[[], Check]:
     return check
 
 
+def _queues() -> Check:
+    limit = settings.HEALTH_QUEUE_DEPTH_MAX
+    try:
+        depth = queue_depths()
+    except Exception as exc:  # the broker is down: the depth is unknown, and that is a failure
+        return {"status": "fail", "depth": {}, "limit": limit, "error": f"broker unreadable: {_error(exc)}"}
+    if depth is None:
+        return {"status": "ok", "depth": {}, "limit": limit, "note": "depth not measured on this broker"}
+    result: Check = {"status": "ok", "depth": depth, "limit": limit}
+    if not settings.REDIS_URL:
+        result["note"] = "file-system broker: files waiting in its folder"
+    over = [f"{queue} {n}" for queue, n in depth.items() if n > limit]
+    if over:
+        result.update(status="fail", error=f"tasks waiting: {', '.join(over)} (limit {limit})")
+    return result
+
+
+def _send_jobs() -> Check:
+    due, oldest = due_send_jobs()
+    limit = settings.HEALTH_OLDEST_DUE_MAX_SECONDS
+    result: Check = {"status": "ok", "due": due, "oldest_due_seconds": round(oldest, 1), "limit": limit}
+    if oldest > limit:
+        error = f"the oldest of {due} due send jobs has waited {oldest:.0f}s (limit {limit}s)"
+        result.update(status="fail", error=error)
+    return result
+
+
 def _available() -> dict[str, Callable[[], Check]]:
     available: dict[str, Callable[[], Check]] = {"database": _database}
     if settings.REDIS_URL:
@@ -63,6 +94,8 @@ def _available() -> dict[str, Callable[[], Check]]:
     for component in worker_components():
         available[component] = _heartbeat(component)
     available[BEAT] = _heartbeat(BEAT)
+    available["queues"] = _queues
+    available["send_jobs"] = _send_jobs
     return available
 
 
@@ -70,6 +103,12 @@ def check_names() -> list[str]:
     """Every name ``run_checks`` accepts: the checks (redis even when not configured: then it
     selects nothing), and ``worker`` for all the worker checks."""
     return [*dict.fromkeys([*_available(), "redis"]), WORKER]
+
+
+def _error(exc: Exception) -> str:
+    # The exception class and first line only: connection errors can quote URLs.
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first_line}"[:200]
 
 
 def _selected(name: str, names: list[str] | None) -> bool:
@@ -80,33 +119,35 @@ def _selected(name: str, names: list[str] | None) -> bool:
 
 def run_checks(names: list[str] | None = None) -> tuple[bool, dict[str, Check]]:
     """Run the named checks (all by default; ``worker`` means every queue's); return (healthy,
-    results by name)."""
+    results by name, each with the milliseconds it took)."""
     results: dict[str, Check] = {}
     for name, check in _available().items():
         if not _selected(name, names):
             continue
+        started = time.monotonic()
         try:
             results[name] = check()
         except Exception as exc:  # any failure is reported by name, never raised
-            # The exception class and first line only: connection errors can quote URLs.
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            results[name] = {"status": "fail", "error": f"{type(exc).__name__}: {first_line}"[:200]}
+            results[name] = {"status": "fail", "error": _error(exc)}
+        results[name]["ms"] = round((time.monotonic() - started) * 1000, 1)  # health-check.sh prints it
     healthy = all(result["status"] == "ok" for result in results.values())
     return healthy, results
 
 
 def _response(names: list[str] | None) -> JsonResponse:
     healthy, results = run_checks(names)
-    body = {"status": "ok" if healthy else "fail", "checks": results}
+    body: dict[str, object] = {"status": "ok" if healthy else "fail", "checks": results}
     if not healthy:
         body["failing"] = sorted(name for name, r in results.items() if r["status"] != "ok")
+    # Where short links live (scripts/health-check.sh asks it for a missing link); never secret.
+    body["short_domain"] = settings.SHORT_DOMAIN
     return JsonResponse(body, status=200 if healthy else 503)
 
 
 @never_cache
 @require_GET
 def health(request):
-    """Everything: database, Redis, worker and beat heartbeats."""
+    """Everything: database, Redis, worker and beat heartbeats, queue depths, due send jobs."""
     return _response(None)
 
 

@@ -13,7 +13,8 @@ Labels are bounded: never a tenant id, phone number or message id on these metri
 small fixed sets (status, error code, gate, outcome, kind, result, queue, component).
 
 Gauges are computed at scrape: due send jobs (one indexed COUNT), Celery queue depth (LLEN of
-each queue's list in the broker Redis), heartbeat ages (smscrm.heartbeats).
+each queue's list in the broker Redis), heartbeat ages (smscrm.heartbeats). ``/health`` reads
+the first two through the same functions (``due_send_jobs``, ``queue_depths``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections import defaultdict
@@ -211,30 +213,54 @@ class StoreCollector:
         yield from _gauges(GaugeMetricFamily)
 
 
-def _gauges(GaugeMetricFamily):  # noqa: N803 - the class, passed in to keep the import lazy
+def due_send_jobs(now=None) -> tuple[int, float]:
+    """(how many, age in seconds of the oldest) of the send jobs the dispatcher should be working
+    on now: pending, their time come, in a running campaign of an unpaused tenant (a paused
+    campaign's or tenant's jobs wait on a person, not on the dispatcher). One indexed query."""
     from django.db.models import Count, Min
 
-    from campaigns.models import JobStatus, SendJob
+    from campaigns.models import CampaignStatus, JobStatus, SendJob
+
+    now = now or timezone.now()
+    due = SendJob.objects.filter(
+        status=JobStatus.PENDING,
+        next_attempt_at__lte=now,
+        campaign__status=CampaignStatus.RUNNING,
+        campaign__tenant__is_paused=False,
+    ).aggregate(n=Count("id"), oldest=Min("next_attempt_at"))
+    return due["n"], (now - due["oldest"]).total_seconds() if due["oldest"] else 0.0
+
+
+def queue_depths() -> dict[str, int] | None:
+    """Messages waiting in each Celery queue of WORKER_QUEUES: LLEN of the queue's list in the
+    broker Redis, or the queue's files in the file-system broker's folder (``make run``); None
+    for any other broker. Raises when the broker cannot be read."""
+    if settings.REDIS_URL:  # the broker (settings: CELERY_BROKER_URL is REDIS_URL when set)
+        pipe = _redis().pipeline(transaction=False)
+        for queue in settings.WORKER_QUEUES:
+            pipe.llen(queue)
+        return dict(zip(settings.WORKER_QUEUES, pipe.execute(), strict=True))
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        # kombu's file-system transport: one file "<stamp>_<uuid>.<queue>.msg" per message.
+        names = os.listdir(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        suffixes = [name.partition(".")[2] for name in names]
+        return {queue: suffixes.count(f"{queue}.msg") for queue in settings.WORKER_QUEUES}
+    return None
+
+
+def _gauges(GaugeMetricFamily):  # noqa: N803 - the class, passed in to keep the import lazy
     from smscrm.heartbeats import heartbeat_ages
 
-    now = timezone.now()
-    due = SendJob.objects.filter(status=JobStatus.PENDING, next_attempt_at__lte=now).aggregate(
-        n=Count("id"), oldest=Min("next_attempt_at")
-    )
-    yield GaugeMetricFamily("smscrm_send_jobs_due", "Pending send jobs whose time has come.", value=due["n"])
-    oldest = (now - due["oldest"]).total_seconds() if due["oldest"] else 0
+    due, oldest = due_send_jobs()
+    yield GaugeMetricFamily("smscrm_send_jobs_due", "Send jobs the dispatcher should be on now.", value=due)
     yield GaugeMetricFamily("smscrm_send_jobs_oldest_due_seconds", "Age of the oldest due send job.", value=oldest)
 
     depth = GaugeMetricFamily("smscrm_celery_queue_depth", "Tasks waiting in each Celery queue.", labels=["queue"])
-    if settings.REDIS_URL:
-        try:
-            pipe = _redis().pipeline(transaction=False)
-            for queue in settings.WORKER_QUEUES:
-                pipe.llen(queue)
-            for queue, n in zip(settings.WORKER_QUEUES, pipe.execute(), strict=True):
-                depth.add_metric([queue], n)
-        except Exception:
-            logger.debug("queue depth unreadable", exc_info=True)
+    try:
+        for queue, n in (queue_depths() or {}).items():
+            depth.add_metric([queue], n)
+    except Exception:
+        logger.debug("queue depth unreadable", exc_info=True)
     yield depth
 
     ages = GaugeMetricFamily(

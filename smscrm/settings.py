@@ -417,8 +417,11 @@ DISPATCH_STALE_SENDING_SECONDS = env.int("DISPATCH_STALE_SENDING_SECONDS", defau
 # looked up at the provider (messaging/statuses.py), and once more a day after its hand-off.
 MESSAGE_STATUS_LOOKUP_AFTER_SECONDS = env.int("MESSAGE_STATUS_LOOKUP_AFTER_SECONDS", default=2 * 60 * 60)
 
-# Health: a heartbeat older than this fails /health.
+# Health: a heartbeat older than this fails /health; so do more tasks than this waiting in one
+# Celery queue, and a due send job (running campaign, unpaused tenant) waiting longer than this.
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=120)
+HEALTH_QUEUE_DEPTH_MAX = env.int("HEALTH_QUEUE_DEPTH_MAX", default=10000)
+HEALTH_OLDEST_DUE_MAX_SECONDS = env.int("HEALTH_OLDEST_DUE_MAX_SECONDS", default=900)
 
 # The REST API (docs/api.md): keys or the session, the role matrix, one error body, a rate per key.
 from smscrm.settings_api import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: E402, F401

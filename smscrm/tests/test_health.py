@@ -33,8 +33,9 @@ def test_healthy_answers_200_without_login_or_tenant_data(client, fresh_heartbea
     body = response.json()
     assert body["status"] == "ok"
     workers = {"worker:dispatch", "worker:imports", "worker:default"}
-    expected = {"database", *workers, BEAT} | ({"redis"} if settings.REDIS_URL else set())
+    expected = {"database", *workers, BEAT, "queues", "send_jobs"} | ({"redis"} if settings.REDIS_URL else set())
     assert set(body["checks"]) == expected
+    assert body["short_domain"] == settings.SHORT_DOMAIN
     assert tenant.name not in response.content.decode() and tenant.slug not in response.content.decode()
     assert response["Cache-Control"].startswith("max-age=0")
 
@@ -102,8 +103,10 @@ def test_unreachable_redis_fails_naming_redis(client, fresh_heartbeats, settings
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     response = client.get("/health")
     assert response.status_code == 503
-    assert response.json()["failing"] == ["redis"]
+    # The broker is that Redis too: how many tasks wait is unknown, and that fails as well.
+    assert response.json()["failing"] == ["queues", "redis"]
     assert response.json()["checks"]["redis"]["status"] == "fail"
+    assert response.json()["checks"]["queues"]["error"].startswith("broker unreadable: ConnectionError")
 
 
 def test_unreachable_database_fails_naming_the_database():
