@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -13,9 +14,13 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from campaigns.models import CampaignStatus, JobStatus, SendJob
+from campaigns.tests.factories import CampaignFactory
+from contacts.tests.factories import ContactFactory
 from smscrm.heartbeats import BEAT, heartbeat_record, worker_component, worker_components
 from smscrm.models import Heartbeat
 from smscrm.tasks import worker_heartbeat
+from tenants.tests.factories import TenantFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
@@ -163,3 +168,120 @@ def test_beat_scheduler_installs_the_code_schedule_and_beats(settings):
     assert set(settings.CELERY_BEAT_SCHEDULE) <= set(PeriodicTask.objects.values_list("name", flat=True))
     scheduler.tick()
     assert Heartbeat.objects.filter(component=BEAT).exists()
+
+
+# ---- queues and send jobs (issue 20) ---------------------------------------------------------
+
+
+def file_broker(settings, folder: Path) -> None:
+    """make run's broker: no Redis, one file per waiting task in ``folder``."""
+    settings.REDIS_URL = ""
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+
+
+def test_queues_on_the_file_broker_count_each_queues_files_and_fail_past_the_limit(
+    client, fresh_heartbeats, settings, tmp_path
+):
+    file_broker(settings, tmp_path)
+    for name in ("1_a.dispatch.msg", "2_b.dispatch.msg", "3_c.imports.msg", "notes.txt", "4_d.dispatch.msg.tmp"):
+        (tmp_path / name).write_bytes(b"{}")
+    response = client.get("/health")
+    assert response.status_code == 200
+    queues = response.json()["checks"]["queues"]
+    assert (queues["status"], queues["depth"], queues["limit"]) == (
+        "ok",
+        {"dispatch": 2, "imports": 1, "default": 0},
+        10000,
+    )
+
+    settings.HEALTH_QUEUE_DEPTH_MAX = 1
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["queues"]
+    assert response.json()["checks"]["queues"]["error"] == "tasks waiting: dispatch 2 (limit 1)"
+
+
+def test_queues_on_a_broker_it_cannot_measure_say_so_and_pass(client, fresh_heartbeats, settings):
+    settings.REDIS_URL = ""
+    settings.CELERY_BROKER_URL = "memory://"
+    queues = client.get("/health").json()["checks"]["queues"]
+    assert (queues["status"], queues["depth"], queues["note"]) == ("ok", {}, "depth not measured on this broker")
+
+
+def test_queues_on_redis_are_the_lengths_of_the_broker_lists(client, fresh_heartbeats, settings, tmp_path):
+    import redis
+
+    from conftest import require_service
+    from smscrm.testing.services import RedisServer
+
+    require_service("redis-server", RedisServer.available(), "not installed")
+    server = RedisServer(tmp_path).start()
+    try:
+        settings.REDIS_URL = server.url
+        redis.Redis.from_url(server.url).rpush("imports", *["task"] * 3)
+        settings.HEALTH_QUEUE_DEPTH_MAX = 3
+        queues = client.get("/health").json()["checks"]["queues"]
+        assert (queues["status"], queues["depth"]) == ("ok", {"dispatch": 0, "imports": 3, "default": 0})
+        settings.HEALTH_QUEUE_DEPTH_MAX = 2
+        assert client.get("/health").json()["checks"]["queues"]["error"] == "tasks waiting: imports 3 (limit 2)"
+    finally:
+        server.stop()
+
+
+def due_job(campaign, seconds_ago: float, **fields) -> SendJob:
+    return SendJob.objects.create(
+        tenant=campaign.tenant,
+        campaign=campaign,
+        contact=ContactFactory(tenant=campaign.tenant, consent="express"),
+        next_attempt_at=timezone.now() - timedelta(seconds=seconds_ago),
+        **fields,
+    )
+
+
+def test_send_jobs_fail_when_the_oldest_due_job_has_waited_past_the_limit(client, fresh_heartbeats, settings):
+    running = CampaignFactory(status=CampaignStatus.RUNNING)
+    due_job(running, 100)
+    due_job(running, -600)  # not due yet
+    response = client.get("/health")
+    assert response.status_code == 200
+    jobs = response.json()["checks"]["send_jobs"]
+    assert (jobs["status"], jobs["due"], jobs["limit"]) == ("ok", 1, 900)
+    assert 100 <= jobs["oldest_due_seconds"] < 110
+
+    due_job(running, 1000)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["send_jobs"]
+    jobs = response.json()["checks"]["send_jobs"]
+    assert jobs["due"] == 2
+    assert re.fullmatch(r"the oldest of 2 due send jobs has waited 100\ds \(limit 900s\)", jobs["error"])
+
+
+def test_send_jobs_waiting_on_a_person_are_not_due(client, fresh_heartbeats):
+    """A paused campaign's, a paused tenant's, a scheduled campaign's and finished jobs wait on
+    nobody's dispatcher: hours old, they do not fail /health."""
+    due_job(CampaignFactory(status=CampaignStatus.PAUSED), 5000)
+    due_job(CampaignFactory(status=CampaignStatus.SCHEDULED), 5000)
+    due_job(CampaignFactory(status=CampaignStatus.RUNNING, tenant=TenantFactory(is_paused=True)), 5000)
+    due_job(CampaignFactory(status=CampaignStatus.RUNNING), 5000, status=JobStatus.SENT)
+    response = client.get("/health")
+    assert response.status_code == 200
+    jobs = response.json()["checks"]["send_jobs"]
+    assert (jobs["status"], jobs["due"], jobs["oldest_due_seconds"]) == ("ok", 0, 0)
+
+
+def test_the_body_names_the_short_domain_healthy_or_not(client, fresh_heartbeats, settings):
+    settings.SHORT_DOMAIN = "go.example.com"
+    assert client.get("/health").json()["short_domain"] == "go.example.com"
+    Heartbeat.objects.filter(component=BEAT).delete()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["short_domain"] == "go.example.com"
+
+
+def test_health_command_checks_queues_and_send_jobs_alone(fresh_heartbeats, settings, tmp_path):
+    file_broker(settings, tmp_path)
+    out = StringIO()
+    call_command("health", "queues", "send_jobs", stdout=out)
+    assert set(json.loads(out.getvalue())["checks"]) == {"queues", "send_jobs"}
