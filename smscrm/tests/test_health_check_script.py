@@ -3,6 +3,7 @@ the settings a test changes are the server's), one component down at a time."""
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -197,6 +198,25 @@ def test_without_redis_as_under_make_run_the_file_broker_is_measured(live_server
     assert code == 0, result.stdout
     assert lines["redis"] == ("OK", "not configured (no REDIS_URL: file-system broker)")
     assert lines["queues"][1].startswith("waiting: dispatch 0, imports 0, default 1 (limit 10000)")
+
+
+def test_any_answer_but_404_for_the_missing_link_fails_short_links(live_server, beating, settings):
+    settings.SHORT_LINK_MISSES_PER_MINUTE = 0  # every unknown token is refused with 429
+    code, lines, _ = run(base_url(live_server))
+    assert code == 1
+    assert failing(lines) == ["short_links"]
+    assert lines["short_links"][1].startswith("HTTP 429 for a missing link, expected 404 (too many missing links")
+
+
+def test_a_web_that_never_answers_fails_after_the_timeout():
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, says nothing
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        code, lines, _ = run("--timeout", "1", url)
+        assert time.monotonic() - started < 10
+    assert code == 1
+    assert failing(lines) == COMPONENTS
+    assert lines["web"][1] == f"no answer from {url}/health within 1s"
 
 
 def test_an_unreachable_web_fails_every_line_and_exits_1():
