@@ -82,7 +82,8 @@ def why(error: BaseException, url: str, timeout: float) -> str:
     host = urlsplit(url).hostname
     if isinstance(reason, socket.gaierror):
         return f"DNS: cannot resolve {host} ({reason.strerror or reason})"
-    if isinstance(reason, TimeoutError | socket.timeout) or "timed out" in str(reason):
+    # A tuple, not X | Y: the python3 of an older host (3.8, 3.9) runs this too.
+    if isinstance(reason, (TimeoutError, socket.timeout)) or "timed out" in str(reason):
         return f"no answer from {url} within {timeout:g}s"
     if isinstance(reason, ConnectionRefusedError):
         return f"connection refused by {urlsplit(url).netloc}"
@@ -176,9 +177,9 @@ def parse(argv: list[str]) -> tuple[str, float] | None:
     positional = []
     while args:
         arg = args.pop(0)
-        if arg == "--timeout" and args:
+        if arg == "--timeout":
             try:
-                timeout = float(args.pop(0))
+                timeout = float(args.pop(0) if args else "")
             except ValueError:
                 timeout = 0
             if timeout <= 0:
