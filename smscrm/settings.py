@@ -338,6 +338,10 @@ CELERY_BEAT_SCHEDULE = {
 BACKUP_DIR = env.str("BACKUP_DIR", default="")
 if BACKUP_DIR:
     CELERY_BEAT_SCHEDULE["smscrm-backup"] = {"task": "smscrm.backup", "schedule": 86400.0, "options": {"expires": 3600}}
+# scripts/restore.sh records each drill here (its RESTORE_DRILL_LOG); the cutover check reads it.
+RESTORE_DRILL_LOG = env.str("RESTORE_DRILL_LOG", default=str(BASE_DIR / "var" / "restore_drills.log"))
+# The cutover check's requests to the provider, our own public URL and DNS give up after this.
+CUTOVER_TIMEOUT_SECONDS = env.float("CUTOVER_TIMEOUT_SECONDS", default=5.0)
 
 # Contact imports: limits, and how long a running import task's lease lasts without renewal
 # (a task renews it every batch; a crashed one is taken over once it lapses).
