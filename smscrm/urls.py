@@ -4,6 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from smscrm import health, metrics
+from smscrm.cutover.views import CutoverView
 
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name none (the admin's).
@@ -16,6 +17,7 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
+    path("settings/cutover/", CutoverView.as_view(), name="cutover"),
     path("", include("reporting.urls")),
     path("", include("links.urls")),
     path("", include("messaging.urls")),

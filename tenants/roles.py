@@ -7,7 +7,8 @@ Roles are ranked: every role may do everything the roles below it may.
     admin   also launches and pauses campaigns, manages sending numbers, the do-not-contact
             list, budgets, tenant settings and the kill switch; deletes and exports
             contacts (personal data leaving the product); reads the activity log
-    owner   also manages memberships (who belongs to the tenant, in which role)
+    owner   also manages memberships (who belongs to the tenant, in which role) and sees the
+            cutover check (/settings/cutover/: the go-live checklist, with configuration details)
 """
 
 from django.db import models
@@ -41,6 +42,7 @@ class Perm:
     KILL_SWITCH = "tenant.kill_switch"
     AUDIT_VIEW = "audit.view"
     MEMBERS_MANAGE = "members.manage"
+    CUTOVER_VIEW = "cutover.view"
 
 
 # The lowest role that holds each permission.
@@ -60,6 +62,7 @@ MINIMUM_ROLE: dict[str, Role] = {
     Perm.KILL_SWITCH: Role.ADMIN,
     Perm.AUDIT_VIEW: Role.ADMIN,
     Perm.MEMBERS_MANAGE: Role.OWNER,
+    Perm.CUTOVER_VIEW: Role.OWNER,
 }
 
 

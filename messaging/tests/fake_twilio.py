@@ -15,6 +15,10 @@ It speaks what the SMS backend uses:
   auth token; 401 with Twilio's error JSON otherwise); form fields To, From, Body, StatusCallback,
   ValidityPeriod...; 201 with a message resource, status "queued".
 - ``GET /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}.json``: a stored message, or 404.
+- ``GET /2010-04-01/Accounts/{AccountSid}.json``: the account resource (status "active" unless a
+  test set ``account_status``), 401 for unknown credentials.
+- ``GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json?PhoneNumber=+61...``: the
+  account's numbers matching (``add_number(phone, sms_url=...)`` sets one up and its SmsUrl).
 
 Errors use Twilio's legacy shape: ``{"code": 21610, "message": ..., "more_info": ..., "status": 400}``.
 """
@@ -43,6 +47,8 @@ AUTH_TOKEN = "feedfacecafebeef0123456789abcdef"
 
 MESSAGES_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
 MESSAGE_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
+ACCOUNT_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)\.json$")
+NUMBERS_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers\.json$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 #: What Twilio says for the errors tests script most (https://www.twilio.com/docs/api/errors).
@@ -140,6 +146,8 @@ class FakeTwilio:
         self.requests: list[RecordedRequest] = []
         self.messages: dict[str, dict] = {}
         self.by_to: dict[str, Reply] = {}
+        self.account_status: dict[str, str] = {}  # account sid → "suspended" / "closed"; else "active"
+        self.numbers: dict[tuple[str, str], dict] = {}  # (account sid, phone) → incoming number resource
         self.sequence: list[Reply | None] = []
         self.lock = threading.Lock()
         self.released = threading.Event()
@@ -178,6 +186,44 @@ class FakeTwilio:
     def add_account(self, account_sid: str, auth_token: str) -> None:
         with self.lock:
             self.accounts[account_sid] = auth_token
+
+    def add_number(self, phone: str, *, sms_url: str, account_sid: str = ACCOUNT_SID) -> None:
+        """An incoming phone number of ``account_sid`` whose "A message comes in" webhook is ``sms_url``."""
+        sid = "PN" + secrets.token_hex(16)
+        resource = {
+            "account_sid": account_sid,
+            "sid": sid,
+            "phone_number": phone,
+            "friendly_name": phone,
+            "sms_url": sms_url,
+            "sms_method": "POST",
+            "status_callback": "",
+            "capabilities": {"sms": True, "mms": False, "voice": True},
+            "uri": f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers/{sid}.json",
+        }
+        with self.lock:
+            self.numbers[(account_sid, phone)] = resource
+
+    def account_resource(self, account_sid: str) -> dict:
+        with self.lock:
+            status = self.account_status.get(account_sid, "active")
+        return {
+            "sid": account_sid,
+            "friendly_name": "Fake account",
+            "status": status,
+            "type": "Full",
+            "owner_account_sid": account_sid,
+            "uri": f"/{API_VERSION}/Accounts/{account_sid}.json",
+        }
+
+    def numbers_page(self, account_sid: str, phone: str | None) -> dict:
+        with self.lock:
+            found = [
+                resource
+                for (account, number), resource in self.numbers.items()
+                if account == account_sid and (phone is None or number == phone)
+            ]
+        return {"incoming_phone_numbers": found, "page": 0, "page_size": 50, "next_page_uri": None}
 
     def script_to(self, to: str, reply: Reply | None) -> None:
         """Answer every message to ``to`` with ``reply`` (None: back to normal)."""
@@ -381,6 +427,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = urlsplit(self.path).path
+        if ACCOUNT_PATH.match(path) or NUMBERS_PATH.match(path):
+            self._get_account_resource(path)
+            return
         match = MESSAGE_PATH.match(path)
         self._record({}, match["account"] if match else None)
         if not match:
@@ -395,6 +444,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(error(20404, f"The requested resource {path} was not found", status=404))
             return
         self._send_json(200, resource)
+
+    def _get_account_resource(self, path: str) -> None:
+        account_match, numbers_match = ACCOUNT_PATH.match(path), NUMBERS_PATH.match(path)
+        account_sid = (account_match or numbers_match)["account"]
+        self._record({}, account_sid)
+        if not self.fake.authenticate(account_sid, self._auth()):
+            self._unauthorized()
+            return
+        if account_match:
+            self._send_json(200, self.fake.account_resource(account_sid))
+            return
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        self._send_json(200, self.fake.numbers_page(account_sid, query.get("PhoneNumber")))
 
     def _not_allowed(self):
         self._record({}, None)

@@ -317,6 +317,7 @@ PAGES = {
     "webhooks:enable": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
     "webhooks:delete": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
     "webhooks:send_again": Perms(Perm.SETTINGS_MANAGE, Perm.SETTINGS_MANAGE),
+    "cutover": Perms(Perm.CUTOVER_VIEW, Perm.CUTOVER_VIEW),  # GET only: POST is 405 for owners
 }
 
 # The REST API (/api/v1/), reached here with the browser's session: what GET and POST need on

@@ -22,6 +22,7 @@ _ENTRY_BY_PREFIX = (
     ("tenants:member", "tenants:members"),
     ("tenants:invitation_revoke", "tenants:members"),
     ("webhooks:", "tenants:settings"),
+    ("cutover", "tenants:settings"),
 )
 
 

@@ -19,6 +19,7 @@ from tenants.roles import MINIMUM_ROLE, Perm, Role, role_allows, roles_with
         (Perm.KILL_SWITCH, {"admin", "owner"}),
         (Perm.AUDIT_VIEW, {"admin", "owner"}),
         (Perm.MEMBERS_MANAGE, {"owner"}),
+        (Perm.CUTOVER_VIEW, {"owner"}),
     ],
 )
 def test_matrix_matches_the_product_rules(perm, roles):
