@@ -156,6 +156,13 @@ def status_callback(tenant: Tenant) -> Result:
     next_step = f"Make {url} reachable from the internet (PUBLIC_BASE_URL, the proxy, the firewall)."
     try:
         answer = requests.get(url, timeout=_timeout(), allow_redirects=False)
+    except requests.ReadTimeout:
+        # Connected, no answer: from the page, a single busy web worker cannot answer itself.
+        return Result(
+            FAIL,
+            f"{url} took the connection but gave no answer within {_timeout():g} s",
+            "Run `manage.py cutover_check` from a shell (the page's own worker may be the one busy); " + next_step,
+        )
     except requests.RequestException as exc:
         return Result(FAIL, f"{url} unreachable ({type(exc).__name__})", next_step)
     if answer.status_code in OUR_REFUSALS:

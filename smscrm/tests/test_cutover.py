@@ -317,6 +317,13 @@ def test_inbound_webhook_of_a_number_not_in_the_account_fails(tenant, twilio):
     assert (result.status, "+61400000001: not a number of the account" in result.evidence) == (FAIL, True)
 
 
+def test_inbound_webhook_with_refused_credentials_fails(tenant, twilio):
+    SendingNumberFactory(tenant=tenant, account=twilio_account(tenant, token="not-the-token"), sender="+61400000001")
+    twilio.add_number("+61400000001", sms_url=INBOUND)
+    result = outside.inbound_webhooks(tenant)
+    assert (result.status, result.evidence) == (FAIL, "+61400000001: credentials refused (HTTP 401)")
+
+
 def test_alphanumeric_only_cannot_receive_and_is_not_a_failure(tenant, twilio):
     SendingNumberFactory(
         tenant=tenant,
@@ -359,6 +366,16 @@ def test_status_callback_unreachable_or_someone_else_fails(tenant, settings, clo
     settings.PUBLIC_BASE_URL = twilio.url  # a server that is not us: 404
     result = outside.status_callback(tenant)
     assert (result.status, "answered HTTP 404: not this app's webhook" in result.evidence) == (FAIL, True)
+
+
+def test_status_callback_that_never_answers_fails_saying_so(tenant, settings):
+    settings.CUTOVER_TIMEOUT_SECONDS = 0.5
+    with socket.socket() as silent:  # takes connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = outside.status_callback(tenant)
+    assert (result.status, result.evidence.endswith("gave no answer within 0.5 s")) == (FAIL, True)
 
 
 def test_short_domain(tenant, settings, dns):
@@ -537,6 +554,11 @@ def test_another_tenants_owner_sees_only_their_own_checklist(tenant, owner, othe
     page = client_for(other_owner).get(reverse("cutover")).content.decode()
     assert "tenant rival (Rival Florist); 1 owner(s)/admin(s); 0 template(s)" in page
     assert "Acme" not in page
+
+
+def test_the_menu_shows_it_under_settings(owner, offline):
+    page = client_for(owner).get(reverse("cutover")).content.decode()
+    assert f'<a href="{reverse("tenants:settings")}" aria-current="true">Settings</a>' in page
 
 
 def test_the_settings_page_links_it_for_owners_only(members):
