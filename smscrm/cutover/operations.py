@@ -25,9 +25,9 @@ def _hours(age: timedelta) -> str:
 
 def backup(tenant: Tenant) -> Result:
     where = settings.BACKUP_DIR
-    run_one = f"run `scripts/backup.sh --dir {where or 'DIR'}` (beat runs it daily while BACKUP_DIR is set)."
+    run_one = f"Run `scripts/backup.sh --dir {where or 'DIR'}` (beat runs it daily while BACKUP_DIR is set)."
     if not where:
-        return Result(TODO, "BACKUP_DIR is not set: no daily backup runs", "Set BACKUP_DIR, then " + run_one)
+        return Result(TODO, "BACKUP_DIR is not set: no daily backup runs", "Set BACKUP_DIR. " + run_one)
     directory = Path(where)
     if not directory.is_dir():
         return Result(
@@ -35,16 +35,14 @@ def backup(tenant: Tenant) -> Result:
         )
     stamps = sorted(match[1] for path in directory.iterdir() if (match := DUMP_NAME.match(path.name)))
     if not stamps:
-        return Result(TODO, f"no backup in {where} yet", "R" + run_one[1:])
+        return Result(TODO, f"no backup in {where} yet", run_one)
     newest = f"smscrm_{stamps[-1]}.dump"
     taken = datetime.strptime(stamps[-1], "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
     age = timezone.now() - taken
     if age > BACKUP_MAX_AGE:
-        return Result(
-            FAIL, f"newest backup {newest} is {_hours(age)} old", "Check that beat is running, then " + run_one
-        )
+        return Result(FAIL, f"newest backup {newest} is {_hours(age)} old", "Check that beat is running. " + run_one)
     if not (directory / f"{newest}.sha256").is_file():
-        return Result(FAIL, f"{newest} has no {newest}.sha256 beside it: restore.sh will refuse it", "R" + run_one[1:])
+        return Result(FAIL, f"{newest} has no {newest}.sha256 beside it: restore.sh will refuse it", run_one)
     return Result(PASS, f"{newest} in {where}, {_hours(age)} old, with its checksum")
 
 
