@@ -64,3 +64,63 @@ class EncryptedTextField(models.TextField):
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         return encrypt(value) if value is not None else value
+
+
+def _current(token: str) -> bool:
+    """Is this token encrypted under the newest key (the first of FIELD_ENCRYPTION_KEYS)?"""
+    keys = settings.FIELD_ENCRYPTION_KEYS
+    newest = Fernet(keys[0].encode() if keys else _key_from_secret(settings.SECRET_KEY))
+    try:
+        newest.decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate_stored_secrets(*, dry_run: bool = False) -> dict[str, int]:
+    """Re-encrypt every ``EncryptedTextField`` value under the newest key; counts by outcome.
+
+    ``rotated``: was under an older key (or stored before encryption) and is now under the newest;
+    ``current``: already under the newest key, left alone, so a second run changes nothing.
+    A value no key decrypts raises ImproperlyConfigured before anything is written. Each row
+    is rewritten only if it still holds the value read, so a secret saved meanwhile is kept.
+    """
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    counts = {"rotated": 0, "current": 0}
+    plans = []
+    quote = connection.ops.quote_name
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if not isinstance(field, EncryptedTextField):
+                continue
+            table, column, pk = model._meta.db_table, field.column, model._meta.pk.column
+            with connection.cursor() as cursor:
+                # Raw SQL: the stored text, not what the field would decrypt it to.
+                cursor.execute(
+                    f"SELECT {quote(pk)}, {quote(column)} FROM {quote(table)} WHERE {quote(column)} <> ''"  # noqa: S608
+                )
+                rows = cursor.fetchall()
+            for row_pk, stored in rows:
+                if stored.startswith(PREFIX) and _current(stored[len(PREFIX) :]):
+                    counts["current"] += 1
+                    continue
+                plans.append((table, column, pk, row_pk, stored, encrypt(decrypt(stored))))
+    for table, column, pk, row_pk, stored, new in plans:
+        if not dry_run:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {quote(table)} SET {quote(column)} = %s WHERE {quote(pk)} = %s AND {quote(column)} = %s",  # noqa: S608
+                    [new, row_pk, stored],
+                )
+                if cursor.rowcount != 1:
+                    continue  # changed since it was read: saved by then under the newest key
+        counts["rotated"] += 1
+    return counts
+
+
+def derived_key() -> str:
+    """The key derived from SECRET_KEY (used while FIELD_ENCRYPTION_KEYS is empty), to list last in
+    FIELD_ENCRYPTION_KEYS when moving to explicit keys or changing SECRET_KEY."""
+    return _key_from_secret(settings.SECRET_KEY).decode()
