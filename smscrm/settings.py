@@ -43,10 +43,17 @@ else:
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction mode (docs/runbook.md, "PgBouncer"): no server-side cursors (a
+# WITH HOLD cursor outlives its transaction) and no startup "options" (PgBouncer refuses them).
+DB_PGBOUNCER = env.bool("DB_PGBOUNCER", default=False)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_PGBOUNCER
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # PostgreSQL's JIT compiles a query when its estimated cost is high, as batch look-ups of 5,000
     # numbers often are: tens to hundreds of ms compiling a query that runs in 15. Nothing gains.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # Behind PgBouncer: ALTER DATABASE ... SET jit = off instead.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    if not DB_PGBOUNCER:
+        DATABASES["default"]["OPTIONS"]["options"] = "-c jit=off"
     # A database that stops answering (a cut network) fails a new connection in 5 s instead of
     # hanging the process: beat and the dispatch loop then back off and try again.
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
