@@ -190,11 +190,12 @@ def tenant_create(*, name: str, slug: str, business_name: str, owner_email: str,
     return tenant
 
 
-def tenant_set_paused(*, tenant: Tenant, actor, paused: bool, reason: str = "") -> Tenant:
+def tenant_set_paused(*, tenant: Tenant, actor, paused: bool, reason: str = "", origin: str = "") -> Tenant:
     """Turn the kill switch on or off. Takes effect at commit; a no-op change is not audited.
 
     Pausing waits for the hand-off chunks under way (tenants.killswitch): no provider call
-    starts after it commits."""
+    starts after it commits. ``origin`` (audited) names who other than a member did it, e.g.
+    the operators' emergency stop, which lifts only the pauses it made."""
     with transaction.atomic():
         if paused:
             killswitch.hold_for_pause(tenant.pk)
@@ -207,7 +208,7 @@ def tenant_set_paused(*, tenant: Tenant, actor, paused: bool, reason: str = "") 
                 actor=actor,
                 action=TenantAction.TENANT_PAUSED if paused else TenantAction.TENANT_RESUMED,
                 target=locked.name,
-                data={"reason": reason} if reason else {},
+                data={key: value for key, value in (("reason", reason), ("origin", origin)) if value},
             )
     tenant.is_paused = paused
     return locked

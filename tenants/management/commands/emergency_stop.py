@@ -1,0 +1,67 @@
+"""``manage.py emergency_stop --reason TEXT``: the operators' stop for every business at once (a
+provider incident, a bad template across tenants), through each business's own kill switch.
+``--lift`` resumes exactly the businesses this stop paused; a business its own staff paused, before
+or during the stop, stays paused. Both are audited on each business and safe to run twice.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.models import AuditEvent, Tenant
+from tenants.services import TenantAction, tenant_set_paused
+
+ORIGIN = "emergency_stop"
+
+
+def paused_by_this_stop(tenant: Tenant) -> bool:
+    """Whether the business's current pause is the emergency stop's (its latest pause event)."""
+    latest = AuditEvent.objects.filter(tenant=tenant, action=TenantAction.TENANT_PAUSED).order_by("-at", "-id").first()
+    return latest is not None and latest.data.get("origin") == ORIGIN
+
+
+class Command(BaseCommand):
+    help = (
+        "Pause sending for every business (each one's kill switch, waiting for hand-offs under way; audited), "
+        "or with --lift resume the businesses this stop paused. --tenant limits it to the named businesses."
+    )
+
+    def add_arguments(self, parser):
+        action = parser.add_mutually_exclusive_group(required=True)
+        action.add_argument("--reason", help="Why, in the audit log of each business (required to stop).")
+        action.add_argument("--lift", action="store_true", help="Resume the businesses the stop paused.")
+        parser.add_argument(
+            "--tenant", action="append", default=[], metavar="SLUG", help="Only this business (repeatable)."
+        )
+
+    def _tenants(self, slugs: list[str]):
+        tenants = Tenant.objects.order_by("slug")
+        if slugs:
+            unknown = sorted(set(slugs) - set(tenants.filter(slug__in=slugs).values_list("slug", flat=True)))
+            if unknown:
+                raise CommandError(f"no business with the slug(s): {', '.join(unknown)}", returncode=2)
+            tenants = tenants.filter(slug__in=slugs)
+        return list(tenants)
+
+    def handle(self, *args, reason: str | None, lift: bool, tenant: list[str], **options):
+        if not lift and not (reason or "").strip():
+            raise CommandError("--reason must say why (it is written to each business's audit log)", returncode=2)
+        tenants = self._tenants(tenant)
+        changed = 0
+        for one in tenants:
+            if lift:
+                if not one.is_paused:
+                    self.stdout.write(f"running        {one.slug}")
+                elif not paused_by_this_stop(one):
+                    self.stdout.write(f"left paused    {one.slug} (paused by its own staff, not by the stop)")
+                else:
+                    lifted = "emergency stop lifted"
+                    tenant_set_paused(tenant=one, actor=None, paused=False, reason=lifted, origin=ORIGIN)
+                    self.stdout.write(f"resumed        {one.slug}")
+                    changed += 1
+            elif one.is_paused:
+                self.stdout.write(f"already paused {one.slug}")
+            else:
+                tenant_set_paused(tenant=one, actor=None, paused=True, reason=reason.strip(), origin=ORIGIN)
+                self.stdout.write(f"paused         {one.slug}")
+                changed += 1
+        verb = "resumed" if lift else "paused"
+        self.stdout.write(f"{changed} of {len(tenants)} business(es) {verb}.")
