@@ -3,9 +3,9 @@ and tenant id each line carries, and the formats (one JSON object per line in pr
 
 Masking: a phone number in a message or its arguments (``+`` and 8 to 15 digits, or an
 Australian ``04`` mobile of 10 digits) is written as ``*******`` and its last 3 digits:
-``+61412345678`` and ``0412345678`` both become ``*******678``. Tokens (``token=``,
-``sesame=``, ``password=``… and invitation paths) become ``[redacted]``. Message bodies are
-never logged by our code.
+``+61412345678``, ``%2B61412345678`` (URL-encoded) and ``0412345678`` all become
+``*******678``. Tokens (``token=``, ``sesame=``, ``password=``… and invitation paths) become
+``[redacted]``. Message bodies are never logged by our code.
 """
 
 import json
@@ -26,8 +26,9 @@ _SECRET_PARAMS = re.compile(
 )
 # Paths that carry a credential: an invitation's link (/invitations/<token>/).
 _SECRET_PATHS = re.compile(r"(?P<name>/invitations/)(?!\[redacted\])[^/\s?\"']+")
-# Phone numbers: E.164 (+ and 8 to 15 digits) and Australian mobiles written 04xxxxxxxx.
-_PHONES = re.compile(r"(?<![\w+])(?:\+\d{5,12}|04\d{5})(?P<last>\d{3})(?!\d)")
+# Phone numbers: E.164 (+ and 8 to 15 digits) and Australian mobiles written 04xxxxxxxx. In a URL
+# (a search's query string, a Referer, an access-log line) the browser writes the + as %2B.
+_PHONES = re.compile(r"(?<![\w+])(?:(?:\+|%2[Bb])\d{5,12}|04\d{5})(?P<last>\d{3})(?!\d)")
 
 
 def redact(text: str) -> str:

@@ -135,3 +135,18 @@ def test_scrub_walks_nested_values():
     event = {"extra": {"numbers": ["+61412345678", ("0498765432",)], "n": 3, "url": "/x?token=abc"}}
     expected = {"numbers": ["*******678", ["*******432"]], "n": 3, "url": "/x?token=[redacted]"}
     assert sentry.scrub(event) == {"extra": expected}
+
+
+def test_a_number_searched_for_is_masked_in_the_query_string_and_referer():
+    """A browser sends a searched-for "+61412345678" as "%2B61412345678": in the query string of the
+    search (contacts, do-not-contact, inbox) and in the Referer of every page opened from it."""
+    event = {
+        "request": {
+            "url": "https://crm.example/contacts/dnc/",
+            "query_string": "q=%2B61412345678&after=5",
+            "headers": {"Referer": "https://crm.example/inbox/?q=%2b61498765432"},
+        }
+    }
+    request = sentry.before_send(event)["request"]
+    assert request["query_string"] == "q=*******678&after=5"
+    assert request["headers"]["Referer"] == "https://crm.example/inbox/?q=*******432"
