@@ -133,6 +133,42 @@ def test_unreachable_database_fails_naming_the_database():
     assert answer["body"]["checks"]["database"]["status"] == "fail"
 
 
+def test_a_silent_database_is_waited_for_once_not_by_every_check_that_reads_it():
+    """A database that takes connections and never answers (a cut network): each connection
+    attempt waits DB_CONNECT_TIMEOUT. The heartbeat and send-job checks read the database too;
+    trying each again made /health wait seven times over, past any monitor's timeout (so
+    health-check.sh said the web was unreachable, not the database)."""
+    import socket
+    import time
+
+    script = (
+        "import django, json; django.setup();"
+        "from django.test import Client;"
+        "r = Client().get('/health');"
+        "print(json.dumps(r.json()))"
+    )
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        env = {k: v for k, v in os.environ.items() if k not in {"PYTEST_VERSION", "REDIS_URL"}}
+        env.update(
+            DJANGO_ENV="development",
+            DJANGO_SETTINGS_MODULE="smscrm.settings",
+            DATABASE_URL=f"postgres://nobody@127.0.0.1:{silent.getsockname()[1]}/nothing",
+            DB_CONNECT_TIMEOUT="1",
+        )
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+        )
+        took = time.monotonic() - started
+    checks = json.loads(result.stdout.strip().splitlines()[-1])["checks"]
+    assert checks["database"]["status"] == "fail"
+    for name in (*worker_components(), BEAT, "send_jobs"):
+        assert checks[name] == {"status": "fail", "error": "not checked: the database did not answer", "ms": 0.0}
+    assert took < 10, took  # the links middleware's lookup and the database check: 2 waits, not 7
+
+
 def test_liveness_checks_only_the_database(client):
     response = client.get("/health/live")
     assert response.status_code == 200
