@@ -11,8 +11,7 @@ DNS goes through ``resolve`` (a module attribute, so tests swap in a stub resolv
 from __future__ import annotations
 
 import socket
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+import threading
 from urllib.parse import urlsplit
 
 import requests
@@ -179,16 +178,29 @@ resolve = _resolve_with_system
 
 
 def _addresses(host: str) -> tuple[set[str], str]:
-    """(addresses, "") or (empty, why not): resolved within the timeout, in a thread, as getaddrinfo has none."""
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(resolve, host).result(timeout=_timeout()), ""
-    except FutureTimeout:
+    """(addresses, "") or (empty, why not): resolved within the timeout, in a thread, as getaddrinfo has none.
+
+    A daemon thread, not a pool's: the interpreter joins a pool's threads at exit, so the command
+    would still wait for a resolver that never answers after reporting that it timed out."""
+    outcome: dict[str, object] = {}
+
+    def lookup() -> None:
+        try:
+            outcome["addresses"] = resolve(host)
+        except Exception as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=lookup, name=f"cutover-dns-{host}", daemon=True)
+    thread.start()
+    thread.join(_timeout())
+    if thread.is_alive():
         return set(), "DNS lookup timed out"
-    except OSError as exc:
-        return set(), f"does not resolve ({type(exc).__name__})"
-    finally:
-        pool.shutdown(wait=False)
+    error = outcome.get("error")
+    if isinstance(error, OSError):
+        return set(), f"does not resolve ({type(error).__name__})"
+    if error is not None:
+        raise error
+    return outcome["addresses"], ""
 
 
 def short_domain(tenant: Tenant) -> Result:

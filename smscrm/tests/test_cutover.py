@@ -10,7 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -398,6 +402,37 @@ def test_short_domain(tenant, settings, dns):
     assert result.status == PASS
     tenant.short_domain = "acme.example"  # the business's own wins over SHORT_DOMAIN
     assert outside.short_domain(tenant).evidence == "acme.example (the business's own) is not in ALLOWED_HOSTS"
+
+
+# A process that asks a resolver that never answers: the lookup gives up after the timeout, and the
+# process (``manage.py cutover_check``) ends then, not whenever the resolver does.
+HUNG_DNS = r"""
+import django, json, threading, time
+django.setup()
+from django.conf import settings
+from smscrm.cutover import outside
+from tenants.models import Tenant
+settings.CUTOVER_TIMEOUT_SECONDS = 0.5
+settings.SHORT_DOMAIN, settings.ALLOWED_HOSTS = "go.example", ["go.example"]
+outside.resolve = lambda host: threading.Event().wait() or set()
+result = outside.short_domain(Tenant(short_domain=""))
+print(json.dumps([result.status, result.evidence]), flush=True)
+"""
+
+
+def test_a_dns_lookup_that_never_answers_fails_after_the_timeout_and_does_not_hold_the_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTEST_VERSION", "REDIS_URL"}}
+    env.update(DJANGO_SETTINGS_MODULE="smscrm.settings", DATABASE_URL=f"sqlite:///{tmp_path / 'unused.sqlite3'}")
+    done = subprocess.run(  # TimeoutExpired (a failure) if the process waits on the lookup
+        [sys.executable, "-c", HUNG_DNS],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [FAIL, "go.example: DNS lookup timed out"]
 
 
 # --- operations -----------------------------------------------------------------------------------------------------
