@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.urls import reverse
 from messaging.models import Provider, ProviderAccount, SenderKind, SendingNumber
 from messaging.selectors import status_callback_url
 from smscrm.cutover import FAIL, PASS, TODO, Result
+from smscrm.logging import redact
 from tenants.models import Tenant
 
 API_VERSION = "2010-04-01"
@@ -120,6 +121,17 @@ def _sms_url(number: SendingNumber) -> tuple[str | None, str]:
     return found[0].get("sms_url") or "", ""
 
 
+def _shown(url: str) -> str:
+    """A webhook URL as evidence: without the ``user:password@`` Twilio sends as basic auth, tokens redacted."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that cannot be parsed)"
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc="[redacted]@" + parts.netloc.rpartition("@")[2])
+    return redact(urlunsplit(parts))
+
+
 def inbound_webhooks(tenant: Tenant) -> Result:
     senders = list(SendingNumber.objects.filter(tenant=tenant, is_active=True).select_related("account"))
     numbers = [s for s in senders if s.kind == SenderKind.NUMBER]
@@ -140,7 +152,7 @@ def inbound_webhooks(tenant: Tenant) -> Result:
         if problem:
             wrong.append(f"{number.sender}: {problem}")
         elif sms_url not in accepted:
-            wrong.append(f"{number.sender} posts to {sms_url or '(nothing)'}, not {expected}")
+            wrong.append(f"{number.sender} posts to {_shown(sms_url) if sms_url else '(nothing)'}, not {expected}")
     if wrong:
         return Result(
             FAIL,

@@ -315,6 +315,18 @@ def test_inbound_webhook_elsewhere_fails_naming_the_number_and_both_urls(tenant,
     assert INBOUND in result.next
 
 
+def test_inbound_webhook_elsewhere_never_shows_the_credentials_in_its_url(tenant, twilio):
+    """The old system's webhook may carry its own credentials (Twilio sends user:password@ as HTTP
+    basic auth, or a token parameter): the page and the command show where it points, not them."""
+    SendingNumberFactory(tenant=tenant, account=twilio_account(tenant), sender="+61400000001")
+    twilio.add_number("+61400000001", sms_url="https://olduser:oldpass@old-crm.example/sms?token=abc123&x=1")
+    result = outside.inbound_webhooks(tenant)
+    assert (result.status, result.evidence) == (
+        FAIL,
+        f"+61400000001 posts to https://[redacted]@old-crm.example/sms?token=[redacted]&x=1, not {INBOUND}",
+    )
+
+
 def test_inbound_webhook_of_a_number_not_in_the_account_fails(tenant, twilio):
     SendingNumberFactory(tenant=tenant, account=twilio_account(tenant), sender="+61400000001")
     result = outside.inbound_webhooks(tenant)
