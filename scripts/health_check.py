@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,7 +57,29 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 
 def fetch(url: str, *, timeout: float) -> tuple[int, bytes, float]:
-    """(HTTP status, body, milliseconds) of GET ``url``; raises OSError (URLError, timeouts)."""
+    """(HTTP status, body, milliseconds) of GET ``url`` within ``timeout`` in all; raises OSError
+    (URLError, timeouts). In a daemon thread: urllib's timeout covers the connection, not the
+    host's DNS lookup (getaddrinfo has none), and a resolver that never answers must not hold
+    the script (a daemon thread does not keep it from exiting)."""
+    outcome: dict = {}
+
+    def get() -> None:
+        try:
+            outcome["answer"] = _fetch(url, timeout=timeout)
+        except BaseException as error:  # handed to the caller's thread below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=get, name="health-check-fetch", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError("timed out")  # an OSError, as urllib's own timeouts are
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]
+
+
+def _fetch(url: str, *, timeout: float) -> tuple[int, bytes, float]:
     request = urllib.request.Request(  # noqa: S310 - parse() allows http(s) URLs only
         url,
         headers={

@@ -189,6 +189,41 @@ def test_a_short_domain_serving_links_answers_404_for_the_missing_one(live_serve
     assert answer.value.code == 404
 
 
+# Loaded by the script's python3 (PYTHONPATH): a resolver that never answers for *.hang.test.
+HANGING_RESOLVER = """
+import socket, threading
+_resolve = socket.getaddrinfo
+def getaddrinfo(host, *args, **kwargs):
+    if str(host).endswith(".hang.test"):
+        threading.Event().wait()
+    return _resolve(host, *args, **kwargs)
+socket.getaddrinfo = getaddrinfo
+"""
+
+
+def test_a_resolver_that_never_answers_fails_short_links_after_the_timeout(live_server, beating, settings, tmp_path):
+    """getaddrinfo has no timeout of its own (urllib's covers the connection only): a dead
+    resolver must not hold the script past --timeout."""
+    (tmp_path / "sitecustomize.py").write_text(HANGING_RESOLVER)
+    settings.SHORT_DOMAIN = "go.hang.test"
+    link_hosts.hosts_forget()
+    result = subprocess.run(  # TimeoutExpired (a failure) if the script waits on the resolver
+        ["bash", str(SCRIPT), "--timeout", "1", base_url(live_server)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    last = result.stdout.splitlines()[-1].split(None, 3)
+    assert (last[0], last[1], last[3]) == (
+        "FAIL",
+        "short_links",
+        f"no answer from http://go.hang.test:{port_of(live_server)}/{MISSING} within 1s",
+    )
+
+
 def test_without_redis_as_under_make_run_the_file_broker_is_measured(live_server, beating, settings, tmp_path):
     settings.REDIS_URL = ""
     settings.CELERY_BROKER_URL = "filesystem://"
