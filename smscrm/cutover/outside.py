@@ -48,11 +48,32 @@ def _simulated(what: str, note: str = "") -> Result:
     return Result(PASS, f"simulator ({what}; development, no provider asked){note}")
 
 
+def _get(url: str, **options) -> requests.Response:
+    """``requests.get(url)`` with the timeout, its host's DNS lookup included: requests' timeout
+    covers the connection and each read, not getaddrinfo, which has none. In a daemon thread, so a
+    resolver that never answers holds neither the page's worker nor the command's exit."""
+    outcome: dict[str, object] = {}
+
+    def get() -> None:
+        try:
+            outcome["answer"] = requests.get(url, timeout=_timeout(), allow_redirects=False, **options)
+        except Exception as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=get, name="cutover-get", daemon=True)
+    thread.start()
+    # Connecting and reading each have the timeout: only a lookup (or a trickle) outlasts both.
+    thread.join(2 * _timeout())
+    if thread.is_alive():
+        raise requests.ConnectTimeout(f"no connection within {2 * _timeout():g} s (DNS lookup or connect)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]
+
+
 def _twilio_get(account: ProviderAccount, path: str, params: dict | None = None) -> requests.Response:
     url = f"{settings.TWILIO_API_BASE_URL}/{API_VERSION}/Accounts/{account.account_sid}{path}"
-    return requests.get(
-        url, params=params, auth=(account.account_sid, account.token), timeout=_timeout(), allow_redirects=False
-    )
+    return _get(url, params=params, auth=(account.account_sid, account.token))
 
 
 def _unreachable(exc: Exception) -> str:
@@ -166,7 +187,7 @@ def status_callback(tenant: Tenant) -> Result:
     url = status_callback_url()
     next_step = f"Make {url} reachable from the internet (PUBLIC_BASE_URL, the proxy, the firewall)."
     try:
-        answer = requests.get(url, timeout=_timeout(), allow_redirects=False)
+        answer = _get(url)
     except requests.ReadTimeout:
         # Connected, no answer: from the page, a single busy web worker cannot answer itself.
         return Result(

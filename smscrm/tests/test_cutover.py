@@ -14,6 +14,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -392,6 +394,40 @@ def test_status_callback_that_never_answers_fails_saying_so(tenant, settings):
         settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{silent.getsockname()[1]}"
         result = outside.status_callback(tenant)
     assert (result.status, result.evidence.endswith("gave no answer within 0.5 s")) == (FAIL, True)
+
+
+@pytest.fixture
+def slow_resolver(monkeypatch):
+    """The system resolver, except that names under .hang.test take 10 s to fail: far past the
+    checks' timeout (0.5 s here). requests looks names up itself, with no timeout of its own."""
+    resolve = socket.getaddrinfo
+    released = threading.Event()
+
+    def getaddrinfo(host, *args, **kwargs):
+        if str(host).endswith(".hang.test"):
+            released.wait(10)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield
+    released.set()
+
+
+def test_requests_to_hosts_whose_lookup_never_ends_fail_within_the_timeout(tenant, settings, slow_resolver):
+    settings.CUTOVER_TIMEOUT_SECONDS = 0.5
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_API_BASE_URL = "https://api.hang.test"
+    settings.PUBLIC_BASE_URL = "https://crm.hang.test"
+    twilio_account(tenant)
+    for check, evidence in (
+        (outside.status_callback, "https://crm.hang.test/webhooks/twilio/status unreachable (ConnectTimeout)"),
+        (outside.provider_credentials, "provider API unreachable (ConnectTimeout)"),
+    ):
+        started = time.monotonic()
+        result = check(tenant)
+        assert time.monotonic() - started < 3, check
+        assert (result.status, evidence in result.evidence) == (FAIL, True), result.evidence
 
 
 def test_short_domain(tenant, settings, dns):
