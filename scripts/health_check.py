@@ -146,6 +146,8 @@ def component_lines(body: dict) -> list[tuple[bool, str]]:
             lines.append((True, line(True, "redis", None, "not configured (no REDIS_URL: file-system broker)")))
         elif check is None:
             lines.append((False, line(False, component, None, "not reported by /health")))
+        elif not isinstance(check, dict):  # an older or foreign /health: a failing line, not a traceback
+            lines.append((False, line(False, component, None, f"not a check in /health's answer: {check!r:.80}")))
         else:
             ok = check.get("status") == "ok"
             lines.append((ok, line(ok, component, check.get("ms"), summary(component, check))))

@@ -243,6 +243,58 @@ def test_any_answer_but_404_for_the_missing_link_fails_short_links(live_server, 
     assert lines["short_links"][1].startswith("HTTP 429 for a missing link, expected 404 (too many missing links")
 
 
+@pytest.fixture
+def health_answering():
+    """A stand-in web whose /health answers ``body`` (set by the test), /s/<token> 404."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answer: dict = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            data = json.dumps(answer["body"]).encode() if self.path == "/health" else b"{}"
+            self.send_response(200 if self.path == "/health" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    answer["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield answer
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_component_missing_or_unreadable_in_the_health_answer_fails_and_every_line_is_printed(health_answering):
+    """An older or foreign /health: what it does not report is not OK (redis excepted: /health
+    leaves it out when the app has no REDIS_URL), and an answer that is not a check fails its line
+    instead of stopping the script."""
+    ok = {"status": "ok", "age_seconds": 1.0, "ms": 1.0}
+    health_answering["body"] = {
+        "status": "ok",
+        "checks": {
+            "database": {"status": "ok", "vendor": "postgresql", "ms": 1.0},
+            **{name: ok for name in ("worker:dispatch", "worker:imports", "worker:default", "beat")},
+            "send_jobs": "ok",
+        },
+        "short_domain": "",
+    }
+    code, lines, result = run(health_answering["url"])
+    assert code == 1, result.stderr
+    assert list(lines) == COMPONENTS
+    assert failing(lines) == ["queues", "send_jobs"]
+    assert lines["queues"] == ("FAIL", "not reported by /health")
+    assert lines["send_jobs"] == ("FAIL", "not a check in /health's answer: 'ok'")
+    assert lines["redis"] == ("OK", "not configured (no REDIS_URL: file-system broker)")
+
+
 def test_a_web_that_never_answers_fails_after_the_timeout():
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, says nothing
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
