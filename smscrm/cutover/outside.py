@@ -26,8 +26,10 @@ from smscrm.logging import redact
 from tenants.models import Tenant
 
 API_VERSION = "2010-04-01"
-#: What our own webhook views answer a plain GET or an unsigned request with: the app is there.
-OUR_REFUSALS = {400, 403, 405}
+#: What our own webhook views (require_POST) answer a plain GET with: the app is there. Not 400 or
+#: 403: those come from before the view (our host check refusing PUBLIC_BASE_URL's host, a proxy's
+#: deny), and the provider's POSTs would get them too.
+OUR_REFUSALS = {405}
 
 
 def _timeout() -> float:
@@ -185,7 +187,7 @@ def inbound_webhooks(tenant: Tenant) -> Result:
 
 def status_callback(tenant: Tenant) -> Result:
     url = status_callback_url()
-    next_step = f"Make {url} reachable from the internet (PUBLIC_BASE_URL, the proxy, the firewall)."
+    next_step = f"Make {url} reachable from the internet (PUBLIC_BASE_URL, ALLOWED_HOSTS, the proxy, the firewall)."
     try:
         answer = _get(url)
     except requests.ReadTimeout:

@@ -386,6 +386,19 @@ def test_status_callback_unreachable_or_someone_else_fails(tenant, settings, clo
     assert (result.status, "answered HTTP 404: not this app's webhook" in result.evidence) == (FAIL, True)
 
 
+def test_status_callback_refused_before_our_view_fails(tenant, settings, live_server):
+    """Only the webhook view itself proves the URL works: it answers a GET with 405. A 400 (here
+    our own app refusing PUBLIC_BASE_URL's host, not in ALLOWED_HOSTS) or a 403 (a proxy's deny)
+    is what the provider's POSTs would get too."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.ALLOWED_HOSTS = ["crm.example"]
+    result = outside.status_callback(tenant)
+    assert (result.status, result.evidence) == (
+        FAIL,
+        f"{live_server.url}/webhooks/twilio/status answered HTTP 400: not this app's webhook",
+    )
+
+
 def test_status_callback_that_never_answers_fails_saying_so(tenant, settings):
     settings.CUTOVER_TIMEOUT_SECONDS = 0.5
     with socket.socket() as silent:  # takes connections (the backlog), never answers
