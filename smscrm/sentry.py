@@ -6,11 +6,13 @@ event or breadcrumb has its credentials redacted and its phone numbers masked to
 Beyond that, the things that could carry a message body or a secret are never sent at all: request
 bodies and cookies, the Authorization and Cookie headers, and the local variables of stack frames
 (a hand-off's locals hold the message text and the provider token). No user e-mail or address is
-attached (``send_default_pii`` stays off); events carry the request id and tenant id as tags.
+attached (``send_default_pii`` stays off); the values of credential options (``--auth-token X``)
+are taken out of the command line every event carries; events carry the request id and tenant id as tags.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from smscrm.logging import mask_phones, redact, request_id, tenant_id
@@ -29,6 +31,26 @@ def scrub(value: Any) -> Any:
     return value
 
 
+# A command-line option whose value is a credential: --auth-token X, --password=X, --api-key X…
+_SECRET_OPTION = re.compile(r"^--?[\w-]*(?:token|secret|password|key|dsn)$", re.IGNORECASE)
+
+
+def _strip_argv(argv: list) -> list:
+    """sys.argv (sentry-sdk's Argv integration adds it to every event) without option values
+    that are credentials, whether given as ``--option value`` or ``--option=value``."""
+    stripped, hide_next = [], False
+    for arg in argv:
+        name, equals, _ = str(arg).partition("=")
+        if hide_next:
+            stripped.append("[redacted]")
+        elif _SECRET_OPTION.match(name) and equals:
+            stripped.append(f"{name}=[redacted]")
+        else:
+            stripped.append(arg)
+        hide_next = not hide_next and not equals and bool(_SECRET_OPTION.match(name))
+    return stripped
+
+
 def _strip_request(request: dict) -> dict:
     request = {key: item for key, item in request.items() if key not in {"data", "cookies"}}
     headers = request.get("headers")
@@ -44,6 +66,9 @@ def before_send(event: dict, hint: dict | None = None) -> dict:
     and tenant, then redact and mask every string left."""
     if isinstance(event.get("request"), dict):
         event["request"] = _strip_request(event["request"])
+    extra = event.get("extra")
+    if isinstance(extra, dict) and isinstance(extra.get("sys.argv"), list):
+        extra["sys.argv"] = _strip_argv(extra["sys.argv"])
     tags = event.setdefault("tags", {})
     if isinstance(tags, dict):
         tags.setdefault("request_id", request_id.get() or "-")

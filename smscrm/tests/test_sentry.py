@@ -150,3 +150,21 @@ def test_a_number_searched_for_is_masked_in_the_query_string_and_referer():
     request = sentry.before_send(event)["request"]
     assert request["query_string"] == "q=*******678&after=5"
     assert request["headers"]["Referer"] == "https://crm.example/inbox/?q=*******432"
+
+
+def test_a_secret_given_on_the_command_line_is_redacted_from_sys_argv():
+    """sentry-sdk's default Argv integration puts the process's sys.argv on every event: a
+    ``manage.py demo_campaign --backend twilio --auth-token …`` that fails must not send the token."""
+    argv = ["manage.py", "demo_campaign", "--backend", "twilio", "--auth-token", "abc123secret", "--password=pw1"]
+    extra = sentry.before_send({"extra": {"sys.argv": [*argv, "--tenant", "acme"]}})["extra"]
+    assert extra["sys.argv"] == [
+        "manage.py",
+        "demo_campaign",
+        "--backend",
+        "twilio",
+        "--auth-token",
+        "[redacted]",
+        "--password=[redacted]",
+        "--tenant",
+        "acme",
+    ]
