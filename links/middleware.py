@@ -2,7 +2,8 @@
 
 First in the stack: a request whose Host is a short domain (SHORT_DOMAIN or a tenant's own)
 is answered here, before sessions, CSRF or tenancy run: ``/<token>`` redirects, anything else
-is a 404. ``/s/<token>`` on the main host is answered here too, for the same speed; the URLconf
+is a 404 (but ``/health``, answered on every host and never asking the database for short
+domains). ``/s/<token>`` on the main host is answered here too, for the same speed; the URLconf
 names it as well, for reverse(). Short domains must be in ALLOWED_HOSTS.
 
 Hosts are compared after ``tenants.hosts.normalize_host`` (``go.acme.example.`` is
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 ROOT_TOKEN = re.compile(rf"^/({TOKEN_PATTERN})/?$")
 MAIN_TOKEN = re.compile(rf"^/s/({TOKEN_PATTERN})/?$")
 HOSTS_TTL = 60.0
+HEALTH_PATHS = ("/health",)  # /health and /health/live
 _hosts: tuple[float, dict[str, int | None]] = (0.0, {})
 
 
@@ -70,6 +72,10 @@ class ShortLinkMiddleware:
 
     def __call__(self, request):
         path = request.path_info
+        if path.startswith(HEALTH_PATHS):
+            # Never a short link, on any host: and with the database hanging, /health must say so
+            # within a monitor's timeout rather than wait here on the short domains' lookup first.
+            return self.get_response(request)
         host = normalize_host(request.META.get("HTTP_HOST", ""))
         hosts = short_hosts()
         if host and host in hosts:
