@@ -136,7 +136,9 @@ def follow(request, token: str, *, only_tenant: int | None = None) -> HttpRespon
         response["Retry-After"] = "60"
         return response
     if data.get("missing") or (only_tenant is not None and data["tenant"] != only_tenant):
-        return _plain(404, "Link not found", "This link does not exist. Check that it was copied in full.")
+        response = _plain(404, "Link not found", "This link does not exist. Check that it was copied in full.")
+        response["X-Short-Link"] = "not-found"  # this service's miss, not any 404 (scripts/health-check.sh)
+        return response
     if data["expires"] <= time.time():
         return _plain(410, "Link expired", f"This link from {data['business']} has expired.")
     clicks.enqueue(link=data, method=request.method, user_agent=request.META.get("HTTP_USER_AGENT", ""), ip=ip)

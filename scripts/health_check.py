@@ -23,7 +23,7 @@ stack from its host): GET BASE_URL/health, then from its answer the database, Re
 queue's worker heartbeat, beat, the Celery queue depths and the oldest due send job; then asks
 the short-link host for a link that cannot exist (https://<short domain>/<token>, with BASE_URL's
 scheme and port, when /health reports a short domain; else BASE_URL/s/<token>), which must
-answer 404 within SLOW_MS ms.
+answer 404 from the short-link service itself (X-Short-Link: not-found) within 2 s.
 
 Prints one line per component: OK|FAIL, component, latency, detail. Exit status: 0 when every
 component is OK, 1 when any FAILs, 2 on bad usage. --timeout: seconds to wait for each answer
@@ -56,11 +56,12 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
-def fetch(url: str, *, timeout: float) -> tuple[int, bytes, float]:
-    """(HTTP status, body, milliseconds) of GET ``url`` within ``timeout`` in all; raises OSError
-    (URLError, timeouts). In a daemon thread: urllib's timeout covers the connection, not the
-    host's DNS lookup (getaddrinfo has none), and a resolver that never answers must not hold
-    the script (a daemon thread does not keep it from exiting)."""
+def fetch(url: str, *, timeout: float) -> tuple[int, bytes, float, dict]:
+    """(HTTP status, body, milliseconds, headers by lower-case name) of GET ``url`` within
+    ``timeout`` in all; raises OSError (URLError, timeouts). In a daemon thread: urllib's
+    timeout covers the connection, not the host's DNS lookup (getaddrinfo has none), and a
+    resolver that never answers must not hold the script (a daemon thread does not keep it
+    from exiting)."""
     outcome: dict = {}
 
     def get() -> None:
@@ -79,7 +80,7 @@ def fetch(url: str, *, timeout: float) -> tuple[int, bytes, float]:
     return outcome["answer"]
 
 
-def _fetch(url: str, *, timeout: float) -> tuple[int, bytes, float]:
+def _fetch(url: str, *, timeout: float) -> tuple[int, bytes, float, dict]:
     request = urllib.request.Request(  # noqa: S310 - parse() allows http(s) URLs only
         url,
         headers={
@@ -93,10 +94,11 @@ def _fetch(url: str, *, timeout: float) -> tuple[int, bytes, float]:
     started = time.monotonic()
     try:
         with _opener.open(request, timeout=timeout) as response:
-            status, body = response.status, response.read()
+            status, body, headers = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:  # 3xx (not followed), 4xx, 5xx: an answer all the same
-        status, body = error.code, error.read()
-    return status, body, (time.monotonic() - started) * 1000
+        status, body, headers = error.code, error.read(), error.headers
+    ms = (time.monotonic() - started) * 1000
+    return status, body, ms, {name.lower(): value for name, value in (headers or {}).items()}
 
 
 def why(error: BaseException, url: str, timeout: float) -> str:
@@ -166,12 +168,16 @@ def short_link_url(base_url: str, short_domain: str) -> str:
 def short_link_line(base_url: str, short_domain: str, timeout: float) -> tuple[bool, str]:
     url = short_link_url(base_url, short_domain)
     try:
-        status, _, ms = fetch(url, timeout=timeout)
+        status, _, ms, headers = fetch(url, timeout=timeout)
     except (OSError, ValueError) as error:
         return False, line(False, "short_links", None, why(error, url, timeout))
     if status != 404:
         extra = " (too many missing links asked for from here: the miss limit)" if status == 429 else ""
         return False, line(False, "short_links", ms, f"HTTP {status} for a missing link, expected 404{extra}: {url}")
+    if headers.get("x-short-link") != "not-found":
+        # Another server's 404 (the short domain's DNS or proxy points elsewhere), or the app's
+        # generic one (the short-link route is broken): links in sent messages would not open.
+        return False, line(False, "short_links", ms, f"404, but not from the short-link service: {url}")
     if ms > SLOW_MS:
         return False, line(False, "short_links", ms, f"404 but slower than {SLOW_MS}ms: {url}")
     return True, line(True, "short_links", ms, f"404 for a missing link: {url}")
@@ -181,7 +187,7 @@ def web(base_url: str, timeout: float) -> tuple[str, dict | str]:
     """(web's line, /health's body), or (web's failing line, why nothing else was checked)."""
     url = f"{base_url}/health"
     try:
-        status, raw, ms = fetch(url, timeout=timeout)
+        status, raw, ms, _ = fetch(url, timeout=timeout)
     except (OSError, ValueError) as error:
         return line(False, "web", None, why(error, url, timeout)), "not checked: web unreachable"
     try:

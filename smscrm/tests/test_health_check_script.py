@@ -245,12 +245,13 @@ def test_any_answer_but_404_for_the_missing_link_fails_short_links(live_server, 
 
 @pytest.fixture
 def health_answering():
-    """A stand-in web whose /health answers ``body`` (set by the test), /s/<token> 404."""
+    """A stand-in web whose /health answers ``body`` (set by the test), anything else the
+    short-link service's 404 (``own_misses``: set False for a 404 from some other server)."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    answer: dict = {}
+    answer: dict = {"own_misses": True}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -258,6 +259,8 @@ def health_answering():
             self.send_response(200 if self.path == "/health" else 404)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.path != "/health" and answer["own_misses"]:
+                self.send_header("X-Short-Link", "not-found")
             self.end_headers()
             self.wfile.write(data)
 
@@ -335,3 +338,18 @@ def test_bad_usage_exits_2_and_help_exits_0():
         env={"PATH": os.environ.get("PATH", "")},
     )
     assert bare.returncode == 0, bare.stderr
+
+
+def test_a_404_from_anything_but_the_short_link_service_fails_short_links(health_answering):
+    """A short domain whose DNS or proxy points at another server, or a broken short-link route,
+    still answers 404 for a missing link: only the service's own miss (X-Short-Link) passes."""
+    checks = {name: {"status": "ok", "ms": 1.0} for name in COMPONENTS if name not in {"web", "short_links"}}
+    health_answering["body"] = {"status": "ok", "checks": checks, "short_domain": ""}
+    health_answering["own_misses"] = False
+    url = health_answering["url"]
+    code, lines, result = run(url)
+    assert code == 1, result.stdout
+    assert failing(lines) == ["short_links"]
+    assert lines["short_links"] == ("FAIL", f"404, but not from the short-link service: {url}/s/{MISSING}")
+    health_answering["own_misses"] = True
+    assert run(url)[0] == 0
