@@ -29,6 +29,15 @@ _SECRET_PATHS = re.compile(r"(?P<name>/invitations/)(?!\[redacted\])[^/\s?\"']+"
 # Phone numbers: E.164 (+ and 8 to 15 digits) and Australian mobiles written 04xxxxxxxx. In a URL
 # (a search's query string, a Referer, an access-log line) the browser writes the + as %2B.
 _PHONES = re.compile(r"(?<![\w+])(?:(?:\+|%2[Bb])\d{5,12}|04\d{5})(?P<last>\d{3})(?!\d)")
+# The same written in groups, as people type them into a search box: "0412 345 678",
+# "+61 412 345 678", "0412-345-678"; in a URL the spaces are "+" or "%20". Masked when the groups
+# hold 9 to 15 digits in all (a time or a version number has fewer, and does not start so).
+_GROUPED_PHONES = re.compile(r"(?<![\w+%.])(?:\+|%2[Bb]|0)\d{1,4}(?:(?:[ .+-]|%20)\d{2,4}){2,4}(?![\w.])")
+
+
+def _mask_grouped(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", match.group().replace("%2B", "").replace("%2b", "").replace("%20", ""))
+    return f"*******{digits[-3:]}" if 9 <= len(digits) <= 15 else match.group()
 
 
 def redact(text: str) -> str:
@@ -38,7 +47,7 @@ def redact(text: str) -> str:
 
 def mask_phones(text: str) -> str:
     """Every phone number in ``text`` as ``*******`` and its last 3 digits."""
-    return _PHONES.sub(r"*******\g<last>", text)
+    return _GROUPED_PHONES.sub(_mask_grouped, _PHONES.sub(r"*******\g<last>", text))
 
 
 class RedactSecretsFilter(logging.Filter):

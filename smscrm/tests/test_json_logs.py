@@ -75,6 +75,22 @@ def test_phone_numbers_are_masked_to_their_last_three_digits(lines):
     assert mask_phones("order 12345678 at 10:30") == "order 12345678 at 10:30"
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["0412 345 678", "+61 412 345 678", "0412-345-678", "0412+345+678", "%2B61+412+345+678", "0412%20345%20678"],
+)
+def test_numbers_written_in_groups_are_masked_too(written):
+    """As people type them into a search box, and as the browser puts that in a URL."""
+    assert mask_phones(f"GET /contacts/?q={written}&page=2") == "GET /contacts/?q=*******678&page=2"
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-12-05 18:40:25", "v0.26.0", "10.0.0.5:5432", "took 0 12 345 ms", "0.5 1.25 3.75", "AC0123 456 789"]
+)
+def test_times_versions_and_addresses_are_not_phone_numbers(text):
+    assert mask_phones(text) == text
+
+
 def test_tokens_are_redacted(lines):
     logging.getLogger("django.server").info('"GET /login/?sesame=AbC123secret HTTP/1.1" 200')
     logging.getLogger("smscrm.tests").info("key %s", "api_key=sk_live_123")
