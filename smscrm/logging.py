@@ -3,7 +3,8 @@ and tenant id each line carries, and the formats (one JSON object per line in pr
 
 Masking: a phone number in a message or its arguments (``+`` and 8 to 15 digits, or an
 Australian ``04`` mobile of 10 digits) is written as ``*******`` and its last 3 digits:
-``+61412345678``, ``%2B61412345678`` (URL-encoded) and ``0412345678`` all become
+``+61412345678``, ``%2B61412345678`` (URL-encoded), ``0412345678`` and the same in groups
+(``0412 345 678``, ``+61 412 345 678``, ``0412+345+678`` in a query string) all become
 ``*******678``. Tokens (``token=``, ``sesame=``, ``password=``… and invitation paths) become
 ``[redacted]``. Message bodies are never logged by our code.
 """
