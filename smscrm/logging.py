@@ -32,8 +32,9 @@ _SECRET_PATHS = re.compile(r"(?P<name>/invitations/)(?!\[redacted\])[^/\s?\"']+"
 _PHONES = re.compile(r"(?<![\w+])(?:(?:\+|%2[Bb])\d{5,12}|04\d{5})(?P<last>\d{3})(?!\d)")
 # The same written in groups, as people type them into a search box: "0412 345 678",
 # "+61 412 345 678", "0412-345-678"; in a URL the spaces are "+" or "%20". Masked when the groups
-# hold 9 to 15 digits in all (a time or a version number has fewer, and does not start so).
-_GROUPED_PHONES = re.compile(r"(?<![\w+%.])(?:\+|%2[Bb]|0)\d{1,4}(?:(?:[ .+-]|%20)\d{2,4}){2,4}(?![\w.])")
+# hold 9 to 15 digits in all (a time or a version number has fewer, and does not start so). Not
+# inside a UUID (a Celery task id: "…-0123-4567-8901-…" follows a word and a dash).
+_GROUPED_PHONES = re.compile(r"(?<![\w+%.])(?<!\w-)(?:\+|%2[Bb]|0)\d{1,4}(?:(?:[ .+-]|%20)\d{2,4}){2,4}(?![\w.])")
 
 
 def _mask_grouped(match: re.Match) -> str:

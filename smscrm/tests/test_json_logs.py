@@ -91,6 +91,13 @@ def test_times_versions_and_addresses_are_not_phone_numbers(text):
     assert mask_phones(text) == text
 
 
+@pytest.mark.parametrize("uuid", ["1b4e28ba-0123-4567-8901-234567890abc", "d3b07384-d9a0-0123-4567-890123456789"])
+def test_uuids_are_not_phone_numbers(uuid):
+    """Celery task ids and request ids: a run of digit groups inside a UUID starting with 0 is no
+    number written in groups, and a masked one could no longer be searched for."""
+    assert mask_phones(f"Task campaigns.dispatch[{uuid}] succeeded") == f"Task campaigns.dispatch[{uuid}] succeeded"
+
+
 def test_tokens_are_redacted(lines):
     logging.getLogger("django.server").info('"GET /login/?sesame=AbC123secret HTTP/1.1" 200')
     logging.getLogger("smscrm.tests").info("key %s", "api_key=sk_live_123")
