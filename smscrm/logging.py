@@ -33,8 +33,9 @@ _PHONES = re.compile(r"(?<![\w+])(?:(?:\+|%2[Bb])\d{5,12}|04\d{5})(?P<last>\d{3}
 # The same written in groups, as people type them into a search box: "0412 345 678",
 # "+61 412 345 678", "0412-345-678"; in a URL the spaces are "+" or "%20". Masked when the groups
 # hold 9 to 15 digits in all (a time or a version number has fewer, and does not start so). Not
-# inside a UUID (a Celery task id: "…-0123-4567-8901-…" follows a word and a dash).
-_GROUPED_PHONES = re.compile(r"(?<![\w+%.])(?<!\w-)(?:\+|%2[Bb]|0)\d{1,4}(?:(?:[ .+-]|%20)\d{2,4}){2,4}(?![\w.])")
+# inside a UUID (a Celery task id: "…-0123-4567-8901-…" follows a word and a dash); a full stop
+# after the number ends a sentence, one followed by a digit is a version's next group.
+_GROUPED_PHONES = re.compile(r"(?<![\w+%.])(?<!\w-)(?:\+|%2[Bb]|0)\d{1,4}(?:(?:[ .+-]|%20)\d{2,4}){2,4}(?!\w|\.\d)")
 
 
 def _mask_grouped(match: re.Match) -> str:

@@ -91,6 +91,13 @@ def test_times_versions_and_addresses_are_not_phone_numbers(text):
     assert mask_phones(text) == text
 
 
+def test_a_grouped_number_ending_a_sentence_is_masked():
+    """An exception's or a message's text ends its sentence after the number: the full stop is no
+    version number's next group."""
+    assert mask_phones("No contact has the number 0412 345 678.") == "No contact has the number *******678."
+    assert mask_phones("Refused: +61 412 345 678. Try again") == "Refused: *******678. Try again"
+
+
 @pytest.mark.parametrize("uuid", ["1b4e28ba-0123-4567-8901-234567890abc", "d3b07384-d9a0-0123-4567-890123456789"])
 def test_uuids_are_not_phone_numbers(uuid):
     """Celery task ids and request ids: a run of digit groups inside a UUID starting with 0 is no
