@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 
 from campaigns import dispatch
 from campaigns.models import JobStatus, SendJob
@@ -96,3 +97,24 @@ def test_refusals_name_the_cause():
     with pytest.raises(CommandError, match="--reason must say why"):
         run("--reason", "   ")
     assert paused_slugs() == set()
+
+
+def test_a_business_whose_pause_fails_does_not_keep_the_others_sending(monkeypatch):
+    """One business's pause raising (a lock that waited too long, say) must not leave every business
+    after it sending; the command names the failure and exits non-zero."""
+    from tenants.management.commands import emergency_stop
+
+    TenantFactory(slug="alpha"), TenantFactory(slug="bravo"), TenantFactory(slug="charlie")
+
+    def flaky(*, tenant, **kwargs):
+        if tenant.slug == "bravo":
+            raise DatabaseError("canceling statement due to lock timeout")
+        return tenant_set_paused(tenant=tenant, **kwargs)
+
+    monkeypatch.setattr(emergency_stop, "tenant_set_paused", flaky)
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 business\\(es\\) not paused: bravo"):
+        call_command("emergency_stop", "--reason", "provider incident", stdout=out)
+    assert paused_slugs() == {"alpha", "charlie"}
+    assert "FAILED         bravo: canceling statement due to lock timeout" in out.getvalue()
+    assert "2 of 3 business(es) paused." in out.getvalue()

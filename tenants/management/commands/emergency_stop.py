@@ -1,10 +1,12 @@
 """``manage.py emergency_stop --reason TEXT``: the operators' stop for every business at once (a
 provider incident, a bad template across tenants), through each business's own kill switch.
 ``--lift`` resumes exactly the businesses this stop paused; a business its own staff paused, before
-or during the stop, stays paused. Both are audited on each business and safe to run twice.
+or during the stop, stays paused. Both are audited on each business and safe to run twice. A
+business whose change fails is named (FAILED), the others are still done, and the exit status is 1.
 """
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from tenants.models import AuditEvent, Tenant
 from tenants.services import TenantAction, tenant_set_paused
@@ -45,23 +47,36 @@ class Command(BaseCommand):
         if not lift and not (reason or "").strip():
             raise CommandError("--reason must say why (it is written to each business's audit log)", returncode=2)
         tenants = self._tenants(tenant)
-        changed = 0
+        changed, failed = 0, []
         for one in tenants:
-            if lift:
-                if not one.is_paused:
-                    self.stdout.write(f"running        {one.slug}")
-                elif not paused_by_this_stop(one):
-                    self.stdout.write(f"left paused    {one.slug} (paused by its own staff, not by the stop)")
-                else:
-                    lifted = "emergency stop lifted"
-                    tenant_set_paused(tenant=one, actor=None, paused=False, reason=lifted, origin=ORIGIN)
-                    self.stdout.write(f"resumed        {one.slug}")
-                    changed += 1
-            elif one.is_paused:
-                self.stdout.write(f"already paused {one.slug}")
-            else:
-                tenant_set_paused(tenant=one, actor=None, paused=True, reason=reason.strip(), origin=ORIGIN)
-                self.stdout.write(f"paused         {one.slug}")
-                changed += 1
+            try:
+                done = self._lift(one) if lift else self._stop(one, reason.strip())
+            except DatabaseError as error:
+                # One business's failure must not leave the ones after it as they were: go on, say so.
+                self.stdout.write(f"FAILED         {one.slug}: {error}".rstrip())
+                failed.append(one.slug)
+                continue
+            changed += done
         verb = "resumed" if lift else "paused"
         self.stdout.write(f"{changed} of {len(tenants)} business(es) {verb}.")
+        if failed:
+            raise CommandError(f"{len(failed)} business(es) not {verb}: {', '.join(failed)} (run it again)")
+
+    def _stop(self, one: Tenant, reason: str) -> bool:
+        if one.is_paused:
+            self.stdout.write(f"already paused {one.slug}")
+            return False
+        tenant_set_paused(tenant=one, actor=None, paused=True, reason=reason, origin=ORIGIN)
+        self.stdout.write(f"paused         {one.slug}")
+        return True
+
+    def _lift(self, one: Tenant) -> bool:
+        if not one.is_paused:
+            self.stdout.write(f"running        {one.slug}")
+            return False
+        if not paused_by_this_stop(one):
+            self.stdout.write(f"left paused    {one.slug} (paused by its own staff, not by the stop)")
+            return False
+        tenant_set_paused(tenant=one, actor=None, paused=False, reason="emergency stop lifted", origin=ORIGIN)
+        self.stdout.write(f"resumed        {one.slug}")
+        return True
