@@ -118,3 +118,15 @@ def test_a_business_whose_pause_fails_does_not_keep_the_others_sending(monkeypat
     assert paused_slugs() == {"alpha", "charlie"}
     assert "FAILED         bravo: canceling statement due to lock timeout" in out.getvalue()
     assert "2 of 3 business(es) paused." in out.getvalue()
+
+
+def test_the_latest_pause_is_the_last_written_whatever_the_clocks_said(clock):
+    """The stop run from a machine whose clock is a minute ahead of the web's: the staff's pause
+    made after it carries an earlier time, and is still the one the business is paused by."""
+    tenant = TenantFactory(slug="alpha")
+    run("--reason", "provider incident")
+    clock.shift(-60)
+    tenant_set_paused(tenant=tenant, actor=None, paused=False)
+    tenant_set_paused(tenant=tenant, actor=None, paused=True, reason="we saw a typo")
+    assert "left paused    alpha" in run("--lift")
+    assert paused_slugs() == {"alpha"}

@@ -15,8 +15,11 @@ ORIGIN = "emergency_stop"
 
 
 def paused_by_this_stop(tenant: Tenant) -> bool:
-    """Whether the business's current pause is the emergency stop's (its latest pause event)."""
-    latest = AuditEvent.objects.filter(tenant=tenant, action=TenantAction.TENANT_PAUSED).order_by("-at", "-id").first()
+    """Whether the business's current pause is the emergency stop's (its latest pause event).
+
+    Latest by id, not by time: the stop may run on a machine whose clock differs from the web's,
+    and the tenant's row lock (tenant_set_paused) writes one business's events in turn."""
+    latest = AuditEvent.objects.filter(tenant=tenant, action=TenantAction.TENANT_PAUSED).order_by("-id").first()
     return latest is not None and latest.data.get("origin") == ORIGIN
 
 
