@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 ROOT_TOKEN = re.compile(rf"^/({TOKEN_PATTERN})/?$")
 MAIN_TOKEN = re.compile(rf"^/s/({TOKEN_PATTERN})/?$")
 HOSTS_TTL = 60.0
-HEALTH_PATHS = ("/health",)  # /health and /health/live
+# Exactly these (smscrm/urls.py): a prefix would let "/healthz" on a short domain into the
+# application, and a link whose token starts with "health" would never open.
+HEALTH_PATHS = frozenset({"/health", "/health/live"})
 _hosts: tuple[float, dict[str, int | None]] = (0.0, {})
 
 
@@ -72,7 +74,7 @@ class ShortLinkMiddleware:
 
     def __call__(self, request):
         path = request.path_info
-        if path.startswith(HEALTH_PATHS):
+        if path in HEALTH_PATHS:
             # Never a short link, on any host: and with the database hanging, /health must say so
             # within a monitor's timeout rather than wait here on the short domains' lookup first.
             return self.get_response(request)

@@ -131,6 +131,20 @@ def test_a_short_domain_in_any_spelling_serves_only_links(client, tenant, host):
     assert client.get("/admin/", HTTP_HOST=host).status_code == 404
 
 
+@pytest.mark.django_db
+def test_only_health_itself_passes_a_short_domain_by(client, tenant):
+    """/health and /health/live answer on every host; a link whose token starts with "health" is a
+    link, and any other path that merely starts so is the short domain's 404, not the application."""
+    services.tenant_update_settings(tenant=tenant, actor=None, short_domain="go.acme.example")
+    hosts_forget()
+    a_link(tenant, token="healthTip1")
+    assert client.get("/healthTip1", HTTP_HOST="go.acme.example").status_code == 302
+    assert client.get("/health/live", HTTP_HOST="go.acme.example").status_code == 200
+    for path in ("/healthz", "/health/../admin/", "/health/live/../../login/", "/health%2F..%2Fadmin/"):
+        response = client.get(path, HTTP_HOST="go.acme.example")
+        assert (response.status_code, response.content) == (404, b"Not found"), path
+
+
 @pytest.mark.parametrize(
     ("raw", "host"),
     [
