@@ -130,3 +130,32 @@ def test_the_latest_pause_is_the_last_written_whatever_the_clocks_said(clock):
     tenant_set_paused(tenant=tenant, actor=None, paused=True, reason="we saw a typo")
     assert "left paused    alpha" in run("--lift")
     assert paused_slugs() == {"alpha"}
+
+
+def bravos_staff_do_the_same_meanwhile(monkeypatch):
+    """The businesses are listed first and changed one by one (a pause waits for hand-offs under
+    way): while the command changes alpha, bravo's staff pause or resume bravo themselves."""
+    from tenants.management.commands import emergency_stop
+
+    def and_bravos_staff_too(*, tenant, paused, **kwargs):
+        result = tenant_set_paused(tenant=tenant, paused=paused, **kwargs)
+        if tenant.slug == "alpha":
+            tenant_set_paused(tenant=Tenant.objects.get(slug="bravo"), actor=None, paused=paused)
+        return result
+
+    monkeypatch.setattr(emergency_stop, "tenant_set_paused", and_bravos_staff_too)
+
+
+def test_a_business_its_staff_paused_during_the_stop_is_reported_already_paused(monkeypatch):
+    TenantFactory(slug="alpha"), TenantFactory(slug="bravo"), TenantFactory(slug="charlie")
+    bravos_staff_do_the_same_meanwhile(monkeypatch)
+    out = run("--reason", "provider incident")
+    assert "already paused bravo" in out and "2 of 3 business(es) paused." in out
+
+
+def test_a_business_its_staff_resumed_during_the_lift_is_reported_running(monkeypatch):
+    TenantFactory(slug="alpha"), TenantFactory(slug="bravo"), TenantFactory(slug="charlie")
+    run("--reason", "provider incident")
+    bravos_staff_do_the_same_meanwhile(monkeypatch)
+    out = run("--lift")
+    assert "running        bravo" in out and "2 of 3 business(es) resumed." in out

@@ -6,8 +6,9 @@ business whose change fails is named (FAILED), the others are still done, and th
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
+from tenants import killswitch
 from tenants.models import AuditEvent, Tenant
 from tenants.services import TenantAction, tenant_set_paused
 
@@ -66,20 +67,34 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failed)} business(es) not {verb}: {', '.join(failed)} (run it again)")
 
     def _stop(self, one: Tenant, reason: str) -> bool:
-        if one.is_paused:
-            self.stdout.write(f"already paused {one.slug}")
-            return False
-        tenant_set_paused(tenant=one, actor=None, paused=True, reason=reason, origin=ORIGIN)
+        with transaction.atomic():
+            locked = _locked(one, pausing=True)
+            if locked.is_paused:
+                self.stdout.write(f"already paused {one.slug}")
+                return False
+            tenant_set_paused(tenant=locked, actor=None, paused=True, reason=reason, origin=ORIGIN)
         self.stdout.write(f"paused         {one.slug}")
         return True
 
     def _lift(self, one: Tenant) -> bool:
-        if not one.is_paused:
-            self.stdout.write(f"running        {one.slug}")
-            return False
-        if not paused_by_this_stop(one):
-            self.stdout.write(f"left paused    {one.slug} (paused by its own staff, not by the stop)")
-            return False
-        tenant_set_paused(tenant=one, actor=None, paused=False, reason="emergency stop lifted", origin=ORIGIN)
+        with transaction.atomic():
+            locked = _locked(one, pausing=False)
+            if not locked.is_paused:
+                self.stdout.write(f"running        {one.slug}")
+                return False
+            if not paused_by_this_stop(locked):
+                self.stdout.write(f"left paused    {one.slug} (paused by its own staff, not by the stop)")
+                return False
+            lifted = "emergency stop lifted"
+            tenant_set_paused(tenant=locked, actor=None, paused=False, reason=lifted, origin=ORIGIN)
         self.stdout.write(f"resumed        {one.slug}")
         return True
+
+
+def _locked(tenant: Tenant, *, pausing: bool) -> Tenant:
+    """The business as it is now, held until the change commits: listed at the start, it may have
+    been paused or resumed by its staff since, and must not be between the look and the change.
+    The locks in tenant_set_paused's order (the hand-offs' lock first, when pausing)."""
+    if pausing:
+        killswitch.hold_for_pause(tenant.pk)
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
