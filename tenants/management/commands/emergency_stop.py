@@ -1,8 +1,9 @@
 """``manage.py emergency_stop --reason TEXT``: the operators' stop for every business at once (a
 provider incident, a bad template across tenants), through each business's own kill switch.
-``--lift`` resumes exactly the businesses this stop paused; a business its own staff paused, before
-or during the stop, stays paused. Both are audited on each business and safe to run twice. A
-business whose change fails is named (FAILED), the others are still done, and the exit status is 1.
+``--lift`` resumes the businesses an emergency stop paused (any run of it: ``--tenant`` narrows
+it); a business its own staff paused, before or during the stop, stays paused. Both are audited
+on each business and safe to run twice. A business whose change fails is named (FAILED), the
+others are still done, and the exit status is 1.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -27,13 +28,14 @@ def paused_by_this_stop(tenant: Tenant) -> bool:
 class Command(BaseCommand):
     help = (
         "Pause sending for every business (each one's kill switch, waiting for hand-offs under way; audited), "
-        "or with --lift resume the businesses this stop paused. --tenant limits it to the named businesses."
+        "or with --lift resume the businesses an emergency stop paused (any run). --tenant limits either to the "
+        "named businesses."
     )
 
     def add_arguments(self, parser):
         action = parser.add_mutually_exclusive_group(required=True)
         action.add_argument("--reason", help="Why, in the audit log of each business (required to stop).")
-        action.add_argument("--lift", action="store_true", help="Resume the businesses the stop paused.")
+        action.add_argument("--lift", action="store_true", help="Resume the businesses an emergency stop paused.")
         parser.add_argument(
             "--tenant", action="append", default=[], metavar="SLUG", help="Only this business (repeatable)."
         )
