@@ -65,7 +65,7 @@ def _queues() -> Check:
     try:
         depth = queue_depths()
     except Exception as exc:  # the broker is down: the depth is unknown, and that is a failure
-        return {"status": "fail", "depth": {}, "limit": limit, "error": f"broker unreadable: {_error(exc)}"}
+        return {"status": "fail", "depth": {}, "limit": limit, "error": f"broker unreadable: {describe_error(exc)}"}
     if depth is None:
         return {"status": "ok", "depth": {}, "limit": limit, "note": "depth not measured on this broker"}
     result: Check = {"status": "ok", "depth": depth, "limit": limit}
@@ -105,10 +105,11 @@ def check_names() -> list[str]:
     return [*dict.fromkeys([*_available(), "redis"]), WORKER]
 
 
-def _error(exc: Exception) -> str:
-    # The exception class and first line only: connection errors can quote URLs.
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first_line}"[:200]
+def describe_error(exc: Exception) -> str:
+    """The exception's class and the first line of its message only (connection errors can quote
+    URLs further down), at most 200 characters: for a check's answer."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}"[:200] if text else type(exc).__name__
 
 
 def _selected(name: str, names: list[str] | None) -> bool:
@@ -138,7 +139,7 @@ def run_checks(names: list[str] | None = None) -> tuple[bool, dict[str, Check]]:
         try:
             results[name] = check()
         except Exception as exc:  # any failure is reported by name, never raised
-            results[name] = {"status": "fail", "error": _error(exc)}
+            results[name] = {"status": "fail", "error": describe_error(exc)}
         results[name]["ms"] = round((time.monotonic() - started) * 1000, 1)  # health-check.sh prints it
     healthy = all(result["status"] == "ok" for result in results.values())
     return healthy, results

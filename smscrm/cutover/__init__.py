@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from smscrm.health import describe_error
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -53,11 +54,6 @@ class Item:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}"[:200] if text else type(exc).__name__
 
 
 def items() -> list[tuple[str, str, Callable[[Tenant], Result]]]:
@@ -92,7 +88,7 @@ def run(tenant: Tenant) -> list[Item]:
         except Exception as exc:  # one broken check must not hide the others' answers
             logger.exception("cutover check %s failed", key)
             result = Result(
-                FAIL, f"the check itself failed: {_first_line(exc)}", "Look at the logs, then run it again."
+                FAIL, f"the check itself failed: {describe_error(exc)}", "Look at the logs, then run it again."
             )
         found.append(Item(key=key, title=title, status=result.status, evidence=result.evidence, next=result.next))
     return found

@@ -50,27 +50,40 @@ def _simulated(what: str, note: str = "") -> Result:
     return Result(PASS, f"simulator ({what}; development, no provider asked){note}")
 
 
-def _get(url: str, **options) -> requests.Response:
-    """``requests.get(url)`` with the timeout, its host's DNS lookup included: requests' timeout
-    covers the connection and each read, not getaddrinfo, which has none. In a daemon thread, so a
-    resolver that never answers holds neither the page's worker nor the command's exit."""
+def _within(seconds: float, work, name: str):
+    """``work()``'s result, or TimeoutError after ``seconds``. In a daemon thread: getaddrinfo has
+    no timeout of its own, and the interpreter joins a pool's threads at exit, so a resolver that
+    never answers would hold the page's worker or the command's exit after the check reported."""
     outcome: dict[str, object] = {}
 
-    def get() -> None:
+    def run() -> None:
         try:
-            outcome["answer"] = requests.get(url, timeout=_timeout(), allow_redirects=False, **options)
+            outcome["result"] = work()
         except Exception as exc:  # handed to the caller's thread below
             outcome["error"] = exc
 
-    thread = threading.Thread(target=get, name="cutover-get", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
-    # Connecting and reading each have the timeout: only a lookup (or a trickle) outlasts both.
-    thread.join(2 * _timeout())
+    thread.join(seconds)
     if thread.is_alive():
-        raise requests.ConnectTimeout(f"no connection within {2 * _timeout():g} s (DNS lookup or connect)")
+        raise TimeoutError(name)
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["answer"]
+    return outcome["result"]
+
+
+def _get(url: str, **options) -> requests.Response:
+    """``requests.get(url)`` with the timeout, its host's DNS lookup included: requests' timeout
+    covers the connection and each read, not getaddrinfo. Connecting and reading each have the
+    timeout: only a lookup (or a trickle) outlasts both."""
+    try:
+        return _within(
+            2 * _timeout(),
+            lambda: requests.get(url, timeout=_timeout(), allow_redirects=False, **options),
+            "cutover-get",
+        )
+    except TimeoutError:
+        raise requests.ConnectTimeout(f"no connection within {2 * _timeout():g} s (DNS lookup or connect)") from None
 
 
 def _twilio_get(account: ProviderAccount, path: str, params: dict | None = None) -> requests.Response:
@@ -213,29 +226,13 @@ resolve = _resolve_with_system
 
 
 def _addresses(host: str) -> tuple[set[str], str]:
-    """(addresses, "") or (empty, why not): resolved within the timeout, in a thread, as getaddrinfo has none.
-
-    A daemon thread, not a pool's: the interpreter joins a pool's threads at exit, so the command
-    would still wait for a resolver that never answers after reporting that it timed out."""
-    outcome: dict[str, object] = {}
-
-    def lookup() -> None:
-        try:
-            outcome["addresses"] = resolve(host)
-        except Exception as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=lookup, name=f"cutover-dns-{host}", daemon=True)
-    thread.start()
-    thread.join(_timeout())
-    if thread.is_alive():
+    """(addresses, "") or (empty, why not): resolved within the timeout."""
+    try:
+        return _within(_timeout(), lambda: resolve(host), f"cutover-dns-{host}"), ""
+    except TimeoutError:
         return set(), "DNS lookup timed out"
-    error = outcome.get("error")
-    if isinstance(error, OSError):
-        return set(), f"does not resolve ({type(error).__name__})"
-    if error is not None:
-        raise error
-    return outcome["addresses"], ""
+    except OSError as exc:
+        return set(), f"does not resolve ({type(exc).__name__})"
 
 
 def short_domain(tenant: Tenant) -> Result:
