@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -243,17 +244,43 @@ def test_a_running_campaigns_report_refreshes_in_place_while_the_tab_is_visible(
     assert page.evaluate("window.notReloaded") is True
 
 
-def test_the_api_docs_page_passes_axe_once_swagger_ui_has_drawn_it(live_server, browser_context, settings, owner):
+def hold_requests(page, pattern: str) -> list:
+    """Requests to ``pattern`` are held, unanswered, in the returned list (``route.continue_()`` sends one on)."""
+    held = []
+
+    def hold(route):
+        held.append(route)
+
+    page.route(pattern, hold)
+    return held
+
+
+def wait_for(page, condition, what: str, timeout_s: float = 10.0) -> None:
+    """Let Playwright deliver its events until ``condition()`` holds; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        page.wait_for_timeout(20)
+
+
+def test_the_api_docs_page_passes_axe_before_and_after_swagger_ui_draws_it(
+    live_server, browser_context, settings, owner
+):
     # Swagger UI draws the page from the schema after "load": the every-page walk can reach axe before
-    # or after it has (CI once met the drawn page, with 6 kinds of violation), so this waits for the
-    # operations, then opens a list (run with "Try it out"), a create's request body, the Authorize
-    # dialog and a schema.
+    # or after it has (CI met the drawn page with 6 kinds of violation, then the blank one with no
+    # <main>). So this checks the page while the schema is held back, then waits for the operations
+    # and opens a list (run with "Try it out"), a create's request body, the Authorize dialog and a schema.
     sign_in(browser_context, live_server, settings, owner)
     page = browser_context.new_page()
     problems: list[str] = []
     for viewport in (DESKTOP, PHONE):
         page.set_viewport_size(viewport)
+        held = hold_requests(page, "**/api/v1/schema/**")  # the page as it is until Swagger can draw
         page.goto(live_server.url + reverse("api:docs"), wait_until="load")
+        wait_for(page, lambda held=held: len(held) == 1, "Swagger UI asks for the schema")
+        inspect(page, viewport, problems)
+        held[0].continue_()
+        page.unroute("**/api/v1/schema/**")
         expect(page.locator(".opblock").first).to_be_visible()
         expect(page.locator(".info .title")).to_be_visible()
         inspect(page, viewport, problems)
@@ -277,5 +304,18 @@ def test_the_api_docs_page_passes_axe_once_swagger_ui_has_drawn_it(live_server, 
         expect(page.locator("section.models .model-container").first).to_be_visible()  # open at first
         page.locator("#model-Campaign .model-box-control").click()
         expect(page.locator("#model-Campaign .inner-object")).to_be_visible()
+        inspect(page, viewport, problems)
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_api_docs_page_passes_axe_when_the_schema_cannot_be_loaded(live_server, browser_context, settings, owner):
+    sign_in(browser_context, live_server, settings, owner)
+    page = browser_context.new_page()
+    page.route("**/api/v1/schema/**", lambda route: route.abort())
+    problems: list[str] = []
+    for viewport in (DESKTOP, PHONE):
+        page.set_viewport_size(viewport)
+        page.goto(live_server.url + reverse("api:docs"), wait_until="load")
+        expect(page.get_by_role("alert")).to_contain_text("Failed to load API definition")
         inspect(page, viewport, problems)
     assert problems == [], "\n".join(problems)

@@ -14,6 +14,15 @@
     root.querySelectorAll("h3, h4, h5").forEach((heading) => {
       heading.setAttribute("aria-level", String(Number(heading.tagName[1]) - 1));
     });
+    // When the schema cannot be loaded, Swagger says so (h4s under our h1) outside any landmark:
+    // an alert, headed one level under the page's title.
+    root.querySelectorAll(".loading-container > .info").forEach((failure) => {
+      failure.setAttribute("role", "alert");
+      failure.querySelectorAll("h4").forEach((heading) => {
+        heading.setAttribute("aria-level", heading.classList.contains("title") ? "2" : "3");
+      });
+      failure.querySelectorAll(".errors h4").forEach((heading) => heading.setAttribute("aria-level", "4"));
+    });
     // A parameter's list of values, and a response's examples, are selects without a name.
     root.querySelectorAll("tr[data-param-name] select").forEach((select) => {
       name(select, select.closest("tr").dataset.paramName);
@@ -44,9 +53,8 @@
       info.setAttribute("role", "region");
       name(info, "About this API");
     });
-    // Our heading stands in until Swagger draws its own title.
-    const ours = document.getElementById("docs-heading");
-    if (ours) ours.hidden = root.querySelector(".info .title") !== null;
+    // Our <main> and heading stand in until Swagger draws its own (a page has one main landmark).
+    document.getElementById("docs-placeholder").hidden = root.querySelector("main") !== null;
   };
   new MutationObserver(mend).observe(root, { childList: true, subtree: true });
   mend();
