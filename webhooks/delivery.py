@@ -177,7 +177,7 @@ def deliveries_claim_due(*, now: datetime | None = None) -> list[tuple[int, int]
     now = now or timezone.now()
     due = WebhookDelivery.objects.filter(
         status__in=OPEN_STATUSES, next_attempt_at__lte=now, subscription__is_active=True
-    ).order_by("next_attempt_at")
+    ).order_by("next_attempt_at", "id")  # a tie (events of one instant) goes oldest first, on any database
     picked = list(due.filter(subscription__failing_since__isnull=True).values_list("id", "attempts")[:SWEEP_LIMIT])
     probing = WebhookSubscription.objects.filter(is_active=True, failing_since__isnull=False, retry_at__lte=now)
     for subscription_id in probing.values_list("id", flat=True)[:PROBES_PER_SWEEP]:
